@@ -1,0 +1,57 @@
+/*
+ * capfile.h - a reader for classic pcap and pcapng capture files.
+ *
+ * Why not libpcap's reader: libpcap 1.10 refuses pcapng files whose
+ * interfaces have different link types, and does not say at which byte
+ * offset a damaged file went wrong.  This reader handles both formats,
+ * both byte orders, microsecond and nanosecond (and any pcapng if_tsresol)
+ * timestamps, several sections and interfaces, and reports the offset of
+ * the first damaged record.  libpcap is still used for live capture and
+ * to compile and run BPF filters.
+ *
+ * Packets are returned by pointer into the reader's buffer: valid until
+ * the next call.  Every length in the file is checked before use.
+ */
+#ifndef JOY_CAPFILE_H
+#define JOY_CAPFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct capfile;
+
+struct cap_packet {
+    const uint8_t *data;
+    uint32_t caplen, wirelen;
+    uint64_t ts;          /* ns since the epoch */
+    int linktype;
+    uint32_t interface;   /* pcapng interface index, 0 for pcap */
+};
+
+enum cap_status {
+    CAP_PACKET = 1,
+    CAP_EOF = 0,
+    CAP_DAMAGED = -1,     /* message and offset available */
+};
+
+/* "-" reads standard input.  NULL with a message in err on failure
+ * (unreadable, not a capture file, empty). */
+struct capfile *capfile_open(const char *path, char *err, size_t errlen);
+
+/* Next packet.  Packets of interfaces with an unsupported link type are
+ * still returned (the caller decides); see capfile_notice(). */
+enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt);
+
+/* After CAP_DAMAGED: what went wrong and where. */
+const char *capfile_error(const struct capfile *cf);
+uint64_t capfile_error_offset(const struct capfile *cf);
+
+/* The link type of a classic pcap file, or of the first pcapng interface. */
+int capfile_linktype(const struct capfile *cf);
+bool capfile_is_pcapng(const struct capfile *cf);
+uint64_t capfile_offset(const struct capfile *cf);   /* bytes consumed */
+
+void capfile_close(struct capfile *cf);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * config.h - options: one table describes every key=value option.
+ *
+ * Each option (core or module) is a `struct joy_option`: its key, type,
+ * where its value lives (an offset into a config block), its range, its
+ * default and its help text.  The same table drives the command line
+ * (`key=value` words and getopt letters), the `-x` configuration file,
+ * `--help`, the metadata line of the output and options.cfg checks.
+ *
+ * The core options live in `struct joy_config`; each module has its own
+ * block (`config_size` bytes, see module.h), reached through modcfg[].
+ * Strings are owned by the configuration (freed by config_free()).
+ */
+#ifndef JOY_CONFIG_H
+#define JOY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct jsonw;
+
+enum opt_type {
+    OPT_BOOL,   /* 0 or 1 (also accepts yes/no/true/false/on/off) */
+    OPT_UINT,   /* unsigned decimal within [min, max] */
+    OPT_STR,    /* text; "none" or empty unsets */
+    OPT_LIST,   /* repeatable text: each use appends */
+};
+
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+struct joy_option {
+    const char *key;
+    enum opt_type type;
+    size_t offset;       /* into the config block */
+    uint64_t min, max;   /* OPT_UINT range */
+    const char *def;     /* default as text, NULL for none */
+    const char *arg;     /* metavariable for help, e.g. "N", "FILE" */
+    const char *help;
+};
+
+#define JOY_MAX_MODULES 32
+
+struct joy_config {
+    /* core options (see config.c for the table) */
+    bool bidir;
+    uint64_t num_pkts;
+    bool zeros;
+    bool retrans;
+    uint64_t inactive_timeout;  /* seconds */
+    uint64_t active_timeout;    /* seconds */
+    uint64_t max_flows;
+    char *output;
+    char *interface;
+    char *bpf;
+    bool promisc;
+    uint64_t snaplen;
+    uint64_t verbosity;
+    uint64_t gzip_level;
+    bool progress;
+    bool community_id;
+
+    /* one config block per module, indexed like joy_modules[] */
+    void *modcfg[JOY_MAX_MODULES];
+};
+
+/* Fill in every default (core and modules).  0 on success. */
+int config_init(struct joy_config *cfg, char *err, size_t errlen);
+void config_free(struct joy_config *cfg);
+
+/* Is `key` a known option? */
+bool config_has_key(const char *key);
+
+/*
+ * Set one option from text.  `where` names the origin for messages
+ * ("command line", "options.cfg:12").  Returns 0, or -1 with a one-line
+ * message in err.
+ */
+int config_set(struct joy_config *cfg, const char *key, const char *value, const char *where,
+               char *err, size_t errlen);
+
+/* Read `key = value` lines; `#` starts a comment; a bare `key` means 1. */
+int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Write every option and its value as members of the current object. */
+void config_to_json(const struct joy_config *cfg, struct jsonw *w);
+
+/* The option list for --help. */
+void config_print_help(FILE *out);
+
+#endif

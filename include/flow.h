@@ -1,0 +1,160 @@
+/*
+ * flow.h - the flow record and the flow cache.
+ *
+ * A flow is identified by its key: the two endpoints (address, port), the
+ * IP version and the transport protocol.  With bidir=1 the key is stored
+ * in a canonical order (smaller endpoint first) so that both directions of
+ * a conversation find the same record; `client` says which endpoint is the
+ * client (`sa`).  With bidir=0 the key keeps the sender first and each
+ * direction has a record of its own (client is always 0).
+ *
+ * Per-direction data is kept in side[0] (sent by the client, "out") and
+ * side[1] (sent by the server, "in").
+ *
+ * The cache (struct flow_table) is a chained hash table over the records
+ * plus two intrusive doubly linked lists:
+ *   - the LRU list, ordered by last activity: its head is the flow idle the
+ *     longest, so inactive expiry and eviction pop from the head in O(1);
+ *   - the age list, ordered by creation: its head is the oldest flow, so
+ *     active-timeout expiry is also O(1) per expired flow.
+ * Nothing ever scans all flows, except the final flush.
+ *
+ * Memory: every record is one allocation of a fixed size for the run
+ * (the struct, num_pkts SPLT entries, 2 x num_pkts IP ids and one pointer
+ * per enabled module).  Freed records go to a free list and are reused, so
+ * in steady state the packet path does not allocate.
+ */
+#ifndef JOY_FLOW_H
+#define JOY_FLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "packet.h"
+
+struct flow_key {
+    struct ipaddr addr[2];
+    uint16_t port[2];
+    uint8_t proto;
+    uint8_t ipver;
+    uint8_t pad[2];
+};
+
+/* One entry of the packet length and time sequence (SPLT). */
+struct splt_entry {
+    uint64_t ts;      /* ns */
+    uint32_t len;     /* payload bytes */
+    uint32_t dir;     /* 0 from client, 1 from server */
+};
+
+#define TCP_OPT_MAX 40
+
+struct flow_side {
+    uint64_t bytes;        /* L4 payload bytes */
+    uint64_t pkts;         /* packets (retransmissions excluded unless retrans=1) */
+    uint64_t retrans;      /* TCP retransmissions seen */
+    uint64_t ip_bytes;     /* IP total length bytes (all packets counted) */
+    uint32_t seq_hi;       /* TCP: highest sequence number + length seen */
+    bool seq_valid;
+    bool ttl_seen;
+    uint8_t min_ttl;
+    uint8_t flags_or;      /* union of TCP flags */
+    uint32_t n_ids;        /* IPv4 ids recorded in ids[] */
+    uint16_t *ids;         /* num_pkts entries */
+    /* first SYN (client) or SYN/ACK (server) of this side */
+    bool syn_seen;
+    uint8_t syn_flags;
+    uint8_t syn_optlen;    /* option bytes captured */
+    uint8_t syn_hdr_optlen;/* option bytes according to the data offset */
+    uint16_t syn_win;
+    uint32_t syn_seq;
+    uint8_t syn_opts[TCP_OPT_MAX];
+};
+
+enum expire_type {
+    EXPIRE_NONE = 0,
+    EXPIRE_INACTIVE = 'i',
+    EXPIRE_ACTIVE = 'a',
+    EXPIRE_END = 'e',
+    EXPIRE_ROOM = 'r',
+};
+
+struct flow {
+    /* cache links: private to flowtable.c */
+    struct flow *hnext;
+    struct flow *lru_prev, *lru_next;
+    struct flow *age_prev, *age_next;
+    uint64_t hash;
+
+    struct flow_key key;
+    uint8_t client;        /* index into key.addr/key.port of the client */
+    uint8_t expire;        /* enum expire_type, set when the record leaves */
+    uint8_t first_icmp_type, first_icmp_code; /* for the Community ID */
+    bool first_icmp_from_client;
+
+    uint64_t t_start, t_end;  /* ns: first and last packet */
+    uint64_t t_last_splt;     /* ns: time of the last SPLT entry */
+    struct flow_side side[2];
+    uint32_t n_splt;
+    struct splt_entry *splt;  /* num_pkts entries */
+    uint64_t invalid;         /* packets with malformed transport headers */
+    uint64_t frag_pkts;       /* later fragments counted here */
+
+    void **mod;               /* per enabled module: its state or NULL */
+};
+
+/* Client and server endpoints of a flow. */
+static inline const struct ipaddr *flow_sa(const struct flow *f) { return &f->key.addr[f->client]; }
+static inline const struct ipaddr *flow_da(const struct flow *f) { return &f->key.addr[!f->client]; }
+static inline uint16_t flow_sp(const struct flow *f) { return f->key.port[f->client]; }
+static inline uint16_t flow_dp(const struct flow *f) { return f->key.port[!f->client]; }
+static inline bool flow_has_ports(const struct flow *f)
+{
+    return f->key.proto == 6 || f->key.proto == 17 || f->key.proto == 132 || f->key.proto == 136;
+}
+
+struct flow_table;
+
+/* Called for each record that leaves the cache. */
+typedef void (*flow_emit_fn)(void *ctx, struct flow *f);
+
+struct flow_table_params {
+    bool bidir;
+    uint32_t num_pkts;       /* SPLT / IP id entries per record */
+    uint32_t n_modules;      /* module state pointers per record */
+    uint64_t max_flows;      /* 0: unbounded */
+    uint64_t inactive_ns, active_ns;
+    flow_emit_fn emit;       /* must not touch the cache */
+    void *emit_ctx;
+    void (*release)(void *ctx, struct flow *f); /* frees module states */
+};
+
+struct flow_table *flow_table_new(const struct flow_table_params *prm);
+void flow_table_free(struct flow_table *t);
+
+/*
+ * Find the record for a packet's key, creating it if needed.  `*dir` is set
+ * to 0 if the packet comes from the record's client, 1 otherwise.
+ * `*created` tells whether the record is new.  Returns NULL only when out
+ * of memory.
+ */
+struct flow *flow_lookup(struct flow_table *t, const struct flow_key *k, uint64_t now,
+                         bool src_first, int *dir, bool *created);
+
+/* Note activity on f (moves it to the tail of the LRU list). */
+void flow_touch(struct flow_table *t, struct flow *f);
+
+/* Expire records idle longer than the inactive timeout or older than the
+ * active timeout at time `now` (ns).  O(number expired). */
+void flow_table_expire(struct flow_table *t, uint64_t now);
+
+/* Emit every record left, oldest first, with the given expire type. */
+void flow_table_flush(struct flow_table *t, enum expire_type why);
+
+uint64_t flow_table_count(const struct flow_table *t);
+uint64_t flow_table_peak(const struct flow_table *t);
+
+/* Build a lookup key from a packet (canonical order when bidir). */
+void flow_key_from_packet(struct flow_key *k, const struct packet *p, bool bidir, bool *src_first);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * jsonw.h - a streaming JSON writer into one growable buffer.
+ *
+ * A record is built in memory (`struct jsonw`), then handed to the output
+ * sink in one write.  The writer places commas itself: it remembers, for
+ * each open object or array, whether a member has been written yet, and
+ * whether a key is waiting for its value.  Callers therefore only say what
+ * comes next (a key, a value, an open, a close).
+ *
+ * Strings are escaped through a 256-entry table; input that is not valid
+ * UTF-8 is never copied raw (see jw_str()).  Numbers are formatted by hand,
+ * independent of the locale.  The buffer grows geometrically up to
+ * JW_MAX_SIZE; past that the writer sets `overflow`, stops appending and
+ * the caller drops the field contents (the record stays valid JSON because
+ * the closing brackets are always written: see jw_finish()).
+ *
+ * Ownership: the writer owns `buf`; jw_free() releases it.  Nothing here
+ * allocates per value, only when the buffer must grow.
+ */
+#ifndef JOY_JSONW_H
+#define JOY_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define JW_MAX_DEPTH 64
+#define JW_MAX_SIZE (64u << 20) /* 64 MiB per record, far above any cap */
+
+struct jsonw {
+    char *buf;
+    size_t len, cap;
+    int depth;
+    bool overflow;               /* a write was refused: record too large */
+    bool need_comma[JW_MAX_DEPTH];
+    bool after_key;              /* a key was written, its value is next */
+    char close[JW_MAX_DEPTH];    /* the closing bracket of each level */
+};
+
+void jw_init(struct jsonw *w);
+void jw_free(struct jsonw *w);
+void jw_reset(struct jsonw *w);
+
+void jw_obj_open(struct jsonw *w);
+void jw_arr_open(struct jsonw *w);
+void jw_close(struct jsonw *w);     /* closes the innermost object or array */
+void jw_finish(struct jsonw *w);    /* closes everything still open, adds '\n' */
+
+void jw_key(struct jsonw *w, const char *key);  /* key is a trusted C literal */
+
+void jw_null(struct jsonw *w);
+void jw_bool(struct jsonw *w, bool v);
+void jw_uint(struct jsonw *w, uint64_t v);
+void jw_int(struct jsonw *w, int64_t v);
+/* v with exactly `decimals` digits after the point (0..9), no exponent;
+ * NaN and infinities are written as null. */
+void jw_fixed(struct jsonw *w, double v, int decimals);
+/* a time in nanoseconds since the epoch as seconds with 6 decimals */
+void jw_time_ns(struct jsonw *w, uint64_t ns);
+
+/* A string from untrusted bytes: valid UTF-8 is kept, control characters,
+ * '"' and '\\' are escaped, and each byte that is not part of a valid UTF-8
+ * sequence is written as \u00XX (its Latin-1 reading), so the result is
+ * always valid JSON in valid UTF-8 and nothing is silently dropped. */
+void jw_str(struct jsonw *w, const void *s, size_t len);
+void jw_cstr(struct jsonw *w, const char *s);
+/* bytes as a string of lowercase hex digits */
+void jw_hex(struct jsonw *w, const void *s, size_t len);
+/* raw text that the caller guarantees is a valid JSON value */
+void jw_raw_value(struct jsonw *w, const char *s, size_t len);
+
+/* convenience: key + value */
+static inline void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v) { jw_key(w, k); jw_uint(w, v); }
+static inline void jw_kv_int(struct jsonw *w, const char *k, int64_t v) { jw_key(w, k); jw_int(w, v); }
+static inline void jw_kv_cstr(struct jsonw *w, const char *k, const char *v) { jw_key(w, k); jw_cstr(w, v); }
+static inline void jw_kv_str(struct jsonw *w, const char *k, const void *v, size_t n) { jw_key(w, k); jw_str(w, v, n); }
+static inline void jw_kv_hex(struct jsonw *w, const char *k, const void *v, size_t n) { jw_key(w, k); jw_hex(w, v, n); }
+static inline void jw_kv_bool(struct jsonw *w, const char *k, bool v) { jw_key(w, k); jw_bool(w, v); }
+
+/* Validate that [s, s+len) is one JSON value followed only by white space.
+ * Used by tests and fuzz targets to check the writer's own output. */
+bool json_validate(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * module.h - the feature module interface.
+ *
+ * A feature module (byte distribution, DNS, TLS, ...) is one file in src/
+ * that defines one `const struct joy_module` and is listed once in the
+ * table joy_modules[] (modules.c).  Nothing else in the meter names it.
+ *
+ * Life cycle:
+ *   - its options (`options`, stored in a block of `config_size` bytes)
+ *     are parsed with the core options; `enabled(cfg)` says whether the
+ *     module is on for this run;
+ *   - `setup` (optional) loads what it needs for the run (a map file, a
+ *     key) into `*shared`, and may fail with a message;
+ *   - for each packet of each flow, `packet` is called with `*state`,
+ *     which is NULL until the module allocates its per-flow state (only
+ *     for flows it cares about, and only once per flow - never per packet);
+ *   - `write_json` writes the module's members into the record object
+ *     (zero or more `jw_key` + value pairs) when the flow leaves the cache;
+ *   - `free_state` releases the per-flow state.
+ * `dir` is 0 for a packet sent by the flow's client (sa), 1 otherwise.
+ * A module must bound its per-flow memory and must treat every packet byte
+ * as hostile (use cursor.h).
+ */
+#ifndef JOY_MODULE_H
+#define JOY_MODULE_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+struct flow;
+struct packet;
+struct jsonw;
+
+struct module_env {
+    const void *cfg;                 /* the module's own option block */
+    void *shared;                    /* what setup() produced, or NULL */
+    const struct joy_config *core;   /* the core options */
+};
+
+struct joy_module {
+    const char *name;                /* short name, usually its switch key */
+    const char *summary;             /* one line for --help */
+    const struct joy_option *options;/* terminated by an entry with key NULL */
+    size_t config_size;
+    bool (*enabled)(const void *cfg);
+    int (*setup)(const void *cfg, const struct joy_config *core, void **shared,
+                 char *err, size_t errlen);
+    void (*teardown)(void *shared);
+    void (*packet)(const struct module_env *env, void **state, const struct flow *f,
+                   const struct packet *p, int dir);
+    void (*write_json)(const struct module_env *env, const void *state, const struct flow *f,
+                       struct jsonw *w);
+    void (*free_state)(void *state);
+};
+
+extern const struct joy_module *const joy_modules[];
+extern const size_t joy_module_count;
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * output.h - where records go: stdout, a plain file or a gzip file.
+ *
+ * A named regular file is written as NAME.part and renamed to NAME only by
+ * output_close(commit=true) after everything was written and flushed, so a
+ * file under the final name is always complete.  On a write error the
+ * output remembers it (sticky), later writes are ignored, and close reports
+ * it and removes the .part file.  One output_write() per record.
+ */
+#ifndef JOY_OUTPUT_H
+#define JOY_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct joy_output;
+
+/* path NULL or "-" means stdout (plain).  gzip unless the name ends in
+ * .json or .jsonl.  Returns NULL with a message in err. */
+struct joy_output *output_open(const char *path, int gzip_level, char *err, size_t errlen);
+
+/* 0, or -1 once a write has failed (the error is kept for output_close). */
+int output_write(struct joy_output *o, const char *buf, size_t len);
+
+bool output_failed(const struct joy_output *o);
+
+/* Finish and close.  commit: rename .part to the final name.  Returns 0,
+ * or -1 with a message in err (and the .part file removed). */
+int output_close(struct joy_output *o, bool commit, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * packet.h - one decoded packet, as the flow cache and the modules see it.
+ *
+ * decode_packet() fills a `struct packet` from the bytes of one captured
+ * frame without copying them: every pointer below points into the frame
+ * and is valid only during the callback for that frame.  Each `*_cap`
+ * length is what was captured (never more than is really there); the
+ * matching real length comes from the protocol headers and may be larger
+ * when the capture was truncated by a snap length.  Modules must use the
+ * captured lengths for reading and the real lengths for counting.
+ */
+#ifndef JOY_PACKET_H
+#define JOY_PACKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* An IPv4 address is held in the first 4 bytes, the rest zero. */
+struct ipaddr {
+    uint8_t b[16];
+};
+
+enum {
+    FRAG_NONE = 0,  /* not a fragment */
+    FRAG_FIRST = 1, /* offset 0, more fragments follow */
+    FRAG_LATER = 2, /* offset > 0: no transport header here */
+};
+
+/* TCP flag bits as on the wire (byte 13 of the header). */
+enum {
+    TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_PSH = 0x08,
+    TCP_ACK = 0x10, TCP_URG = 0x20, TCP_ECE = 0x40, TCP_CWR = 0x80,
+};
+
+struct packet {
+    uint64_t ts;           /* nanoseconds since the epoch */
+    uint32_t caplen;       /* bytes captured of the frame */
+    uint32_t wirelen;      /* bytes the frame had on the wire */
+    uint32_t linktype;     /* DLT of the frame */
+
+    uint8_t ipver;         /* 4 or 6 */
+    uint8_t proto;         /* transport protocol (after IPv6 extensions) */
+    uint8_t ttl;           /* TTL or hop limit */
+    uint8_t frag;          /* FRAG_* */
+    uint32_t ipid;         /* IPv4 identification / IPv6 fragment id */
+    uint16_t frag_off;     /* fragment offset in bytes / 8 */
+    struct ipaddr src, dst;
+
+    const uint8_t *ip;     /* start of the IP header */
+    uint32_t ip_cap;       /* captured bytes from ip on */
+    uint32_t ip_len;       /* IP total length (header + payload) from the header */
+    uint16_t ip_hdr_len;   /* IPv4 header or IPv6 header + extensions */
+
+    bool has_ports;        /* TCP, UDP or SCTP header decoded */
+    uint16_t sport, dport;
+    uint8_t icmp_type, icmp_code; /* ICMP / ICMPv6 only */
+
+    /* TCP only (valid when proto == 6 and l4 != NULL) */
+    uint32_t tcp_seq, tcp_ack;
+    uint16_t tcp_win;
+    uint8_t tcp_flags;
+    uint8_t tcp_hdr_len;   /* data offset in bytes */
+    const uint8_t *tcp_opts; /* option bytes (captured part) */
+    uint8_t tcp_opts_cap;
+
+    const uint8_t *l4;     /* transport header, NULL for later fragments */
+    uint32_t l4_cap;
+
+    const uint8_t *payload; /* application bytes */
+    uint32_t payload_cap;   /* captured application bytes */
+    uint32_t payload_len;   /* application bytes according to the headers */
+};
+
+/* Why decode_packet() refused a frame (counted, never fatal). */
+enum decode_status {
+    DECODE_OK = 0,
+    DECODE_NOT_IP,        /* ARP, LLDP, ... : not an error */
+    DECODE_TRUNCATED,     /* too short to hold the IP header */
+    DECODE_MALFORMED,     /* header fields that contradict each other */
+    DECODE_UNSUPPORTED,   /* link type we do not decode */
+};
+
+/* Is this DLT one that decode_packet() understands? */
+bool linktype_supported(int dlt);
+const char *linktype_name(int dlt);
+
+/*
+ * Decode one frame.  `data` holds `caplen` captured bytes of a frame that
+ * was `wirelen` long.  On DECODE_OK, `*pkt` is filled in.
+ */
+enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *data,
+                                 uint32_t caplen, uint32_t wirelen, uint64_t ts);
+
+/* Decode from the IP header on (used by decode_packet and fuzz targets). */
+enum decode_status decode_ip(struct packet *pkt, const uint8_t *ip, uint32_t cap);
+
+/* Format an address as text; buf must hold INET6_ADDRSTRLEN (46) bytes. */
+const char *ipaddr_str(const struct ipaddr *a, int ipver, char *buf, size_t len);
+
+#endif

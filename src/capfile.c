@@ -1,0 +1,428 @@
+/*
+ * \summary: classic pcap and pcapng capture file reader
+ *
+ * Formats: the pcap file format (draft-ietf-opsawg-pcap) and pcapng
+ * (draft-ietf-opsawg-pcapng).
+ *
+ * Classic pcap: a 24-byte file header, then records:
+ *   +------------------+------------------+------------------+-------------+
+ *   | ts seconds (4)   | ts us or ns (4)  | captured len (4) | orig len (4)| data...
+ *   +------------------+------------------+------------------+-------------+
+ * The magic number 0xa1b2c3d4 (microseconds) or 0xa1b23c4d (nanoseconds),
+ * read in either byte order, gives the byte order of the whole file.
+ *
+ * pcapng: a sequence of blocks, each
+ *   | block type (4) | total length (4) | body ... | total length (4) |
+ * A Section Header Block (0x0a0d0d0a) starts each section and carries the
+ * byte-order magic 0x1a2b3c4d; Interface Description Blocks (1) declare
+ * interfaces (link type, snap length, options if_tsresol and if_tsoffset);
+ * Enhanced Packet Blocks (6), Simple Packet Blocks (3) and obsolete Packet
+ * Blocks (2) carry packets.  Other blocks are skipped.
+ *
+ * The reader keeps a window of the file in a buffer and never trusts a
+ * length before checking it against the bytes really present and a fixed
+ * cap (MAX_BLOCK).
+ */
+#include "capfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_BLOCK (16u << 20)   /* largest record or block accepted */
+#define MAX_INTERFACES 4096
+#define BUF_INITIAL (1u << 20)
+
+struct ng_interface {
+    int linktype;
+    uint32_t snaplen;
+    uint64_t units;      /* timestamp units per second */
+    int64_t offset_s;    /* if_tsoffset */
+};
+
+struct capfile {
+    int fd;
+    bool own_fd;
+    uint8_t *buf;
+    size_t cap;          /* buffer size */
+    size_t start, end;   /* unread bytes are buf[start, end) */
+    uint64_t offset;     /* file offset of buf[start] */
+    bool eof;
+    bool pcapng;
+    bool big_endian;     /* values are big-endian */
+    /* classic pcap */
+    bool nsec;
+    int linktype;
+    /* pcapng */
+    struct ng_interface *ifs;
+    size_t n_if;
+    char err[256];
+    uint64_t err_off;
+};
+
+static uint32_t rd32(const struct capfile *cf, const uint8_t *p)
+{
+    if (cf->big_endian)
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static uint16_t rd16(const struct capfile *cf, const uint8_t *p)
+{
+    if (cf->big_endian)
+        return (uint16_t)((p[0] << 8) | p[1]);
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static enum cap_status damaged(struct capfile *cf, uint64_t off, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cf->err, sizeof cf->err, fmt, ap);
+    va_end(ap);
+    cf->err_off = off;
+    return CAP_DAMAGED;
+}
+
+/* Make n bytes available at buf + start if the file has them.
+ * Returns how many are available (less than n only at end of file). */
+static size_t ensure(struct capfile *cf, size_t n)
+{
+    while (cf->end - cf->start < n && !cf->eof) {
+        if (cf->start > 0 && (cf->cap - cf->start < n || cf->end == cf->cap)) {
+            memmove(cf->buf, cf->buf + cf->start, cf->end - cf->start);
+            cf->end -= cf->start;
+            cf->start = 0;
+        }
+        if (cf->cap < n) {
+            size_t ncap = cf->cap;
+            while (ncap < n)
+                ncap *= 2;
+            uint8_t *nb = realloc(cf->buf, ncap);
+            if (!nb)
+                return cf->end - cf->start;
+            cf->buf = nb;
+            cf->cap = ncap;
+        }
+        ssize_t r = read(cf->fd, cf->buf + cf->end, cf->cap - cf->end);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue; /* a signal: the caller checks its stop flag */
+            cf->eof = true;
+            snprintf(cf->err, sizeof cf->err, "read error: %s", strerror(errno));
+        } else if (r == 0) {
+            cf->eof = true;
+        } else {
+            cf->end += (size_t)r;
+        }
+    }
+    return cf->end - cf->start;
+}
+
+static void consume(struct capfile *cf, size_t n)
+{
+    cf->start += n;
+    cf->offset += n;
+}
+
+static uint64_t pow_u64(uint64_t b, unsigned e)
+{
+    uint64_t r = 1;
+    while (e--)
+        r *= b;
+    return r;
+}
+
+static uint64_t to_ns(uint64_t ts, uint64_t units)
+{
+    if (units == 1000000000u)
+        return ts;
+    if (units == 1000000u)
+        return ts * 1000u;
+    unsigned __int128 frac = (unsigned __int128)(ts % units) * 1000000000u / units;
+    return (ts / units) * 1000000000u + (uint64_t)frac;
+}
+
+/* ---------------------------------------------------------------------
+ * Classic pcap
+ */
+static enum cap_status pcap_next_rec(struct capfile *cf, struct cap_packet *pkt)
+{
+    size_t avail = ensure(cf, 16);
+    if (avail == 0)
+        return cf->err[0] ? damaged(cf, cf->offset, "%s", cf->err) : CAP_EOF;
+    if (avail < 16)
+        return damaged(cf, cf->offset, "file ends inside a packet record header");
+    const uint8_t *h = cf->buf + cf->start;
+    uint32_t sec = rd32(cf, h), frac = rd32(cf, h + 4);
+    uint32_t incl = rd32(cf, h + 8), orig = rd32(cf, h + 12);
+    if (incl > MAX_BLOCK)
+        return damaged(cf, cf->offset, "packet record claims %u captured bytes (limit %u)", incl,
+                       MAX_BLOCK);
+    if (ensure(cf, 16 + (size_t)incl) < 16 + (size_t)incl)
+        return damaged(cf, cf->offset, "file ends inside a packet (record of %u bytes)", incl);
+    h = cf->buf + cf->start;
+    pkt->data = h + 16;
+    pkt->caplen = incl;
+    pkt->wirelen = orig < incl ? incl : orig;
+    pkt->ts = (uint64_t)sec * 1000000000u + (cf->nsec ? frac : (uint64_t)frac * 1000u);
+    pkt->linktype = cf->linktype;
+    pkt->interface = 0;
+    consume(cf, 16 + (size_t)incl);
+    return CAP_PACKET;
+}
+
+/* ---------------------------------------------------------------------
+ * pcapng
+ */
+static enum cap_status ng_section(struct capfile *cf, const uint8_t *b, size_t len)
+{
+    (void)len;
+    uint32_t bom = (uint32_t)b[8] | ((uint32_t)b[9] << 8) | ((uint32_t)b[10] << 16) |
+                   ((uint32_t)b[11] << 24);
+    if (bom == 0x1a2b3c4d)
+        cf->big_endian = false;
+    else if (bom == 0x4d3c2b1a)
+        cf->big_endian = true;
+    else
+        return damaged(cf, cf->offset, "section header with a bad byte-order magic");
+    cf->n_if = 0; /* interfaces are per section */
+    return CAP_EOF;
+}
+
+static enum cap_status ng_interface(struct capfile *cf, const uint8_t *body, size_t blen)
+{
+    if (blen < 8)
+        return damaged(cf, cf->offset, "interface description block too short");
+    if (cf->n_if >= MAX_INTERFACES)
+        return damaged(cf, cf->offset, "more than %d interfaces", MAX_INTERFACES);
+    if (!cf->ifs) {
+        cf->ifs = calloc(MAX_INTERFACES, sizeof *cf->ifs);
+        if (!cf->ifs)
+            return damaged(cf, cf->offset, "out of memory");
+    }
+    struct ng_interface *ifc = &cf->ifs[cf->n_if];
+    ifc->linktype = rd16(cf, body);
+    ifc->snaplen = rd32(cf, body + 4);
+    ifc->units = 1000000u;
+    ifc->offset_s = 0;
+    size_t off = 8;
+    while (off + 4 <= blen) {
+        uint16_t code = rd16(cf, body + off), olen = rd16(cf, body + off + 2);
+        off += 4;
+        if (code == 0)
+            break;
+        if (olen > blen - off)
+            return damaged(cf, cf->offset, "interface option longer than its block");
+        if (code == 9 && olen >= 1) {
+            uint8_t r = body[off];
+            if (r & 0x80) {
+                if ((r & 0x7f) > 63)
+                    return damaged(cf, cf->offset, "if_tsresol 2^-%u out of range", r & 0x7f);
+                ifc->units = 1ull << (r & 0x7f);
+            } else {
+                if (r > 19)
+                    return damaged(cf, cf->offset, "if_tsresol 10^-%u out of range", r);
+                ifc->units = pow_u64(10, r);
+            }
+            if (ifc->units == 0)
+                ifc->units = 1;
+        } else if (code == 14 && olen >= 8) {
+            uint64_t hi = rd32(cf, body + off), lo = rd32(cf, body + off + 4);
+            uint64_t v = cf->big_endian ? (hi << 32) | lo : (lo << 32) | hi;
+            ifc->offset_s = (int64_t)v;
+        }
+        off += ((size_t)olen + 3) & ~(size_t)3;
+    }
+    if (cf->n_if == 0 && cf->linktype < 0)
+        cf->linktype = ifc->linktype;
+    cf->n_if++;
+    return CAP_EOF;
+}
+
+static enum cap_status ng_packet(struct capfile *cf, uint32_t type, const uint8_t *body,
+                                 size_t blen, struct cap_packet *pkt)
+{
+    uint32_t ifid, caplen, origlen;
+    uint64_t ts = 0;
+    const uint8_t *data;
+    if (type == 6 || type == 2) { /* enhanced / obsolete packet block */
+        if (blen < 20)
+            return damaged(cf, cf->offset, "packet block too short");
+        ifid = type == 6 ? rd32(cf, body) : rd16(cf, body);
+        ts = ((uint64_t)rd32(cf, body + 4) << 32) | rd32(cf, body + 8);
+        caplen = rd32(cf, body + 12);
+        origlen = rd32(cf, body + 16);
+        if (caplen > blen - 20)
+            return damaged(cf, cf->offset, "packet of %u bytes in a block of %zu", caplen, blen);
+        data = body + 20;
+    } else { /* simple packet block: interface 0, no time stamp */
+        if (blen < 4)
+            return damaged(cf, cf->offset, "simple packet block too short");
+        ifid = 0;
+        origlen = rd32(cf, body);
+        caplen = (uint32_t)(blen - 4);
+        if (origlen < caplen)
+            caplen = origlen;
+        if (cf->n_if > 0 && cf->ifs[0].snaplen && caplen > cf->ifs[0].snaplen)
+            caplen = cf->ifs[0].snaplen;
+        data = body + 4;
+    }
+    if (ifid >= cf->n_if)
+        return damaged(cf, cf->offset, "packet for interface %u, which was not described", ifid);
+    const struct ng_interface *ifc = &cf->ifs[ifid];
+    pkt->data = data;
+    pkt->caplen = caplen;
+    pkt->wirelen = origlen < caplen ? caplen : origlen;
+    pkt->ts = to_ns(ts, ifc->units) + (uint64_t)(ifc->offset_s * 1000000000);
+    pkt->linktype = ifc->linktype;
+    pkt->interface = ifid;
+    return CAP_PACKET;
+}
+
+static enum cap_status pcapng_next_block(struct capfile *cf, struct cap_packet *pkt)
+{
+    for (;;) {
+        size_t avail = ensure(cf, 12);
+        if (avail == 0)
+            return cf->err[0] ? damaged(cf, cf->offset, "%s", cf->err) : CAP_EOF;
+        if (avail < 12)
+            return damaged(cf, cf->offset, "file ends inside a block header");
+        const uint8_t *b = cf->buf + cf->start;
+        uint32_t type = rd32(cf, b);
+        if (type == 0x0a0d0d0a) {
+            enum cap_status st = ng_section(cf, b, avail);
+            if (st == CAP_DAMAGED)
+                return st;
+        }
+        uint32_t len = rd32(cf, b + 4);
+        if (len < 12 || len % 4 != 0 || len > MAX_BLOCK)
+            return damaged(cf, cf->offset, "block of type 0x%08x has an impossible length %u", type,
+                           len);
+        if (ensure(cf, len) < len)
+            return damaged(cf, cf->offset, "file ends inside a block of %u bytes", len);
+        b = cf->buf + cf->start;
+        if (rd32(cf, b + len - 4) != len)
+            return damaged(cf, cf->offset, "block lengths at start and end differ");
+        const uint8_t *body = b + 8;
+        size_t blen = len - 12;
+        enum cap_status st = CAP_EOF;
+        switch (type) {
+        case 1:
+            st = ng_interface(cf, body, blen);
+            break;
+        case 2: case 3: case 6:
+            st = ng_packet(cf, type, body, blen, pkt);
+            break;
+        default:
+            break; /* section header, statistics, name resolution, ... */
+        }
+        if (st == CAP_DAMAGED)
+            return st;
+        consume(cf, len);
+        if (st == CAP_PACKET)
+            return st;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Opening
+ */
+struct capfile *capfile_open(const char *path, char *err, size_t errlen)
+{
+    struct capfile *cf = calloc(1, sizeof *cf);
+    if (!cf) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    cf->linktype = -1;
+    if (strcmp(path, "-") == 0) {
+        cf->fd = 0;
+    } else {
+        cf->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (cf->fd < 0) {
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+            free(cf);
+            return NULL;
+        }
+        cf->own_fd = true;
+    }
+    cf->cap = BUF_INITIAL;
+    cf->buf = malloc(cf->cap);
+    if (!cf->buf) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    size_t avail = ensure(cf, 24);
+    if (cf->err[0]) {
+        snprintf(err, errlen, "%s: %s", path, cf->err);
+        goto fail;
+    }
+    if (avail == 0) {
+        snprintf(err, errlen, "%s: empty file (no capture file header)", path);
+        goto fail;
+    }
+    const uint8_t *h = cf->buf;
+    uint32_t magic_le = avail >= 4 ? ((uint32_t)h[0] | ((uint32_t)h[1] << 8) |
+                                      ((uint32_t)h[2] << 16) | ((uint32_t)h[3] << 24))
+                                   : 0;
+    switch (magic_le) {
+    case 0xa1b2c3d4: cf->big_endian = false; cf->nsec = false; break;
+    case 0xd4c3b2a1: cf->big_endian = true; cf->nsec = false; break;
+    case 0xa1b23c4d: cf->big_endian = false; cf->nsec = true; break;
+    case 0x4d3cb2a1: cf->big_endian = true; cf->nsec = true; break;
+    case 0x0a0d0d0a: cf->pcapng = true; break;
+    default:
+        snprintf(err, errlen, "%s: not a pcap or pcapng capture file", path);
+        goto fail;
+    }
+    if (cf->pcapng) {
+        if (avail < 12) {
+            snprintf(err, errlen, "%s: truncated pcapng section header", path);
+            goto fail;
+        }
+        uint32_t bom = (uint32_t)h[8] | ((uint32_t)h[9] << 8) | ((uint32_t)h[10] << 16) |
+                       ((uint32_t)h[11] << 24);
+        if (bom != 0x1a2b3c4d && bom != 0x4d3c2b1a) {
+            snprintf(err, errlen, "%s: pcapng section header with a bad byte-order magic", path);
+            goto fail;
+        }
+        return cf;
+    }
+    if (avail < 24) {
+        snprintf(err, errlen, "%s: truncated pcap file header (%zu of 24 bytes)", path, avail);
+        goto fail;
+    }
+    cf->linktype = (int)(rd32(cf, h + 20) & 0xffff);
+    consume(cf, 24);
+    return cf;
+fail:
+    capfile_close(cf);
+    return NULL;
+}
+
+enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt)
+{
+    return cf->pcapng ? pcapng_next_block(cf, pkt) : pcap_next_rec(cf, pkt);
+}
+
+const char *capfile_error(const struct capfile *cf) { return cf->err; }
+uint64_t capfile_error_offset(const struct capfile *cf) { return cf->err_off; }
+int capfile_linktype(const struct capfile *cf) { return cf->linktype; }
+bool capfile_is_pcapng(const struct capfile *cf) { return cf->pcapng; }
+uint64_t capfile_offset(const struct capfile *cf) { return cf->offset; }
+
+void capfile_close(struct capfile *cf)
+{
+    if (!cf)
+        return;
+    if (cf->own_fd)
+        close(cf->fd);
+    free(cf->buf);
+    free(cf->ifs);
+    free(cf);
+}

@@ -1,0 +1,392 @@
+/*
+ * config.c - the option table, parsing of key=value text and -x files.
+ *
+ * Keys are matched exactly (the original matched prefixes, so `dhcpv6`
+ * set `dhcp` and `logfile` set `log`).  Every value is parsed into a field
+ * of its own type and checked against its range; an error names the key,
+ * the value and where it came from.
+ */
+#include "config.h"
+#include "jsonw.h"
+#include "module.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CORE(field) offsetof(struct joy_config, field)
+#define DAY 86400ull
+
+static const struct joy_option core_options[] = {
+    {"bidir", OPT_BOOL, CORE(bidir), 0, 1, "1", "0|1",
+     "one record per conversation (1) or one per direction (0)"},
+    {"num_pkts", OPT_UINT, CORE(num_pkts), 0, 65535, "50", "N",
+     "packet lengths and times (and IPv4 ids) kept per record"},
+    {"zeros", OPT_BOOL, CORE(zeros), 0, 1, "0", "0|1",
+     "include packets without payload in the packets array"},
+    {"retrans", OPT_BOOL, CORE(retrans), 0, 1, "0", "0|1",
+     "count TCP retransmissions in counters and packets"},
+    {"inactive_timeout", OPT_UINT, CORE(inactive_timeout), 1, 3650 * DAY, "10", "SECONDS",
+     "a flow idle this long is written (expire_type \"i\")"},
+    {"active_timeout", OPT_UINT, CORE(active_timeout), 1, 3650 * DAY, "30", "SECONDS",
+     "a flow older than this is written and continued in a new record (\"a\")"},
+    {"max_flows", OPT_UINT, CORE(max_flows), 1, 1ull << 32, "1000000", "N",
+     "concurrent flows kept; beyond it the least recently active is written (\"r\")"},
+    {"output", OPT_STR, CORE(output), 0, 0, NULL, "FILE",
+     "output file (-w); gzip unless it ends in .json/.jsonl; '-' or none: stdout"},
+    {"interface", OPT_STR, CORE(interface), 0, 0, NULL, "IFACE",
+     "capture live from this interface (-i)"},
+    {"bpf", OPT_STR, CORE(bpf), 0, 0, NULL, "FILTER",
+     "BPF filter expression applied to every packet (-f)"},
+    {"promisc", OPT_BOOL, CORE(promisc), 0, 1, "0", "0|1",
+     "put the live interface in promiscuous mode"},
+    {"snaplen", OPT_UINT, CORE(snaplen), 64, 262144, "262144", "BYTES",
+     "bytes captured per packet in live capture"},
+    {"verbosity", OPT_UINT, CORE(verbosity), 0, 5, "3", "0-5",
+     "messages shown: 0 none, 1 debug and up, 2 info, 3 warnings, 4 errors, 5 critical"},
+    {"gzip_level", OPT_UINT, CORE(gzip_level), 1, 9, "6", "1-9",
+     "gzip compression level of the output file"},
+    {"progress", OPT_BOOL, CORE(progress), 0, 1, "1", "0|1",
+     "show a progress line while reading files when stderr is a terminal"},
+    {"community_id", OPT_BOOL, CORE(community_id), 0, 1, "1", "0|1",
+     "add the Community ID v1 flow hash (seed 0)"},
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* The option and the config block it lives in. */
+struct opt_ref {
+    const struct joy_option *opt;
+    void *block;
+    const struct joy_module *mod;
+};
+
+static bool find_option(const struct joy_config *cfg, const char *key, struct opt_ref *ref)
+{
+    for (const struct joy_option *o = core_options; o->key; o++) {
+        if (strcmp(o->key, key) == 0) {
+            ref->opt = o;
+            ref->block = (void *)cfg;
+            ref->mod = NULL;
+            return true;
+        }
+    }
+    for (size_t i = 0; i < joy_module_count; i++) {
+        const struct joy_module *m = joy_modules[i];
+        for (const struct joy_option *o = m->options; o && o->key; o++) {
+            if (strcmp(o->key, key) == 0) {
+                ref->opt = o;
+                ref->block = cfg ? cfg->modcfg[i] : NULL;
+                ref->mod = m;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool config_has_key(const char *key)
+{
+    struct opt_ref r;
+    return find_option(NULL, key, &r);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "yes", "true", "on"};
+    static const char *const no[] = {"0", "no", "false", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_uint(const char *v, uint64_t *out)
+{
+    if (!*v)
+        return -1;
+    uint64_t x = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        if (x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+int config_set(struct joy_config *cfg, const char *key, const char *value, const char *where,
+               char *err, size_t errlen)
+{
+    struct opt_ref r;
+    if (!find_option(cfg, key, &r))
+        return fail(err, errlen, "%s: unknown option '%s' (see joy -h)", where, key);
+    const struct joy_option *o = r.opt;
+    char *field = (char *)r.block + o->offset;
+    switch (o->type) {
+    case OPT_BOOL: {
+        bool b;
+        if (parse_bool(value, &b) != 0)
+            return fail(err, errlen, "%s: option '%s' takes 0 or 1, not '%s'", where, key, value);
+        memcpy(field, &b, sizeof b);
+        return 0;
+    }
+    case OPT_UINT: {
+        uint64_t x;
+        if (parse_uint(value, &x) != 0 || x < o->min || x > o->max)
+            return fail(err, errlen, "%s: option '%s' takes a whole number from %llu to %llu, not '%s'",
+                        where, key, (unsigned long long)o->min, (unsigned long long)o->max, value);
+        memcpy(field, &x, sizeof x);
+        return 0;
+    }
+    case OPT_STR: {
+        char *old;
+        memcpy(&old, field, sizeof old);
+        free(old);
+        char *s = NULL;
+        if (*value && strcmp(value, "none") != 0 && !(s = strdup(value)))
+            return fail(err, errlen, "out of memory");
+        memcpy(field, &s, sizeof s);
+        return 0;
+    }
+    case OPT_LIST: {
+        struct strlist *l = (struct strlist *)field;
+        if (!*value || strcmp(value, "none") == 0) {
+            for (size_t i = 0; i < l->n; i++)
+                free(l->v[i]);
+            free(l->v);
+            l->v = NULL;
+            l->n = 0;
+            return 0;
+        }
+        if (l->n >= 1024)
+            return fail(err, errlen, "%s: option '%s' given more than 1024 times", where, key);
+        char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+        if (!nv)
+            return fail(err, errlen, "out of memory");
+        l->v = nv;
+        if (!(l->v[l->n] = strdup(value)))
+            return fail(err, errlen, "out of memory");
+        l->n++;
+        return 0;
+    }
+    }
+    return fail(err, errlen, "%s: option '%s' has an unknown type", where, key);
+}
+
+static int set_defaults(struct joy_config *cfg, const struct joy_option *opts, char *err,
+                        size_t errlen)
+{
+    for (const struct joy_option *o = opts; o && o->key; o++)
+        if (o->def && config_set(cfg, o->key, o->def, "default", err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+int config_init(struct joy_config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (joy_module_count > JOY_MAX_MODULES)
+        return fail(err, errlen, "too many modules compiled in");
+    for (size_t i = 0; i < joy_module_count; i++) {
+        size_t sz = joy_modules[i]->config_size;
+        cfg->modcfg[i] = calloc(1, sz ? sz : 1);
+        if (!cfg->modcfg[i])
+            return fail(err, errlen, "out of memory");
+    }
+    if (set_defaults(cfg, core_options, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < joy_module_count; i++)
+        if (set_defaults(cfg, joy_modules[i]->options, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+static void free_block(void *block, const struct joy_option *opts)
+{
+    for (const struct joy_option *o = opts; o && o->key; o++) {
+        char *field = (char *)block + o->offset;
+        if (o->type == OPT_STR) {
+            char *s;
+            memcpy(&s, field, sizeof s);
+            free(s);
+        } else if (o->type == OPT_LIST) {
+            struct strlist *l = (struct strlist *)field;
+            for (size_t i = 0; i < l->n; i++)
+                free(l->v[i]);
+            free(l->v);
+        }
+    }
+}
+
+void config_free(struct joy_config *cfg)
+{
+    free_block(cfg, core_options);
+    for (size_t i = 0; i < joy_module_count; i++) {
+        if (cfg->modcfg[i]) {
+            free_block(cfg->modcfg[i], joy_modules[i]->options);
+            free(cfg->modcfg[i]);
+            cfg->modcfg[i] = NULL;
+        }
+    }
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(err, errlen, "%s: cannot open configuration file: %s", path, strerror(errno));
+    char line[4096];
+    unsigned lineno = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char where[512];
+        snprintf(where, sizeof where, "%s:%u", path, lineno);
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n' && !feof(f)) {
+            rc = fail(err, errlen, "%s: line longer than %zu bytes", where, sizeof line - 2);
+            break;
+        }
+        if (memchr(line, '\0', n) != NULL && strlen(line) != n) {
+            rc = fail(err, errlen, "%s: NUL byte in configuration file", where);
+            break;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        char *key = s, *value;
+        char *eq = strchr(s, '=');
+        if (eq) {
+            *eq = '\0';
+            value = trim(eq + 1);
+            key = trim(key);
+        } else {
+            /* "key value" or a bare "key" (meaning 1) */
+            char *sp = strpbrk(s, " \t");
+            if (sp) {
+                *sp = '\0';
+                value = trim(sp + 1);
+            } else {
+                value = "1";
+            }
+        }
+        for (char *p = key; *p; p++) {
+            if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') {
+                rc = fail(err, errlen, "%s: '%s' is not an option name", where, key);
+                goto out;
+            }
+        }
+        if (config_set(cfg, key, value, where, err, errlen) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f))
+        rc = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+out:
+    fclose(f);
+    return rc;
+}
+
+static void block_to_json(const void *block, const struct joy_option *opts, struct jsonw *w)
+{
+    for (const struct joy_option *o = opts; o && o->key; o++) {
+        const char *field = (const char *)block + o->offset;
+        jw_key(w, o->key);
+        switch (o->type) {
+        case OPT_BOOL: {
+            bool b;
+            memcpy(&b, field, sizeof b);
+            jw_uint(w, b);
+            break;
+        }
+        case OPT_UINT: {
+            uint64_t x;
+            memcpy(&x, field, sizeof x);
+            jw_uint(w, x);
+            break;
+        }
+        case OPT_STR: {
+            const char *s;
+            memcpy(&s, field, sizeof s);
+            if (s)
+                jw_cstr(w, s);
+            else
+                jw_null(w);
+            break;
+        }
+        case OPT_LIST: {
+            const struct strlist *l = (const struct strlist *)field;
+            jw_arr_open(w);
+            for (size_t i = 0; i < l->n; i++)
+                jw_cstr(w, l->v[i]);
+            jw_close(w);
+            break;
+        }
+        }
+    }
+}
+
+void config_to_json(const struct joy_config *cfg, struct jsonw *w)
+{
+    block_to_json(cfg, core_options, w);
+    for (size_t i = 0; i < joy_module_count; i++)
+        block_to_json(cfg->modcfg[i], joy_modules[i]->options, w);
+}
+
+static void print_opts(FILE *out, const struct joy_option *opts)
+{
+    for (const struct joy_option *o = opts; o && o->key; o++) {
+        char lhs[64];
+        snprintf(lhs, sizeof lhs, "%s=%s", o->key, o->arg ? o->arg : "V");
+        fprintf(out, "  %-26s %s", lhs, o->help);
+        if (o->def)
+            fprintf(out, " [%s]", o->def);
+        if (o->type == OPT_LIST)
+            fprintf(out, " (repeatable)");
+        fputc('\n', out);
+    }
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Flow options (key=value on the command line, or key = value lines in -x FILE):\n");
+    print_opts(out, core_options);
+    for (size_t i = 0; i < joy_module_count; i++) {
+        fprintf(out, "\n%s: %s\n", joy_modules[i]->name, joy_modules[i]->summary);
+        print_opts(out, joy_modules[i]->options);
+    }
+}

@@ -1,0 +1,471 @@
+/*
+ * \summary: link layer, IPv4, IPv6 and transport header decoding
+ *
+ * decode_packet() walks one captured frame from its link-layer header down
+ * to the application payload and records what it found in a struct packet
+ * (packet.h).  All reads go through the bounds-checked cursor; the frame is
+ * never written to.
+ *
+ * Link layers (LINKTYPE values of the tcpdump.org registry):
+ *   0 NULL, 108 LOOP      4-byte address family (NULL: writer's byte order)
+ *   1 Ethernet            + 802.1Q / 802.1ad / QinQ tags, MPLS label stacks,
+ *                           PPPoE sessions
+ *   9 PPP, 50 PPP serial, 104 Cisco HDLC
+ *   12, 14, 101 raw IP;   228 raw IPv4;   229 raw IPv6
+ *   113 Linux SLL, 276 Linux SLL2
+ *
+ * Ethernet II with an 802.1Q tag:
+ *   +-------------+-------------+------+------+------+-----------
+ *   | dst MAC (6) | src MAC (6) |8100  | TCI  | type | payload
+ *   +-------------+-------------+------+------+------+-----------
+ *
+ * IPv4 (RFC 791) header, options walked by IHL:
+ *    0                   1                   2                   3
+ *   |Version|  IHL  |Type of Service|          Total Length         |
+ *   |         Identification        |Flags|      Fragment Offset    |
+ *   |  Time to Live |    Protocol   |         Header Checksum       |
+ *   |                       Source Address                          |
+ *   |                    Destination Address                        |
+ *
+ * IPv6 (RFC 8200): 40-byte fixed header, then extension headers, each
+ * walked by its own length field: hop-by-hop (0), routing (43) and
+ * destination options (60), mobility (135), HIP (139), shim6 (140):
+ * (len + 1) * 8 bytes; fragment (44): 8 bytes; AH (51, RFC 4302):
+ * (len + 2) * 4 bytes.
+ *
+ * Transport: TCP (RFC 9293), UDP (RFC 768), SCTP (RFC 9260, common header
+ * only), ICMP (RFC 792) and ICMPv6 (RFC 4443) type and code.
+ */
+#include "packet.h"
+#include "cursor.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+enum {
+    ETH_IPV4 = 0x0800, ETH_IPV6 = 0x86dd, ETH_VLAN = 0x8100, ETH_QINQ = 0x88a8,
+    ETH_QINQ_OLD = 0x9100, ETH_QINQ_OLD2 = 0x9200, ETH_MPLS = 0x8847,
+    ETH_MPLS_MC = 0x8848, ETH_PPPOE = 0x8864,
+};
+
+enum { MAX_L2_TAGS = 16, MAX_IPV6_EXT = 16 };
+
+static const struct {
+    int dlt;
+    const char *name;
+} linktypes[] = {
+    {0, "NULL (BSD loopback)"}, {1, "EN10MB (Ethernet)"}, {9, "PPP"},
+    {12, "RAW (raw IP)"}, {14, "RAW (raw IP, OpenBSD)"}, {50, "PPP_SERIAL"},
+    {101, "RAW (raw IP)"}, {104, "C_HDLC (Cisco HDLC)"}, {108, "LOOP (OpenBSD loopback)"},
+    {113, "LINUX_SLL (Linux cooked)"}, {228, "IPV4 (raw IPv4)"}, {229, "IPV6 (raw IPv6)"},
+    {276, "LINUX_SLL2 (Linux cooked v2)"},
+};
+
+static const struct {
+    int dlt;
+    const char *name;
+} other_linktypes[] = {
+    {6, "IEEE802_5 (Token Ring)"}, {105, "IEEE802_11 (802.11 wireless)"},
+    {127, "IEEE802_11_RADIO (802.11 + radiotap)"}, {119, "PRISM_HEADER (802.11 + Prism)"},
+    {163, "IEEE802_11_RADIO_AVS"}, {147, "USER0"}, {189, "USB_LINUX"},
+    {192, "PPI"}, {195, "IEEE802_15_4"}, {220, "USB_LINUX_MMAPPED"},
+    {249, "USBPCAP"}, {253, "NETLINK"}, {201, "BLUETOOTH_HCI_H4_WITH_PHDR"},
+};
+
+bool linktype_supported(int dlt)
+{
+    for (size_t i = 0; i < sizeof linktypes / sizeof linktypes[0]; i++)
+        if (linktypes[i].dlt == dlt)
+            return true;
+    return false;
+}
+
+const char *linktype_name(int dlt)
+{
+    for (size_t i = 0; i < sizeof linktypes / sizeof linktypes[0]; i++)
+        if (linktypes[i].dlt == dlt)
+            return linktypes[i].name;
+    for (size_t i = 0; i < sizeof other_linktypes / sizeof other_linktypes[0]; i++)
+        if (other_linktypes[i].dlt == dlt)
+            return other_linktypes[i].name;
+    return "unknown";
+}
+
+const char *ipaddr_str(const struct ipaddr *a, int ipver, char *buf, size_t len)
+{
+    if (!inet_ntop(ipver == 6 ? AF_INET6 : AF_INET, a->b, buf, (socklen_t)len))
+        buf[0] = '\0';
+    return buf;
+}
+
+/* ---------------------------------------------------------------------
+ * Transport layer
+ */
+static void decode_transport(struct packet *pkt, struct cursor *c, uint32_t l4_len)
+{
+    const uint8_t *l4 = c->p;
+    uint32_t cap = (uint32_t)cur_left(c);
+    if (cap > l4_len)
+        cap = l4_len;
+    pkt->l4 = l4;
+    pkt->l4_cap = cap;
+    uint32_t hdr = 0;   /* transport header length */
+    struct cursor t;
+    cur_init(&t, l4, cap);
+
+    switch (pkt->proto) {
+    case 6: /* TCP */
+        if (cap < 4)
+            break;
+        pkt->has_ports = true;
+        pkt->sport = cur_u16(&t);
+        pkt->dport = cur_u16(&t);
+        pkt->tcp_seq = cur_u32(&t);
+        pkt->tcp_ack = cur_u32(&t);
+        /* Fields cut by the snap length stay 0; without a data offset
+         * the header is taken to be the minimal 20 bytes. */
+        hdr = cap >= 13 ? (uint32_t)(l4[12] >> 4) * 4 : 20;
+        if (hdr < 20)
+            hdr = 20; /* a lying data offset: take the minimum */
+        pkt->tcp_flags = cap >= 14 ? l4[13] : 0;
+        pkt->tcp_win = cap >= 16 ? load_be16(l4 + 14) : 0;
+        pkt->tcp_hdr_len = (uint8_t)hdr;
+        if (cap > 20) {
+            uint32_t ocap = (cap < hdr ? cap : hdr) - 20;
+            pkt->tcp_opts = l4 + 20;
+            pkt->tcp_opts_cap = (uint8_t)ocap;
+        }
+        break;
+    case 17:  /* UDP */
+    case 136: /* UDP-Lite */
+        if (cap < 4)
+            break;
+        pkt->has_ports = true;
+        pkt->sport = cur_u16(&t);
+        pkt->dport = cur_u16(&t);
+        hdr = 8;
+        if (pkt->proto == 17 && pkt->frag == FRAG_NONE && cap >= 6) {
+            uint16_t ulen = cur_u16(&t);
+            /* trust the UDP length only when it fits the IP payload */
+            if (ulen >= 8 && ulen <= l4_len)
+                l4_len = ulen;
+        }
+        break;
+    case 132: /* SCTP */
+        if (cap < 4)
+            break;
+        pkt->has_ports = true;
+        pkt->sport = cur_u16(&t);
+        pkt->dport = cur_u16(&t);
+        hdr = 12;
+        break;
+    case 1:  /* ICMP */
+    case 58: /* ICMPv6 */
+        if (cap >= 2) {
+            pkt->icmp_type = cur_u8(&t);
+            pkt->icmp_code = cur_u8(&t);
+        }
+        hdr = 8;
+        break;
+    default:
+        hdr = 0;
+        break;
+    }
+    if ((pkt->proto == 6 || pkt->proto == 17 || pkt->proto == 132 || pkt->proto == 136) &&
+        !pkt->has_ports)
+        hdr = 0; /* nothing decoded: count the whole IP payload */
+
+    pkt->payload_len = l4_len > hdr ? l4_len - hdr : 0;
+    pkt->payload_cap = cap > hdr ? cap - hdr : 0;
+    if (pkt->payload_cap > pkt->payload_len)
+        pkt->payload_cap = pkt->payload_len;
+    pkt->payload = l4 + (cap > hdr ? hdr : cap);
+}
+
+/* ---------------------------------------------------------------------
+ * IPv4 and IPv6
+ */
+static enum decode_status decode_ipv4(struct packet *pkt, const uint8_t *ip, uint32_t cap)
+{
+    struct cursor c;
+    cur_init(&c, ip, cap);
+    uint8_t vihl = cur_u8(&c);
+    uint32_t ihl = (uint32_t)(vihl & 15) * 4;
+    cur_skip(&c, 1);
+    uint32_t total = cur_u16(&c);
+    pkt->ipid = cur_u16(&c);
+    uint16_t fo = cur_u16(&c);
+    pkt->ttl = cur_u8(&c);
+    pkt->proto = cur_u8(&c);
+    cur_skip(&c, 2);
+    cur_copy(&c, pkt->src.b, 4);
+    cur_copy(&c, pkt->dst.b, 4);
+    if (!cur_ok(&c))
+        return DECODE_TRUNCATED;
+    if (ihl < 20)
+        return DECODE_MALFORMED;
+    if (total == 0) /* segmentation offload: length left to the NIC */
+        total = cap;
+    if (total < ihl)
+        return DECODE_MALFORMED;
+    pkt->ipver = 4;
+    pkt->ip = ip;
+    pkt->ip_len = total;
+    pkt->ip_cap = cap < total ? cap : total; /* drop link-layer padding */
+    pkt->ip_hdr_len = (uint16_t)ihl;
+    pkt->frag_off = fo & 0x1fff;
+    if (pkt->frag_off)
+        pkt->frag = FRAG_LATER;
+    else if (fo & 0x2000)
+        pkt->frag = FRAG_FIRST;
+
+    struct cursor l4;
+    cur_init(&l4, ip, pkt->ip_cap);
+    cur_skip(&l4, ihl); /* options are skipped by IHL */
+    if (!cur_ok(&l4)) {
+        /* options cut by the snap length: count, do not decode */
+        pkt->payload_len = total - ihl;
+        return DECODE_OK;
+    }
+    if (pkt->frag == FRAG_LATER) {
+        pkt->payload = l4.p;
+        pkt->payload_cap = (uint32_t)cur_left(&l4);
+        pkt->payload_len = total - ihl;
+        return DECODE_OK;
+    }
+    decode_transport(pkt, &l4, total - ihl);
+    return DECODE_OK;
+}
+
+static enum decode_status decode_ipv6(struct packet *pkt, const uint8_t *ip, uint32_t cap)
+{
+    struct cursor c;
+    cur_init(&c, ip, cap);
+    cur_skip(&c, 4);
+    uint32_t plen = cur_u16(&c);
+    uint8_t next = cur_u8(&c);
+    pkt->ttl = cur_u8(&c);
+    cur_copy(&c, pkt->src.b, 16);
+    cur_copy(&c, pkt->dst.b, 16);
+    if (!cur_ok(&c))
+        return DECODE_TRUNCATED;
+    if (plen == 0 && cap > 40) /* jumbogram or offload: use what is there */
+        plen = cap - 40;
+    uint32_t total = 40 + plen;
+    pkt->ipver = 6;
+    pkt->ip = ip;
+    pkt->ip_len = total;
+    pkt->ip_cap = cap < total ? cap : total;
+    cur_init(&c, ip, pkt->ip_cap);
+    cur_skip(&c, 40);
+
+    uint32_t hdr = 40;
+    for (int i = 0; i < MAX_IPV6_EXT; i++) {
+        uint32_t len;
+        switch (next) {
+        case 0: case 43: case 60: case 135: case 139: case 140:
+            if (!cur_has(&c, 2))
+                goto cut;
+            len = ((uint32_t)cur_peek(&c, 1) + 1) * 8;
+            break;
+        case 51: /* AH */
+            if (!cur_has(&c, 2))
+                goto cut;
+            len = ((uint32_t)cur_peek(&c, 1) + 2) * 4;
+            break;
+        case 44: { /* fragment */
+            if (!cur_has(&c, 8))
+                goto cut;
+            uint16_t fo = (uint16_t)((cur_peek(&c, 2) << 8) | cur_peek(&c, 3));
+            pkt->frag_off = fo >> 3;
+            pkt->ipid = ((uint32_t)cur_peek(&c, 4) << 24) | ((uint32_t)cur_peek(&c, 5) << 16) |
+                        ((uint32_t)cur_peek(&c, 6) << 8) | cur_peek(&c, 7);
+            if (pkt->frag_off)
+                pkt->frag = FRAG_LATER;
+            else if (fo & 1)
+                pkt->frag = FRAG_FIRST;
+            len = 8;
+            break;
+        }
+        default:
+            goto done;
+        }
+        if (hdr + len > total)
+            return DECODE_MALFORMED; /* an extension longer than the packet */
+        next = cur_peek(&c, 0);
+        cur_skip(&c, len);
+        hdr += len;
+        if (!cur_ok(&c))
+            goto cut;
+        if (pkt->frag == FRAG_LATER)
+            goto done; /* the rest is a fragment of the payload */
+    }
+done:
+    pkt->proto = next;
+    pkt->ip_hdr_len = (uint16_t)hdr;
+    if (pkt->frag == FRAG_LATER) {
+        pkt->payload = c.p;
+        pkt->payload_cap = (uint32_t)cur_left(&c);
+        pkt->payload_len = total - hdr;
+        return DECODE_OK;
+    }
+    decode_transport(pkt, &c, total - hdr);
+    return DECODE_OK;
+cut:
+    /* extension headers cut by the snap length: count the packet */
+    pkt->proto = next;
+    pkt->ip_hdr_len = (uint16_t)hdr;
+    pkt->payload_len = total > hdr ? total - hdr : 0;
+    return DECODE_OK;
+}
+
+enum decode_status decode_ip(struct packet *pkt, const uint8_t *ip, uint32_t cap)
+{
+    if (cap < 1)
+        return DECODE_TRUNCATED;
+    switch (ip[0] >> 4) {
+    case 4: return decode_ipv4(pkt, ip, cap);
+    case 6: return decode_ipv6(pkt, ip, cap);
+    default: return DECODE_MALFORMED;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Link layers
+ */
+
+/* Follow an EtherType (and any tags, labels, PPPoE) to the IP header. */
+static enum decode_status from_ethertype(struct packet *pkt, struct cursor *c, uint16_t type)
+{
+    for (int tags = 0; tags < MAX_L2_TAGS; tags++) {
+        switch (type) {
+        case ETH_IPV4:
+        case ETH_IPV6:
+            return decode_ip(pkt, c->p, (uint32_t)cur_left(c));
+        case ETH_VLAN: case ETH_QINQ: case ETH_QINQ_OLD: case ETH_QINQ_OLD2:
+            cur_skip(c, 2);
+            type = cur_u16(c);
+            break;
+        case ETH_MPLS: case ETH_MPLS_MC: {
+            int labels = 0;
+            for (;;) {
+                uint32_t l = cur_u32(c);
+                if (!cur_ok(c))
+                    return DECODE_TRUNCATED;
+                if (l & 0x100)
+                    break; /* bottom of stack */
+                if (++labels > MAX_L2_TAGS)
+                    return DECODE_MALFORMED;
+            }
+            uint8_t v = cur_peek(c, 0) >> 4;
+            if (v == 4 || v == 6)
+                return decode_ip(pkt, c->p, (uint32_t)cur_left(c));
+            return DECODE_NOT_IP; /* pseudowire or unknown payload */
+        }
+        case ETH_PPPOE: {
+            cur_skip(c, 6);
+            uint16_t ppp = cur_u16(c);
+            if (!cur_ok(c))
+                return DECODE_TRUNCATED;
+            if (ppp == 0x0021 || ppp == 0x0057)
+                return decode_ip(pkt, c->p, (uint32_t)cur_left(c));
+            return DECODE_NOT_IP;
+        }
+        default:
+            return DECODE_NOT_IP;
+        }
+        if (!cur_ok(c))
+            return DECODE_TRUNCATED;
+    }
+    return DECODE_MALFORMED;
+}
+
+static enum decode_status from_ppp(struct packet *pkt, struct cursor *c)
+{
+    if (cur_peek(c, 0) == 0xff && cur_peek(c, 1) == 0x03)
+        cur_skip(c, 2);
+    uint16_t proto = cur_u8(c);
+    if (!(proto & 1)) /* protocol field not compressed: two bytes */
+        proto = (uint16_t)((proto << 8) | cur_u8(c));
+    if (!cur_ok(c))
+        return DECODE_TRUNCATED;
+    if (proto == 0x21 || proto == 0x57)
+        return decode_ip(pkt, c->p, (uint32_t)cur_left(c));
+    return DECODE_NOT_IP;
+}
+
+static enum decode_status from_af(struct packet *pkt, struct cursor *c, uint32_t af)
+{
+    switch (af) {
+    case 2: /* AF_INET everywhere */
+    case 10: case 24: case 28: case 30: /* AF_INET6: Linux, BSDs, macOS/FreeBSD */
+        return decode_ip(pkt, c->p, (uint32_t)cur_left(c));
+    default:
+        return DECODE_NOT_IP;
+    }
+}
+
+enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *data,
+                                 uint32_t caplen, uint32_t wirelen, uint64_t ts)
+{
+    memset(pkt, 0, sizeof *pkt);
+    pkt->ts = ts;
+    pkt->caplen = caplen;
+    pkt->wirelen = wirelen;
+    pkt->linktype = (uint32_t)dlt;
+
+    struct cursor c;
+    cur_init(&c, data, caplen);
+    switch (dlt) {
+    case 1: { /* Ethernet */
+        cur_skip(&c, 12);
+        uint16_t type = cur_u16(&c);
+        if (!cur_ok(&c))
+            return DECODE_TRUNCATED;
+        if (type < 0x0600)
+            return DECODE_NOT_IP; /* 802.3 length + LLC */
+        return from_ethertype(pkt, &c, type);
+    }
+    case 12: case 14: case 101: case 228: case 229:
+        return decode_ip(pkt, data, caplen);
+    case 113: { /* Linux SLL: 16-byte header, protocol last */
+        cur_skip(&c, 14);
+        uint16_t type = cur_u16(&c);
+        if (!cur_ok(&c))
+            return DECODE_TRUNCATED;
+        return from_ethertype(pkt, &c, type);
+    }
+    case 276: { /* Linux SLL2: protocol first, 20-byte header */
+        uint16_t type = cur_u16(&c);
+        cur_skip(&c, 18);
+        if (!cur_ok(&c))
+            return DECODE_TRUNCATED;
+        return from_ethertype(pkt, &c, type);
+    }
+    case 0: { /* BSD NULL: AF in the writer's byte order */
+        const uint8_t *b = cur_bytes(&c, 4);
+        if (!b)
+            return DECODE_TRUNCATED;
+        uint32_t le = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
+                      ((uint32_t)b[3] << 24);
+        return from_af(pkt, &c, le <= 0xffff ? le : load_be32(b));
+    }
+    case 108: { /* OpenBSD LOOP: AF in network order */
+        uint32_t af = cur_u32(&c);
+        if (!cur_ok(&c))
+            return DECODE_TRUNCATED;
+        return from_af(pkt, &c, af);
+    }
+    case 9: case 50:
+        return from_ppp(pkt, &c);
+    case 104: { /* Cisco HDLC: address, control, EtherType */
+        cur_skip(&c, 2);
+        uint16_t type = cur_u16(&c);
+        if (!cur_ok(&c))
+            return DECODE_TRUNCATED;
+        return from_ethertype(pkt, &c, type);
+    }
+    default:
+        return DECODE_UNSUPPORTED;
+    }
+}

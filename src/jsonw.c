@@ -1,0 +1,503 @@
+/*
+ * jsonw.c - JSON writer (see jsonw.h) and a small strict JSON validator.
+ *
+ * RFC 8259 (JSON), RFC 3629 (UTF-8).
+ */
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jw_init(struct jsonw *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+void jw_free(struct jsonw *w)
+{
+    free(w->buf);
+    jw_init(w);
+}
+
+void jw_reset(struct jsonw *w)
+{
+    w->len = 0;
+    w->depth = 0;
+    w->overflow = false;
+    w->after_key = false;
+    w->need_comma[0] = false;
+}
+
+/* Make room for n more bytes; false (and overflow set) if impossible. */
+static bool reserve(struct jsonw *w, size_t n)
+{
+    if (w->overflow)
+        return false;
+    if (w->len + n <= w->cap)
+        return true;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < w->len + n)
+        cap *= 2;
+    if (cap > JW_MAX_SIZE) {
+        w->overflow = true;
+        return false;
+    }
+    char *nb = realloc(w->buf, cap);
+    if (!nb) {
+        w->overflow = true;
+        return false;
+    }
+    w->buf = nb;
+    w->cap = cap;
+    return true;
+}
+
+static inline void put(struct jsonw *w, const char *s, size_t n)
+{
+    if (reserve(w, n)) {
+        memcpy(w->buf + w->len, s, n);
+        w->len += n;
+    }
+}
+
+static inline void putc1(struct jsonw *w, char c)
+{
+    if (reserve(w, 1))
+        w->buf[w->len++] = c;
+}
+
+/* Called before every value and key: writes the separating comma. */
+static void before_value(struct jsonw *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (w->need_comma[w->depth])
+        putc1(w, ',');
+    w->need_comma[w->depth] = true;
+}
+
+static void open_level(struct jsonw *w, char open, char close)
+{
+    before_value(w);
+    putc1(w, open);
+    if (w->depth + 1 >= JW_MAX_DEPTH) {
+        w->overflow = true;
+        return;
+    }
+    w->depth++;
+    w->need_comma[w->depth] = false;
+    w->close[w->depth] = close;
+}
+
+void jw_obj_open(struct jsonw *w) { open_level(w, '{', '}'); }
+void jw_arr_open(struct jsonw *w) { open_level(w, '[', ']'); }
+
+void jw_close(struct jsonw *w)
+{
+    if (w->depth <= 0)
+        return;
+    if (w->after_key) { /* a key without value: keep the JSON valid */
+        w->after_key = false;
+        put(w, "null", 4);
+    }
+    putc1(w, w->close[w->depth]);
+    w->depth--;
+}
+
+void jw_finish(struct jsonw *w)
+{
+    /* Even after an overflow the brackets must close: make room for them
+     * by lifting the overflow flag just for this. */
+    bool ovf = w->overflow;
+    w->overflow = false;
+    while (w->depth > 0)
+        jw_close(w);
+    putc1(w, '\n');
+    w->overflow = w->overflow || ovf;
+}
+
+void jw_key(struct jsonw *w, const char *key)
+{
+    before_value(w);
+    putc1(w, '"');
+    put(w, key, strlen(key));
+    put(w, "\":", 2);
+    w->after_key = true;
+}
+
+void jw_null(struct jsonw *w)
+{
+    before_value(w);
+    put(w, "null", 4);
+}
+
+void jw_bool(struct jsonw *w, bool v)
+{
+    before_value(w);
+    if (v)
+        put(w, "true", 4);
+    else
+        put(w, "false", 5);
+}
+
+/* Digits of v into the end of tmp; returns the start. */
+static char *utoa_rev(uint64_t v, char *end)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+void jw_uint(struct jsonw *w, uint64_t v)
+{
+    char tmp[24];
+    char *p = utoa_rev(v, tmp + sizeof tmp);
+    before_value(w);
+    put(w, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void jw_int(struct jsonw *w, int64_t v)
+{
+    char tmp[24];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *p = utoa_rev(u, tmp + sizeof tmp);
+    if (v < 0)
+        *--p = '-';
+    before_value(w);
+    put(w, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void jw_fixed(struct jsonw *w, double v, int decimals)
+{
+    static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 9)
+        decimals = 9;
+    if (!isfinite(v) || fabs(v) >= 9e18 / pow10[decimals]) {
+        jw_null(w);
+        return;
+    }
+    bool neg = v < 0;
+    double scaled = fabs(v) * pow10[decimals] + 0.5;
+    uint64_t u = (uint64_t)scaled;
+    uint64_t ip = u / (uint64_t)pow10[decimals];
+    uint64_t fp = u % (uint64_t)pow10[decimals];
+    char tmp[48];
+    char *end = tmp + sizeof tmp;
+    char *p = end;
+    for (int i = 0; i < decimals; i++) {
+        *--p = (char)('0' + fp % 10);
+        fp /= 10;
+    }
+    if (decimals)
+        *--p = '.';
+    p = utoa_rev(ip, p);
+    if (neg && u != 0)
+        *--p = '-';
+    before_value(w);
+    put(w, p, (size_t)(end - p));
+}
+
+void jw_time_ns(struct jsonw *w, uint64_t ns)
+{
+    uint64_t sec = ns / 1000000000u;
+    uint64_t usec = (ns % 1000000000u) / 1000u;
+    char tmp[40];
+    char *end = tmp + sizeof tmp;
+    char *p = end;
+    for (int i = 0; i < 6; i++) {
+        *--p = (char)('0' + usec % 10);
+        usec /= 10;
+    }
+    *--p = '.';
+    p = utoa_rev(sec, p);
+    before_value(w);
+    put(w, p, (size_t)(end - p));
+}
+
+/*
+ * Escape classes: 0 = copy, 1 = two-character escape (\" \\ \n ...),
+ * 2 = \u00XX, 3 = first byte of a possible multi-byte UTF-8 sequence.
+ */
+static const char short_escape[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+    ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+};
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_seq(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    size_t len;
+    uint32_t min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    uint32_t cp = c & (0x3f >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+void jw_str(struct jsonw *w, const void *sv, size_t n)
+{
+    const uint8_t *s = sv;
+    before_value(w);
+    /* worst case 6 output bytes per input byte, plus quotes */
+    if (n > JW_MAX_SIZE / 8 || !reserve(w, n * 6 + 2)) {
+        w->overflow = true;
+        return;
+    }
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            i++;
+        } else if (c < 0x80) {
+            if (short_escape[c]) {
+                *o++ = '\\';
+                *o++ = short_escape[c];
+            } else {
+                memcpy(o, "\\u00", 4);
+                o[4] = hexdig[c >> 4];
+                o[5] = hexdig[c & 15];
+                o += 6;
+            }
+            i++;
+        } else {
+            size_t l = utf8_seq(s + i, n - i);
+            if (l) {
+                memcpy(o, s + i, l);
+                o += l;
+                i += l;
+            } else {
+                memcpy(o, "\\u00", 4);
+                o[4] = hexdig[c >> 4];
+                o[5] = hexdig[c & 15];
+                o += 6;
+                i++;
+            }
+        }
+    }
+    *o++ = '"';
+    w->len = (size_t)(o - w->buf);
+}
+
+void jw_cstr(struct jsonw *w, const char *s)
+{
+    jw_str(w, s, strlen(s));
+}
+
+void jw_hex(struct jsonw *w, const void *sv, size_t n)
+{
+    const uint8_t *s = sv;
+    before_value(w);
+    if (n > JW_MAX_SIZE / 4 || !reserve(w, 2 * n + 2)) {
+        w->overflow = true;
+        return;
+    }
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        *o++ = hexdig[s[i] >> 4];
+        *o++ = hexdig[s[i] & 15];
+    }
+    *o++ = '"';
+    w->len = (size_t)(o - w->buf);
+}
+
+void jw_raw_value(struct jsonw *w, const char *s, size_t n)
+{
+    before_value(w);
+    put(w, s, n);
+}
+
+/* ---------------------------------------------------------------------
+ * Validator: a recursive-descent recogniser with a depth bound.
+ */
+struct vstate {
+    const uint8_t *p, *end;
+    int depth;
+};
+
+static void skip_ws(struct vstate *v)
+{
+    while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
+        v->p++;
+}
+
+static bool v_value(struct vstate *v);
+
+static bool v_string(struct vstate *v)
+{
+    if (v->p >= v->end || *v->p != '"')
+        return false;
+    v->p++;
+    while (v->p < v->end) {
+        uint8_t c = *v->p;
+        if (c == '"') {
+            v->p++;
+            return true;
+        }
+        if (c < 0x20)
+            return false;
+        if (c == '\\') {
+            v->p++;
+            if (v->p >= v->end)
+                return false;
+            c = *v->p++;
+            if (c == 'u') {
+                for (int i = 0; i < 4; i++) {
+                    if (v->p >= v->end || !strchr("0123456789abcdefABCDEF", *v->p) || *v->p == 0)
+                        return false;
+                    v->p++;
+                }
+            } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
+                return false;
+            }
+        } else if (c >= 0x80) {
+            size_t l = utf8_seq(v->p, (size_t)(v->end - v->p));
+            if (!l)
+                return false;
+            v->p += l;
+        } else {
+            v->p++;
+        }
+    }
+    return false;
+}
+
+static bool v_number(struct vstate *v)
+{
+    const uint8_t *s = v->p;
+    if (v->p < v->end && *v->p == '-')
+        v->p++;
+    if (v->p >= v->end)
+        return false;
+    if (*v->p == '0') {
+        v->p++;
+    } else if (*v->p >= '1' && *v->p <= '9') {
+        while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
+            v->p++;
+    } else {
+        return false;
+    }
+    if (v->p < v->end && *v->p == '.') {
+        v->p++;
+        if (v->p >= v->end || *v->p < '0' || *v->p > '9')
+            return false;
+        while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
+            v->p++;
+    }
+    if (v->p < v->end && (*v->p == 'e' || *v->p == 'E')) {
+        v->p++;
+        if (v->p < v->end && (*v->p == '+' || *v->p == '-'))
+            v->p++;
+        if (v->p >= v->end || *v->p < '0' || *v->p > '9')
+            return false;
+        while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
+            v->p++;
+    }
+    return v->p > s;
+}
+
+static bool v_lit(struct vstate *v, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(v->end - v->p) < n || memcmp(v->p, lit, n) != 0)
+        return false;
+    v->p += n;
+    return true;
+}
+
+static bool v_container(struct vstate *v, char close, bool is_obj)
+{
+    v->p++;
+    if (++v->depth > 512)
+        return false;
+    skip_ws(v);
+    if (v->p < v->end && *v->p == close) {
+        v->p++;
+        v->depth--;
+        return true;
+    }
+    for (;;) {
+        skip_ws(v);
+        if (is_obj) {
+            if (!v_string(v))
+                return false;
+            skip_ws(v);
+            if (v->p >= v->end || *v->p != ':')
+                return false;
+            v->p++;
+        }
+        if (!v_value(v))
+            return false;
+        skip_ws(v);
+        if (v->p >= v->end)
+            return false;
+        if (*v->p == ',') {
+            v->p++;
+            continue;
+        }
+        if (*v->p == close) {
+            v->p++;
+            v->depth--;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool v_value(struct vstate *v)
+{
+    skip_ws(v);
+    if (v->p >= v->end)
+        return false;
+    switch (*v->p) {
+    case '{': return v_container(v, '}', true);
+    case '[': return v_container(v, ']', false);
+    case '"': return v_string(v);
+    case 't': return v_lit(v, "true");
+    case 'f': return v_lit(v, "false");
+    case 'n': return v_lit(v, "null");
+    default: return v_number(v);
+    }
+}
+
+bool json_validate(const char *s, size_t len)
+{
+    struct vstate v = {(const uint8_t *)s, (const uint8_t *)s + len, 0};
+    if (!v_value(&v))
+        return false;
+    skip_ws(&v);
+    return v.p == v.end;
+}

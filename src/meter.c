@@ -1,0 +1,315 @@
+/*
+ * meter.c - per-packet work: decode, fragment matching, flow update.
+ *
+ * This is the hot path.  For each frame it decodes the headers (no copy),
+ * advances the clock and expires what is due (O(expired)), finds or
+ * creates the flow, and updates fixed-size counters and arrays in the
+ * record.  It allocates nothing except a record for a new flow (and those
+ * come from a free list once the cache is warm), and formats nothing:
+ * JSON is written only when a record leaves the cache.
+ */
+#include "meter.h"
+
+#include "jsonw.h"
+#include "module.h"
+#include "cursor.h"
+#include "packet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Fragment table: remembers, for datagrams whose first fragment was seen,
+ * the transport ports, so that later fragments join the first fragment's
+ * flow.  Direct-mapped and fixed in size (FRAG_SLOTS): a new datagram
+ * simply replaces whatever occupied its slot, so memory is bounded and
+ * every operation is O(1).  Entries older than FRAG_MAX_AGE are ignored.
+ */
+#define FRAG_SLOTS 4096
+#define FRAG_MAX_AGE (60ull * 1000000000ull)
+
+struct frag_entry {
+    struct ipaddr src, dst;
+    uint32_t id;
+    uint8_t proto, ipver, used;
+    uint16_t sport, dport;
+    uint64_t ts;
+};
+
+struct joy_meter {
+    const struct joy_config *cfg;
+    struct flow_table *table;
+    record_sink_fn sink;
+    void *sink_ctx;
+    struct jsonw w;
+    uint64_t now;                 /* ns: newest packet time */
+    struct meter_stats stats;
+    /* enabled modules */
+    size_t n_mod;
+    size_t mod_index[JOY_MAX_MODULES];        /* index into joy_modules[] */
+    struct module_env env[JOY_MAX_MODULES];
+    struct frag_entry frags[FRAG_SLOTS];
+};
+
+static uint32_t frag_slot(const struct packet *p)
+{
+    uint32_t h = p->ipid * 2654435761u;
+    for (int i = 0; i < 16; i += 4)
+        h ^= load_be32(p->src.b + i) * 2246822519u ^ load_be32(p->dst.b + i) * 3266489917u;
+    h ^= p->proto;
+    h ^= h >> 15;
+    return h & (FRAG_SLOTS - 1);
+}
+
+static bool frag_match(const struct frag_entry *e, const struct packet *p)
+{
+    return e->used && e->id == p->ipid && e->proto == p->proto && e->ipver == p->ipver &&
+           memcmp(e->src.b, p->src.b, 16) == 0 && memcmp(e->dst.b, p->dst.b, 16) == 0;
+}
+
+/* First fragments leave their ports; later ones pick them up. */
+static void frag_track(struct joy_meter *m, struct packet *p)
+{
+    struct frag_entry *e = &m->frags[frag_slot(p)];
+    if (p->frag == FRAG_FIRST) {
+        if (!p->has_ports)
+            return;
+        e->src = p->src;
+        e->dst = p->dst;
+        e->id = p->ipid;
+        e->proto = p->proto;
+        e->ipver = p->ipver;
+        e->sport = p->sport;
+        e->dport = p->dport;
+        e->ts = p->ts;
+        e->used = 1;
+        return;
+    }
+    /* FRAG_LATER */
+    if (frag_match(e, p) && (p->ts >= e->ts ? p->ts - e->ts : e->ts - p->ts) < FRAG_MAX_AGE) {
+        p->has_ports = true;
+        p->sport = e->sport;
+        p->dport = e->dport;
+    } else {
+        m->stats.frag_unmatched++;
+    }
+}
+
+static void emit_record(void *ctx, struct flow *f)
+{
+    struct joy_meter *m = ctx;
+    jw_reset(&m->w);
+    record_write(&m->w, f, m->cfg, m->env, m->mod_index, m->n_mod);
+    if (m->w.overflow) {
+        /* Too large even for the cap: write the core fields only. */
+        m->stats.oversized++;
+        jw_reset(&m->w);
+        record_write(&m->w, f, m->cfg, NULL, NULL, 0);
+    }
+    m->stats.records++;
+    m->sink(m->sink_ctx, m->w.buf, m->w.len);
+}
+
+static void release_record(void *ctx, struct flow *f)
+{
+    struct joy_meter *m = ctx;
+    for (size_t i = 0; i < m->n_mod; i++) {
+        if (f->mod[i]) {
+            const struct joy_module *mod = joy_modules[m->mod_index[i]];
+            if (mod->free_state)
+                mod->free_state(f->mod[i]);
+            else
+                free(f->mod[i]);
+            f->mod[i] = NULL;
+        }
+    }
+}
+
+struct joy_meter *meter_new(const struct joy_config *cfg, record_sink_fn sink, void *sink_ctx,
+                            char *err, size_t errlen)
+{
+    struct joy_meter *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    m->cfg = cfg;
+    m->sink = sink;
+    m->sink_ctx = sink_ctx;
+    jw_init(&m->w);
+    for (size_t i = 0; i < joy_module_count; i++) {
+        const struct joy_module *mod = joy_modules[i];
+        if (!mod->enabled || !mod->enabled(cfg->modcfg[i]))
+            continue;
+        struct module_env *env = &m->env[m->n_mod];
+        env->cfg = cfg->modcfg[i];
+        env->core = cfg;
+        env->shared = NULL;
+        if (mod->setup && mod->setup(cfg->modcfg[i], cfg, &env->shared, err, errlen) != 0) {
+            meter_free(m);
+            return NULL;
+        }
+        m->mod_index[m->n_mod++] = i;
+    }
+    struct flow_table_params prm = {
+        .bidir = cfg->bidir,
+        .num_pkts = (uint32_t)cfg->num_pkts,
+        .n_modules = (uint32_t)m->n_mod,
+        .max_flows = cfg->max_flows,
+        .inactive_ns = cfg->inactive_timeout * 1000000000ull,
+        .active_ns = cfg->active_timeout * 1000000000ull,
+        .emit = emit_record,
+        .emit_ctx = m,
+        .release = release_record,
+    };
+    m->table = flow_table_new(&prm);
+    if (!m->table) {
+        snprintf(err, errlen, "out of memory");
+        meter_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void meter_free(struct joy_meter *m)
+{
+    if (!m)
+        return;
+    flow_table_free(m->table);
+    for (size_t i = 0; i < m->n_mod; i++) {
+        const struct joy_module *mod = joy_modules[m->mod_index[i]];
+        if (mod->teardown)
+            mod->teardown(m->env[i].shared);
+    }
+    jw_free(&m->w);
+    free(m);
+}
+
+/* Is the TCP segment a retransmission?  Updates the side's highest seq. */
+static bool tcp_retransmission(struct flow_side *s, const struct packet *p)
+{
+    uint32_t len = p->payload_len + ((p->tcp_flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
+    uint32_t end = p->tcp_seq + len;
+    if (p->tcp_flags & TCP_SYN) {
+        s->seq_hi = end;
+        s->seq_valid = true;
+        return false;
+    }
+    if (p->payload_len == 0)
+        return false;
+    if (s->seq_valid && (int32_t)(end - s->seq_hi) <= 0)
+        return true;
+    if (!s->seq_valid || (int32_t)(end - s->seq_hi) > 0)
+        s->seq_hi = end;
+    s->seq_valid = true;
+    return false;
+}
+
+static void record_syn(struct flow_side *s, const struct packet *p)
+{
+    s->syn_seen = true;
+    s->syn_flags = p->tcp_flags;
+    s->syn_seq = p->tcp_seq;
+    s->syn_win = p->tcp_win;
+    s->syn_hdr_optlen = p->tcp_hdr_len > 20 ? (uint8_t)(p->tcp_hdr_len - 20) : 0;
+    uint8_t n = p->tcp_opts_cap > TCP_OPT_MAX ? TCP_OPT_MAX : p->tcp_opts_cap;
+    s->syn_optlen = n;
+    if (n)
+        memcpy(s->syn_opts, p->tcp_opts, n);
+}
+
+void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t caplen,
+                  uint32_t wirelen, uint64_t ts)
+{
+    struct packet pkt;
+    m->stats.packets++;
+    m->stats.bytes += caplen;
+    switch (decode_packet(&pkt, dlt, data, caplen, wirelen, ts)) {
+    case DECODE_OK: break;
+    case DECODE_NOT_IP: m->stats.not_ip++; return;
+    case DECODE_TRUNCATED: m->stats.truncated++; return;
+    case DECODE_MALFORMED: m->stats.malformed++; return;
+    case DECODE_UNSUPPORTED: m->stats.unsupported++; return;
+    }
+    if (pkt.frag != FRAG_NONE)
+        frag_track(m, &pkt);
+
+    if (ts > m->now) {
+        m->now = ts;
+        flow_table_expire(m->table, ts);
+    }
+
+    struct flow_key key;
+    bool src_first, created;
+    int dir;
+    flow_key_from_packet(&key, &pkt, m->cfg->bidir, &src_first);
+    struct flow *f = flow_lookup(m->table, &key, ts, src_first, &dir, &created);
+    if (!f) {
+        m->stats.no_memory++;
+        return;
+    }
+    if (created && (pkt.proto == 1 || pkt.proto == 58)) {
+        f->first_icmp_type = pkt.icmp_type;
+        f->first_icmp_code = pkt.icmp_code;
+        f->first_icmp_from_client = true;
+    }
+    if (ts > f->t_end)
+        f->t_end = ts;
+    if (ts < f->t_start)
+        f->t_start = ts; /* capture files are not always in time order */
+    flow_touch(m->table, f);
+
+    struct flow_side *s = &f->side[dir];
+    bool counted = true;
+    if (pkt.proto == 6 && pkt.l4) {
+        if (pkt.frag == FRAG_NONE && tcp_retransmission(s, &pkt)) {
+            s->retrans++;
+            counted = m->cfg->retrans;
+        }
+        s->flags_or |= pkt.tcp_flags;
+        if ((pkt.tcp_flags & TCP_SYN) && !s->syn_seen)
+            record_syn(s, &pkt);
+    }
+    if (pkt.frag == FRAG_LATER)
+        f->frag_pkts++;
+    if (!counted)
+        return;
+
+    s->pkts++;
+    s->bytes += pkt.payload_len;
+    s->ip_bytes += pkt.ip_len;
+    if (!s->ttl_seen || pkt.ttl < s->min_ttl) {
+        s->min_ttl = pkt.ttl;
+        s->ttl_seen = true;
+    }
+    if (pkt.ipver == 4 && s->n_ids < m->cfg->num_pkts)
+        s->ids[s->n_ids++] = (uint16_t)pkt.ipid;
+    if ((pkt.payload_len || m->cfg->zeros) && f->n_splt < m->cfg->num_pkts) {
+        struct splt_entry *e = &f->splt[f->n_splt++];
+        e->ts = ts;
+        e->len = pkt.payload_len;
+        e->dir = (uint32_t)dir;
+    }
+    for (size_t i = 0; i < m->n_mod; i++) {
+        const struct joy_module *mod = joy_modules[m->mod_index[i]];
+        if (mod->packet)
+            mod->packet(&m->env[i], &f->mod[i], f, &pkt, dir);
+    }
+}
+
+void meter_advance_time(struct joy_meter *m, uint64_t now)
+{
+    if (now > m->now) {
+        m->now = now;
+        flow_table_expire(m->table, now);
+    }
+}
+
+void meter_flush(struct joy_meter *m, enum expire_type why)
+{
+    flow_table_flush(m->table, why);
+}
+
+const struct meter_stats *meter_get_stats(const struct joy_meter *m) { return &m->stats; }
+uint64_t meter_active_flows(const struct joy_meter *m) { return flow_table_count(m->table); }

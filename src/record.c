@@ -1,0 +1,142 @@
+/*
+ * record.c - one flow record as a JSON object (Joy 2.0 field names).
+ *
+ * Field order is fixed: the 5-tuple, counters, times, packets (SPLT), ip,
+ * tcp, community_id, then each enabled module in table order, then debug
+ * and expire_type.  doc/schema.md defines every field.
+ */
+#include "jsonw.h"
+#include "meter.h"
+#include "module.h"
+#include "proto_util.h"
+
+static const char *const dir_str[2] = {">", "<"};
+
+/* packets: [{"b":len,"dir":">","ipt":ms}, ...] */
+static void write_splt(struct jsonw *w, const struct flow *f)
+{
+    jw_key(w, "packets");
+    jw_arr_open(w);
+    uint64_t prev = f->t_start;
+    for (uint32_t i = 0; i < f->n_splt; i++) {
+        const struct splt_entry *e = &f->splt[i];
+        uint64_t ipt = e->ts > prev ? (e->ts - prev) / 1000000u : 0;
+        if (e->ts > prev)
+            prev = e->ts;
+        jw_obj_open(w);
+        jw_kv_uint(w, "b", e->len);
+        jw_kv_cstr(w, "dir", dir_str[e->dir & 1]);
+        jw_kv_uint(w, "ipt", ipt);
+        jw_close(w);
+    }
+    jw_close(w);
+}
+
+static void write_ip_side(struct jsonw *w, const char *name, const struct flow_side *s)
+{
+    jw_key(w, name);
+    jw_obj_open(w);
+    jw_kv_uint(w, "ttl", s->min_ttl);
+    jw_key(w, "id");
+    jw_arr_open(w);
+    for (uint32_t i = 0; i < s->n_ids; i++)
+        jw_uint(w, s->ids[i]);
+    jw_close(w);
+    jw_close(w);
+}
+
+static void write_tcp_side(struct jsonw *w, const char *name, const struct flow_side *s)
+{
+    char flags[9];
+    jw_key(w, name);
+    jw_obj_open(w);
+    jw_kv_cstr(w, "flags", tcp_flags_str(s->syn_flags, flags));
+    jw_kv_uint(w, "first_seq", s->syn_seq);
+    jw_kv_uint(w, "first_window_size", s->syn_win);
+    jw_kv_uint(w, "opt_len", s->syn_hdr_optlen);
+    jw_key(w, "opts");
+    tcp_opts_to_json(w, s->syn_opts, s->syn_optlen);
+    jw_close(w);
+}
+
+void record_write(struct jsonw *w, const struct flow *f, const struct joy_config *cfg,
+                  const struct module_env *envs, const size_t *mod_index, size_t n_mod)
+{
+    char addr[64];
+    const struct flow_side *out = &f->side[0], *in = &f->side[1];
+
+    jw_obj_open(w);
+    jw_kv_cstr(w, "sa", ipaddr_str(flow_sa(f), f->key.ipver, addr, sizeof addr));
+    jw_kv_cstr(w, "da", ipaddr_str(flow_da(f), f->key.ipver, addr, sizeof addr));
+    jw_kv_uint(w, "pr", f->key.proto);
+    if (flow_has_ports(f)) {
+        jw_kv_uint(w, "sp", flow_sp(f));
+        jw_kv_uint(w, "dp", flow_dp(f));
+    } else {
+        jw_key(w, "sp");
+        jw_null(w);
+        jw_key(w, "dp");
+        jw_null(w);
+    }
+    jw_kv_uint(w, "bytes_out", out->bytes);
+    jw_kv_uint(w, "num_pkts_out", out->pkts);
+    if (cfg->bidir) {
+        jw_kv_uint(w, "bytes_in", in->bytes);
+        jw_kv_uint(w, "num_pkts_in", in->pkts);
+    }
+    jw_key(w, "time_start");
+    jw_time_ns(w, f->t_start);
+    jw_key(w, "time_end");
+    jw_time_ns(w, f->t_end);
+    write_splt(w, f);
+
+    jw_key(w, "ip");
+    jw_obj_open(w);
+    if (out->pkts)
+        write_ip_side(w, "out", out);
+    if (in->pkts)
+        write_ip_side(w, "in", in);
+    jw_close(w);
+
+    if (f->key.proto == 6 && (out->syn_seen || in->syn_seen)) {
+        jw_key(w, "tcp");
+        jw_obj_open(w);
+        if (out->syn_seen)
+            jw_kv_uint(w, "first_seq", out->syn_seq);
+        if (out->syn_seen)
+            write_tcp_side(w, "out", out);
+        if (in->syn_seen)
+            write_tcp_side(w, "in", in);
+        jw_close(w);
+    }
+
+    if (cfg->community_id) {
+        char cid[64];
+        if (community_id_v1(f, 0, cid, sizeof cid))
+            jw_kv_cstr(w, "community_id", cid);
+    }
+
+    for (size_t i = 0; i < n_mod; i++) {
+        const struct joy_module *mod = joy_modules[mod_index[i]];
+        if (f->mod[i] && mod->write_json)
+            mod->write_json(&envs[i], f->mod[i], f, w);
+    }
+
+    uint64_t retrans = out->retrans + in->retrans;
+    if (retrans || f->frag_pkts) {
+        jw_key(w, "debug");
+        jw_obj_open(w);
+        if (retrans) {
+            jw_kv_uint(w, "tcp_retrans", retrans);
+            jw_kv_bool(w, "retrans_counted", cfg->retrans);
+        }
+        if (f->frag_pkts)
+            jw_kv_uint(w, "frag_pkts", f->frag_pkts);
+        jw_close(w);
+    }
+    if (f->expire) {
+        char e[2] = {(char)f->expire, 0};
+        jw_kv_cstr(w, "expire_type", e);
+    }
+    jw_finish(w);
+}
