@@ -21,18 +21,19 @@ LIBS = $(PKG_LIBS) -lm
 LIB_SRC = $(filter-out src/main.c,$(wildcard src/*.c))
 HDRS = $(wildcard include/*.h)
 
-BUILD = build
+BUILD ?= build
+JOY_BIN ?= joy
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 
-ASAN_DIR = build-asan
+ASAN_DIR ?= build-asan
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_OBJ = $(LIB_SRC:src/%.c=$(ASAN_DIR)/%.o)
 
 UNIT_SRC = $(wildcard test/unit/*.c)
 
-.PHONY: all check asan install uninstall clean unit golden crosscheck sleuth-test sanitize
+.PHONY: all check asan install uninstall clean fuzz fuzz-build
 
-all: joy
+all: $(JOY_BIN)
 
 $(BUILD)/%.o: src/%.c $(HDRS) config.mk | $(BUILD)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -40,11 +41,27 @@ $(BUILD)/%.o: src/%.c $(HDRS) config.mk | $(BUILD)
 $(BUILD):
 	mkdir -p $(BUILD)
 
+# --- fuzz targets (clang + libFuzzer): one per fuzz/fuzz_*.c --------------
+FUZZ_DIR ?= build-fuzz
+FUZZ_SRC = $(wildcard fuzz/fuzz_*.c)
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_SECONDS ?= 300
+
+$(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRC) $(HDRS)
+	mkdir -p $(FUZZ_DIR)
+	clang $(BASE_CFLAGS) -O1 -g $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	sh fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
 $(BUILD)/libjoy.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-joy: $(BUILD)/main.o $(BUILD)/libjoy.a
+$(JOY_BIN): $(BUILD)/main.o $(BUILD)/libjoy.a
 	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
 
 # --- sanitizer build ---------------------------------------------------
@@ -68,11 +85,11 @@ $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy.a $(HDRS)
 
 PYTHON ?= python3
 
-check: joy $(BUILD)/unit_tests asan
-	$(PYTHON) test/run_all.py
+check: $(JOY_BIN) $(BUILD)/unit_tests asan
+	JOY=$(abspath $(JOY_BIN)) JOY_ASAN=$(abspath $(ASAN_DIR))/joy UNIT_TESTS=$(abspath $(BUILD))/unit_tests $(PYTHON) test/run_all.py
 
 # --- install -------------------------------------------------------------
-install: joy
+install: $(JOY_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/joy
 	install -m 755 joy $(DESTDIR)$(PREFIX)/bin/joy
 	install -m 644 doc/joy.1 $(DESTDIR)$(MANDIR)/man1/joy.1
@@ -92,4 +109,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/joy
 
 clean:
-	rm -rf $(BUILD) $(ASAN_DIR) joy
+	rm -rf $(BUILD) $(ASAN_DIR) $(FUZZ_DIR) $(JOY_BIN)

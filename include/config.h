@@ -63,6 +63,7 @@ struct joy_config {
     uint64_t gzip_level;
     bool progress;
     bool community_id;
+    bool fpx;
 
     /* one config block per module, indexed like joy_modules[] */
     void *modcfg[JOY_MAX_MODULES];

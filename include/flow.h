@@ -141,6 +141,10 @@ void flow_table_free(struct flow_table *t);
 struct flow *flow_lookup(struct flow_table *t, const struct flow_key *k, uint64_t now,
                          bool src_first, int *dir, bool *created);
 
+/* Make the other endpoint the client: a SYN without ACK came from it
+ * after the record was opened by another packet (see meter.c). */
+void flow_swap_client(struct flow *f);
+
 /* Note activity on f (moves it to the tail of the LRU list). */
 void flow_touch(struct flow_table *t, struct flow *f);
 

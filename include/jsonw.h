@@ -69,6 +69,30 @@ void jw_hex(struct jsonw *w, const void *s, size_t len);
 /* raw text that the caller guarantees is a valid JSON value */
 void jw_raw_value(struct jsonw *w, const char *s, size_t len);
 
+/* A position to roll back to, for an object that may turn out empty:
+ *   struct jw_mark m = jw_mark(w); jw_key(w, "x"); jw_obj_open(w);
+ *   size_t body = w->len; ...members...; if (w->len == body) jw_rollback(w, m); else jw_close(w);
+ */
+struct jw_mark {
+    size_t len;
+    int depth;
+    bool need_comma;
+    bool after_key;
+};
+static inline struct jw_mark jw_mark(const struct jsonw *w)
+{
+    struct jw_mark m = {w->len, w->depth, w->need_comma[w->depth], w->after_key};
+    return m;
+}
+static inline void jw_rollback(struct jsonw *w, struct jw_mark m)
+{
+    if (!w->overflow && m.len <= w->len)
+        w->len = m.len;
+    w->depth = m.depth;
+    w->need_comma[m.depth] = m.need_comma;
+    w->after_key = m.after_key;
+}
+
 /* convenience: key + value */
 static inline void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v) { jw_key(w, k); jw_uint(w, v); }
 static inline void jw_kv_int(struct jsonw *w, const char *k, int64_t v) { jw_key(w, k); jw_int(w, v); }

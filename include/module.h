@@ -53,6 +53,12 @@ struct joy_module {
     void (*write_json)(const struct module_env *env, const void *state, const struct flow *f,
                        struct jsonw *w);
     void (*free_state)(void *state);
+    /* Optional: members of the shared "fingerprints" (dir 0, the client's)
+     * and "fingerprints_in" (dir 1, the server's) objects, e.g.
+     * "tcp": "(...)", "tls": "(...)", "ja3": "...".  Called only when the
+     * core option fpx=1 and the module has state for the flow. */
+    void (*write_fingerprints)(const struct module_env *env, const void *state,
+                               const struct flow *f, struct jsonw *w, int dir);
 };
 
 extern const struct joy_module *const joy_modules[];

@@ -60,6 +60,7 @@ struct capfile {
     /* pcapng */
     struct ng_interface *ifs;
     size_t n_if;
+    uint64_t last_ts;    /* ns of the last packet, for blocks without a time */
     char err[256];
     uint64_t err_off;
 };
@@ -170,6 +171,7 @@ static enum cap_status pcap_next_rec(struct capfile *cf, struct cap_packet *pkt)
     pkt->caplen = incl;
     pkt->wirelen = orig < incl ? incl : orig;
     pkt->ts = (uint64_t)sec * 1000000000u + (cf->nsec ? frac : (uint64_t)frac * 1000u);
+    cf->last_ts = pkt->ts;
     pkt->linktype = cf->linktype;
     pkt->interface = 0;
     consume(cf, 16 + (size_t)incl);
@@ -278,7 +280,11 @@ static enum cap_status ng_packet(struct capfile *cf, uint32_t type, const uint8_
     pkt->data = data;
     pkt->caplen = caplen;
     pkt->wirelen = origlen < caplen ? caplen : origlen;
-    pkt->ts = to_ns(ts, ifc->units) + (uint64_t)(ifc->offset_s * 1000000000);
+    if (type == 3) /* a simple packet block has no time stamp: keep the clock */
+        pkt->ts = cf->last_ts;
+    else
+        pkt->ts = to_ns(ts, ifc->units) + (uint64_t)(ifc->offset_s * 1000000000);
+    cf->last_ts = pkt->ts;
     pkt->linktype = ifc->linktype;
     pkt->interface = ifid;
     return CAP_PACKET;

@@ -52,6 +52,8 @@ static const struct joy_option core_options[] = {
      "show a progress line while reading files when stderr is a terminal"},
     {"community_id", OPT_BOOL, CORE(community_id), 0, 1, "1", "0|1",
      "add the Community ID v1 flow hash (seed 0)"},
+    {"fpx", OPT_BOOL, CORE(fpx), 0, 1, "0", "0|1",
+     "add \"fingerprints\" / \"fingerprints_in\" objects (TCP, TLS, JA3, JA4 ...)"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 

@@ -119,6 +119,17 @@ static void age_append(struct flow_table *t, struct flow *f)
     t->age_tail = f;
 }
 
+void flow_swap_client(struct flow *f)
+{
+    struct flow_side tmp = f->side[0];
+    f->side[0] = f->side[1];
+    f->side[1] = tmp;
+    f->client ^= 1;
+    for (uint32_t i = 0; i < f->n_splt; i++)
+        f->splt[i].dir ^= 1;
+    f->first_icmp_from_client = !f->first_icmp_from_client;
+}
+
 void flow_touch(struct flow_table *t, struct flow *f)
 {
     if (t->lru_tail != f) {

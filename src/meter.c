@@ -22,9 +22,13 @@
 /*
  * Fragment table: remembers, for datagrams whose first fragment was seen,
  * the transport ports, so that later fragments join the first fragment's
- * flow.  Direct-mapped and fixed in size (FRAG_SLOTS): a new datagram
- * simply replaces whatever occupied its slot, so memory is bounded and
- * every operation is O(1).  Entries older than FRAG_MAX_AGE are ignored.
+ * flow.  A later fragment that arrives before its first fragment is
+ * "parked": its packet and byte counts wait in the entry and are added to
+ * the flow when the first fragment arrives.  The table is direct-mapped and
+ * fixed in size (FRAG_SLOTS): a new datagram replaces whatever occupied its
+ * slot, so memory is bounded and every operation is O(1).  Entries older
+ * than FRAG_MAX_AGE are ignored.  Parked fragments whose first fragment
+ * never comes are counted in stats.frag_unmatched.
  */
 #define FRAG_SLOTS 4096
 #define FRAG_MAX_AGE (60ull * 1000000000ull)
@@ -33,10 +37,13 @@ struct frag_entry {
     struct ipaddr src, dst;
     uint32_t id;
     uint8_t proto, ipver, used;
+    bool have_ports;            /* the first fragment was seen */
     uint16_t sport, dport;
     uint64_t ts;
+    uint64_t parked_pkts, parked_bytes, parked_ip_bytes;
 };
 
+enum frag_action { FRAG_PROCESS, FRAG_PARKED };
 struct joy_meter {
     const struct joy_config *cfg;
     struct flow_table *table;
@@ -68,32 +75,54 @@ static bool frag_match(const struct frag_entry *e, const struct packet *p)
            memcmp(e->src.b, p->src.b, 16) == 0 && memcmp(e->dst.b, p->dst.b, 16) == 0;
 }
 
-/* First fragments leave their ports; later ones pick them up. */
-static void frag_track(struct joy_meter *m, struct packet *p)
+static void frag_claim(struct joy_meter *m, struct frag_entry *e, const struct packet *p)
+{
+    if (e->used && e->parked_pkts)
+        m->stats.frag_unmatched += e->parked_pkts; /* their first fragment never came */
+    memset(e, 0, sizeof *e);
+    e->src = p->src;
+    e->dst = p->dst;
+    e->id = p->ipid;
+    e->proto = p->proto;
+    e->ipver = p->ipver;
+    e->ts = p->ts;
+    e->used = 1;
+}
+
+/*
+ * First fragments leave their ports; later ones pick them up or are parked.
+ * For a first fragment, *parked receives the entry whose parked counts the
+ * caller adds to the flow.
+ */
+static enum frag_action frag_track(struct joy_meter *m, struct packet *p, struct frag_entry **parked)
 {
     struct frag_entry *e = &m->frags[frag_slot(p)];
+    bool fresh = frag_match(e, p) && (p->ts >= e->ts ? p->ts - e->ts : e->ts - p->ts) < FRAG_MAX_AGE;
+    *parked = NULL;
     if (p->frag == FRAG_FIRST) {
         if (!p->has_ports)
-            return;
-        e->src = p->src;
-        e->dst = p->dst;
-        e->id = p->ipid;
-        e->proto = p->proto;
-        e->ipver = p->ipver;
+            return FRAG_PROCESS;
+        if (fresh && e->parked_pkts)
+            *parked = e;
+        else
+            frag_claim(m, e, p);
+        e->have_ports = true;
         e->sport = p->sport;
         e->dport = p->dport;
-        e->ts = p->ts;
-        e->used = 1;
-        return;
+        return FRAG_PROCESS;
     }
-    /* FRAG_LATER */
-    if (frag_match(e, p) && (p->ts >= e->ts ? p->ts - e->ts : e->ts - p->ts) < FRAG_MAX_AGE) {
+    if (fresh && e->have_ports) {
         p->has_ports = true;
         p->sport = e->sport;
         p->dport = e->dport;
-    } else {
-        m->stats.frag_unmatched++;
+        return FRAG_PROCESS;
     }
+    if (!fresh)
+        frag_claim(m, e, p);
+    e->parked_pkts++;
+    e->parked_bytes += p->payload_len;
+    e->parked_ip_bytes += p->ip_len;
+    return FRAG_PARKED;
 }
 
 static void emit_record(void *ctx, struct flow *f)
@@ -232,13 +261,13 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
     case DECODE_MALFORMED: m->stats.malformed++; return;
     case DECODE_UNSUPPORTED: m->stats.unsupported++; return;
     }
-    if (pkt.frag != FRAG_NONE)
-        frag_track(m, &pkt);
-
     if (ts > m->now) {
         m->now = ts;
         flow_table_expire(m->table, ts);
     }
+    struct frag_entry *parked = NULL;
+    if (pkt.frag != FRAG_NONE && frag_track(m, &pkt, &parked) == FRAG_PARKED)
+        return;
 
     struct flow_key key;
     bool src_first, created;
@@ -260,6 +289,12 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
         f->t_start = ts; /* capture files are not always in time order */
     flow_touch(m->table, f);
 
+    if (dir == 1 && pkt.proto == 6 && pkt.l4 && (pkt.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+        !f->side[0].syn_seen && !f->side[1].syn_seen && m->cfg->bidir) {
+        flow_swap_client(f);
+        release_record(m, f); /* module state from before the SYN is dropped */
+        dir = 0;
+    }
     struct flow_side *s = &f->side[dir];
     bool counted = true;
     if (pkt.proto == 6 && pkt.l4) {
@@ -273,6 +308,14 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
     }
     if (pkt.frag == FRAG_LATER)
         f->frag_pkts++;
+    if (parked) {
+        /* later fragments that came before this first one */
+        s->pkts += parked->parked_pkts;
+        s->bytes += parked->parked_bytes;
+        s->ip_bytes += parked->parked_ip_bytes;
+        f->frag_pkts += parked->parked_pkts;
+        parked->parked_pkts = parked->parked_bytes = parked->parked_ip_bytes = 0;
+    }
     if (!counted)
         return;
 

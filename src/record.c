@@ -122,6 +122,25 @@ void record_write(struct jsonw *w, const struct flow *f, const struct joy_config
             mod->write_json(&envs[i], f->mod[i], f, w);
     }
 
+    if (cfg->fpx) {
+        static const char *const fp_key[2] = {"fingerprints", "fingerprints_in"};
+        for (int dir = 0; dir < 2; dir++) {
+            struct jw_mark mark = jw_mark(w);
+            jw_key(w, fp_key[dir]);
+            jw_obj_open(w);
+            size_t body = w->len;
+            for (size_t i = 0; i < n_mod; i++) {
+                const struct joy_module *mod = joy_modules[mod_index[i]];
+                if (f->mod[i] && mod->write_fingerprints)
+                    mod->write_fingerprints(&envs[i], f->mod[i], f, w, dir);
+            }
+            if (w->len == body)
+                jw_rollback(w, mark);
+            else
+                jw_close(w);
+        }
+    }
+
     uint64_t retrans = out->retrans + in->retrans;
     if (retrans || f->frag_pkts) {
         jw_key(w, "debug");

@@ -1,0 +1,16 @@
+/* unit_main.c - runs every unit test group; last line "N passed, N failed". */
+#include "unit.h"
+
+int unit_failures_in_test;
+int unit_passed, unit_failed;
+
+int main(void)
+{
+    run_jsonw_tests();
+    run_decode_tests();
+    run_flow_tests();
+    run_config_tests();
+    run_capfile_tests();
+    printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
+    return unit_failed ? 1 : 0;
+}
