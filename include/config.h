@@ -90,6 +90,9 @@ int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t
 /* Write every option and its value as members of the current object. */
 void config_to_json(const struct joy_config *cfg, struct jsonw *w);
 
+/* options.cfg: every option with its default, help as comments. */
+void config_write_cfg(FILE *out);
+
 /* The option list for --help. */
 void config_print_help(FILE *out);
 

@@ -113,6 +113,7 @@ static void usage(FILE *out)
             "  -q           only errors\n"
             "  -h, --help   this help\n"
             "  -V, --version  versions of joy, libpcap, OpenSSL and zlib\n"
+            "  --options-cfg  print every option with its default (the options.cfg format)\n"
             "\n"
             "Directories are read file by file in name order; flows continue across files.\n"
             "Precedence: defaults < -x file(s) < command line.\n"
@@ -446,6 +447,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"xconfig", required_argument, NULL, 'x'},
+        {"options-cfg", no_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     char err[1024];
@@ -481,6 +483,7 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': version(); return 0;
+        case 'O': config_write_cfg(stdout); return 0;
         case '?':
         default:
             if (optopt && strchr("rwifx", optopt))
