@@ -23,6 +23,7 @@ HDRS = $(wildcard include/*.h)
 
 BUILD ?= build
 JOY_BIN ?= joy
+JOY_ANON_BIN ?= $(dir $(JOY_BIN))joy-anon
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 
 ASAN_DIR ?= build-asan
@@ -33,7 +34,7 @@ UNIT_SRC = $(wildcard test/unit/*.c)
 
 .PHONY: all check asan install uninstall clean fuzz fuzz-build
 
-all: $(JOY_BIN)
+all: $(JOY_BIN) $(JOY_ANON_BIN)
 
 $(BUILD)/%.o: src/%.c $(HDRS) config.mk | $(BUILD)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -48,9 +49,14 @@ FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_SECONDS ?= 300
 
-$(FUZZ_DIR)/%: fuzz/%.c $(LIB_SRC) $(HDRS)
-	mkdir -p $(FUZZ_DIR)
-	clang $(BASE_CFLAGS) -O1 -g $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(FUZZ_DIR)/obj
+	clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -c $< -o $@
+
+$(FUZZ_DIR)/%: fuzz/%.c fuzz/fuzz_common.h $(FUZZ_OBJ)
+	clang $(BASE_CFLAGS) -Ifuzz -O1 -g $(FUZZ_FLAGS) -o $@ $< $(FUZZ_OBJ) $(LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -64,6 +70,15 @@ $(BUILD)/libjoy.a: $(LIB_OBJ)
 $(JOY_BIN): $(BUILD)/main.o $(BUILD)/libjoy.a
 	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
 
+# joy-anon (src/tools/, outside libjoy): maps Crypto-PAn pseudonyms back and forth
+$(BUILD)/joy-anon: src/tools/joy_anon.c $(BUILD)/libjoy.a $(HDRS) config.mk
+	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ src/tools/joy_anon.c $(BUILD)/libjoy.a $(LIBS)
+
+ifneq ($(abspath $(JOY_ANON_BIN)),$(abspath $(BUILD)/joy-anon))
+$(JOY_ANON_BIN): $(BUILD)/joy-anon
+	cp $< $@
+endif
+
 # --- sanitizer build ---------------------------------------------------
 $(ASAN_DIR)/%.o: src/%.c $(HDRS) config.mk | $(ASAN_DIR)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) -c $< -o $@
@@ -74,10 +89,19 @@ $(ASAN_DIR):
 $(ASAN_DIR)/joy: $(ASAN_DIR)/main.o $(ASAN_OBJ)
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
+$(ASAN_DIR)/joy-anon: src/tools/joy_anon.c $(ASAN_OBJ) $(HDRS)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) -o $@ src/tools/joy_anon.c $(ASAN_OBJ) $(LIBS)
+
 $(ASAN_DIR)/unit_tests: $(UNIT_SRC) $(ASAN_OBJ) $(HDRS)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(ASAN_OBJ) $(LIBS)
 
-asan: $(ASAN_DIR)/joy $(ASAN_DIR)/unit_tests
+# every fuzz target also gets a replay binary (gcc + ASan, no libFuzzer)
+REPLAY_BIN = $(FUZZ_SRC:fuzz/fuzz_%.c=$(ASAN_DIR)/replay_%)
+
+$(ASAN_DIR)/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz_common.h $(ASAN_OBJ) $(HDRS)
+	$(CC) $(BASE_CFLAGS) -Ifuzz -O1 -g $(WARN) $(ASAN_FLAGS) -o $@ $< fuzz/replay.c $(ASAN_OBJ) $(LIBS)
+
+asan: $(ASAN_DIR)/joy $(ASAN_DIR)/joy-anon $(ASAN_DIR)/unit_tests $(REPLAY_BIN)
 
 # --- tests ---------------------------------------------------------------
 $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy.a $(HDRS)
@@ -85,14 +109,16 @@ $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy.a $(HDRS)
 
 PYTHON ?= python3
 
-check: $(JOY_BIN) $(BUILD)/unit_tests asan
+check: $(JOY_BIN) $(JOY_ANON_BIN) $(BUILD)/unit_tests asan
 	JOY=$(abspath $(JOY_BIN)) JOY_ASAN=$(abspath $(ASAN_DIR))/joy UNIT_TESTS=$(abspath $(BUILD))/unit_tests $(PYTHON) test/run_all.py
 
 # --- install -------------------------------------------------------------
-install: $(JOY_BIN)
+install: $(JOY_BIN) $(JOY_ANON_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/joy
 	install -m 755 joy $(DESTDIR)$(PREFIX)/bin/joy
+	install -m 755 $(JOY_ANON_BIN) $(DESTDIR)$(PREFIX)/bin/joy-anon
 	install -m 644 doc/joy.1 $(DESTDIR)$(MANDIR)/man1/joy.1
+	install -m 644 doc/joy-anon.1 $(DESTDIR)$(MANDIR)/man1/joy-anon.1
 	install -m 644 options.cfg $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg
 	if [ -f sleuth/sleuth ]; then \
 	  install -d $(DESTDIR)$(PREFIX)/share/joy/sleuth && \
@@ -102,11 +128,11 @@ install: $(JOY_BIN)
 	if [ -f doc/sleuth.1 ]; then install -m 644 doc/sleuth.1 $(DESTDIR)$(MANDIR)/man1/sleuth.1; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/joy $(DESTDIR)$(PREFIX)/bin/sleuth
-	rm -f $(DESTDIR)$(MANDIR)/man1/joy.1 $(DESTDIR)$(MANDIR)/man1/sleuth.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/joy $(DESTDIR)$(PREFIX)/bin/sleuth $(DESTDIR)$(PREFIX)/bin/joy-anon
+	rm -f $(DESTDIR)$(MANDIR)/man1/joy.1 $(DESTDIR)$(MANDIR)/man1/sleuth.1 $(DESTDIR)$(MANDIR)/man1/joy-anon.1
 	rm -f $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/joy 2>/dev/null
 	rm -rf $(DESTDIR)$(PREFIX)/share/joy
 
 clean:
-	rm -rf $(BUILD) $(ASAN_DIR) $(FUZZ_DIR) $(JOY_BIN)
+	rm -rf $(BUILD) $(ASAN_DIR) $(FUZZ_DIR) $(JOY_BIN) $(JOY_ANON_BIN)

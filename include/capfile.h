@@ -39,6 +39,9 @@ enum cap_status {
  * (unreadable, not a capture file, empty). */
 struct capfile *capfile_open(const char *path, char *err, size_t errlen);
 
+/* The same on a copy of a capture file held in memory (fuzzing, tests). */
+struct capfile *capfile_open_mem(const uint8_t *data, size_t len, char *err, size_t errlen);
+
 /* Next packet.  Packets of interfaces with an unsupported link type are
  * still returned (the caller decides); see capfile_notice(). */
 enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt);

@@ -87,6 +87,9 @@ int config_set(struct joy_config *cfg, const char *key, const char *value, const
 /* Read `key = value` lines; `#` starts a comment; a bare `key` means 1. */
 int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t errlen);
 
+/* The same from an open stream; `name` is used in messages. */
+int config_load_stream(struct joy_config *cfg, FILE *f, const char *name, char *err, size_t errlen);
+
 /* Write every option and its value as members of the current object. */
 void config_to_json(const struct joy_config *cfg, struct jsonw *w);
 

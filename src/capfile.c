@@ -338,6 +338,30 @@ static enum cap_status pcapng_next_block(struct capfile *cf, struct cap_packet *
 /* ---------------------------------------------------------------------
  * Opening
  */
+static struct capfile *open_common(struct capfile *cf, const char *path, char *err, size_t errlen);
+
+struct capfile *capfile_open_mem(const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+    struct capfile *cf = calloc(1, sizeof *cf);
+    if (!cf) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    cf->linktype = -1;
+    cf->fd = -1;
+    cf->cap = len ? len : 1;
+    cf->buf = malloc(cf->cap);
+    if (!cf->buf) {
+        snprintf(err, errlen, "out of memory");
+        free(cf);
+        return NULL;
+    }
+    memcpy(cf->buf, data, len);
+    cf->end = len;
+    cf->eof = true; /* everything is already in the buffer */
+    return open_common(cf, "(memory)", err, errlen);
+}
+
 struct capfile *capfile_open(const char *path, char *err, size_t errlen)
 {
     struct capfile *cf = calloc(1, sizeof *cf);
@@ -361,8 +385,15 @@ struct capfile *capfile_open(const char *path, char *err, size_t errlen)
     cf->buf = malloc(cf->cap);
     if (!cf->buf) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        capfile_close(cf);
+        return NULL;
     }
+    return open_common(cf, path, err, errlen);
+}
+
+/* Recognise the file format from the first bytes. */
+static struct capfile *open_common(struct capfile *cf, const char *path, char *err, size_t errlen)
+{
     size_t avail = ensure(cf, 24);
     if (cf->err[0]) {
         snprintf(err, errlen, "%s: %s", path, cf->err);

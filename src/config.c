@@ -267,19 +267,27 @@ int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(err, errlen, "%s: cannot open configuration file: %s", path, strerror(errno));
-    char line[4096];
+    int rc = config_load_stream(cfg, f, path, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+int config_load_stream(struct joy_config *cfg, FILE *f, const char *path, char *err, size_t errlen)
+{
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t got;
     unsigned lineno = 0;
     int rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    while ((got = getline(&line, &linecap, f)) >= 0) {
         lineno++;
         char where[512];
         snprintf(where, sizeof where, "%s:%u", path, lineno);
-        size_t n = strlen(line);
-        if (n == sizeof line - 1 && line[n - 1] != '\n' && !feof(f)) {
-            rc = fail(err, errlen, "%s: line longer than %zu bytes", where, sizeof line - 2);
+        if (got > 4096) {
+            rc = fail(err, errlen, "%s: line longer than 4096 bytes", where);
             break;
         }
-        if (memchr(line, '\0', n) != NULL && strlen(line) != n) {
+        if (strlen(line) != (size_t)got) {
             rc = fail(err, errlen, "%s: NUL byte in configuration file", where);
             break;
         }
@@ -319,7 +327,7 @@ int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t
     if (rc == 0 && ferror(f))
         rc = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
 out:
-    fclose(f);
+    free(line);
     return rc;
 }
 

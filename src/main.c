@@ -245,7 +245,7 @@ static void read_capture(struct run *r, const char *path)
     int warned_lt[8];
     size_t n_warned = 0;
     struct cap_packet cp;
-    enum cap_status st;
+    enum cap_status st = CAP_EOF;
     uint64_t n = 0;
     while (!stop_requested && !r->output_failed && (st = capfile_next(cf, &cp)) == CAP_PACKET) {
         if (!linktype_supported(cp.linktype)) {
