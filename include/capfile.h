@@ -15,6 +15,7 @@
 #ifndef JOY_CAPFILE_H
 #define JOY_CAPFILE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,10 @@ struct capfile *capfile_open_mem(const uint8_t *data, size_t len, char *err, siz
 /* Next packet.  Packets of interfaces with an unsupported link type are
  * still returned (the caller decides); see capfile_notice(). */
 enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt);
+
+/* A flag that a signal handler sets: a read interrupted by a signal while
+ * it is set ends the input (capfile_next returns CAP_EOF). */
+void capfile_set_stop_flag(struct capfile *cf, const volatile sig_atomic_t *flag);
 
 /* After CAP_DAMAGED: what went wrong and where. */
 const char *capfile_error(const struct capfile *cf);

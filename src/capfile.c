@@ -26,6 +26,7 @@
 #include "capfile.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,8 @@ struct capfile {
     struct ng_interface *ifs;
     size_t n_if;
     uint64_t last_ts;    /* ns of the last packet, for blocks without a time */
+    const volatile sig_atomic_t *stop; /* set by a signal handler: stop reading */
+    bool interrupted;
     char err[256];
     uint64_t err_off;
 };
@@ -111,8 +114,13 @@ static size_t ensure(struct capfile *cf, size_t n)
         }
         ssize_t r = read(cf->fd, cf->buf + cf->end, cf->cap - cf->end);
         if (r < 0) {
-            if (errno == EINTR)
-                continue; /* a signal: the caller checks its stop flag */
+            if (errno == EINTR) {
+                if (cf->stop && *cf->stop) {
+                    cf->interrupted = true; /* reported as the end of input */
+                    return cf->end - cf->start;
+                }
+                continue;
+            }
             cf->eof = true;
             snprintf(cf->err, sizeof cf->err, "read error: %s", strerror(errno));
         } else if (r == 0) {
@@ -444,7 +452,15 @@ fail:
 
 enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt)
 {
-    return cf->pcapng ? pcapng_next_block(cf, pkt) : pcap_next_rec(cf, pkt);
+    enum cap_status st = cf->pcapng ? pcapng_next_block(cf, pkt) : pcap_next_rec(cf, pkt);
+    if (cf->interrupted)
+        return CAP_EOF;
+    return st;
+}
+
+void capfile_set_stop_flag(struct capfile *cf, const volatile sig_atomic_t *flag)
+{
+    cf->stop = flag;
 }
 
 const char *capfile_error(const struct capfile *cf) { return cf->err; }

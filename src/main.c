@@ -241,6 +241,7 @@ static void read_capture(struct run *r, const char *path)
         r->status = 1;
         return;
     }
+    capfile_set_stop_flag(cf, &stop_requested);
     say(r, SEV_INFO, "reading %s", path);
     int warned_lt[8];
     size_t n_warned = 0;
