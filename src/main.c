@@ -460,6 +460,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "joy: out of memory\n");
         return 1;
     }
+    int status = 0;
+    bool cfg_ready = false;
     size_t n_inputs = 0, n_x = 0, n_set = 0;
     int verbose = 0, quiet = 0;
     int c;
@@ -482,9 +484,9 @@ int main(int argc, char **argv)
         case 'x': xfiles[n_x++] = optarg; break;
         case 'v': verbose++; break;
         case 'q': quiet = 1; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': version(); return 0;
-        case 'O': config_write_cfg(stdout); return 0;
+        case 'h': usage(stdout); status = 0; goto done;
+        case 'V': version(); status = 0; goto done;
+        case 'O': config_write_cfg(stdout); status = 0; goto done;
         case '?':
         default:
             if (optopt && strchr("rwifx", optopt))
@@ -493,24 +495,29 @@ int main(int argc, char **argv)
                 fprintf(stderr, "joy: unknown option -%c (see joy -h)\n", optopt);
             else
                 fprintf(stderr, "joy: unknown option %s (see joy -h)\n", argv[optind - 1]);
-            return 2;
+            status = 2;
+            goto done;
         }
     }
 
+    cfg_ready = true;
     if (config_init(&r->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "joy: %s\n", err);
-        return 2;
+        status = 2;
+        goto done;
     }
     for (size_t i = 0; i < n_x; i++) {
         if (config_load_file(&r->cfg, xfiles[i], err, sizeof err) != 0) {
             fprintf(stderr, "joy: %s\n", err);
-            return 2;
+            status = 2;
+            goto done;
         }
     }
     for (size_t i = 0; i < n_set; i++) {
         if (config_set(&r->cfg, set[i].key, set[i].value, "command line", err, sizeof err) != 0) {
             fprintf(stderr, "joy: %s\n", err);
-            return 2;
+            status = 2;
+            goto done;
         }
     }
     if (quiet)
@@ -520,12 +527,14 @@ int main(int argc, char **argv)
 
     if (r->cfg.interface && n_inputs) {
         fprintf(stderr, "joy: give either capture files or an interface (-i), not both\n");
-        return 2;
+        status = 2;
+        goto done;
     }
     if (!r->cfg.interface && n_inputs == 0) {
         fprintf(stderr, "joy: no input: give a capture file (-r FILE, '-' for standard input), "
                 "a directory, or an interface (-i IFACE); see joy -h\n");
-        return 2;
+        status = 2;
+        goto done;
     }
     if (r->cfg.bpf && !r->cfg.interface) {
         /* check the filter now, so a typo is a usage error */
@@ -534,7 +543,8 @@ int main(int argc, char **argv)
         if (dead && pcap_compile(dead, &prog, r->cfg.bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
             fprintf(stderr, "joy: filter '%s': %s\n", r->cfg.bpf, pcap_geterr(dead));
             pcap_close(dead);
-            return 2;
+            status = 2;
+            goto done;
         }
         if (dead) {
             pcap_freecode(&prog);
@@ -545,13 +555,16 @@ int main(int argc, char **argv)
     r->out = output_open(r->cfg.output, (int)r->cfg.gzip_level, err, sizeof err);
     if (!r->out) {
         fprintf(stderr, "joy: %s\n", err);
-        return 1;
+        status = 1;
+        goto done;
     }
     r->meter = meter_new(&r->cfg, sink, r, err, sizeof err);
     if (!r->meter) {
         fprintf(stderr, "joy: %s\n", err);
         output_close(r->out, false, err, sizeof err);
-        return 2;
+        r->out = NULL;
+        status = 2;
+        goto done;
     }
     install_signals();
     write_metadata(r, r->cfg.interface ? &r->cfg.interface : inputs,
@@ -590,6 +603,7 @@ int main(int argc, char **argv)
             "core fields only", (unsigned long long)st->oversized);
 
     meter_free(r->meter);
+    r->meter = NULL;
     if (output_close(r->out, true, err, sizeof err) != 0) {
         fprintf(stderr, "joy: %s\n", err);
         r->status = 1;
@@ -597,8 +611,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < r->n_bpf; i++)
         if (r->bpf[i].ok)
             pcap_freecode(&r->bpf[i].prog);
-    config_free(&r->cfg);
-    int status = r->status;
+    status = r->status;
+done:
+    if (cfg_ready)
+        config_free(&r->cfg);
     free(r);
     free(inputs);
     free(xfiles);
