@@ -55,6 +55,7 @@ struct flow_side {
     uint64_t retrans;      /* TCP retransmissions seen */
     uint64_t ip_bytes;     /* IP total length bytes (all packets counted) */
     uint32_t seq_hi;       /* TCP: highest sequence number + length seen */
+    uint32_t hole_lo, hole_hi; /* TCP: the latest gap below seq_hi (empty if equal) */
     bool seq_valid;
     bool ttl_seen;
     uint8_t min_ttl;
@@ -91,6 +92,7 @@ struct flow {
     uint8_t expire;        /* enum expire_type, set when the record leaves */
     uint8_t first_icmp_type, first_icmp_code; /* for the Community ID */
     bool first_icmp_from_client;
+    bool anon;             /* an address is in an anonymised subnet (anon.h) */
 
     uint64_t t_start, t_end;  /* ns: first and last packet */
     uint64_t t_last_splt;     /* ns: time of the last SPLT entry */

@@ -32,11 +32,15 @@
 struct flow;
 struct packet;
 struct jsonw;
+struct ipaddr;
 
 struct module_env {
     const void *cfg;                 /* the module's own option block */
     void *shared;                    /* what setup() produced, or NULL */
     const struct joy_config *core;   /* the core options */
+    /* the run's address anonymiser (anon=) or NULL: use anon_addr() (anon.h) */
+    const struct joy_module *anon_mod;
+    const struct module_env *anon_env;
 };
 
 struct joy_module {
@@ -59,6 +63,17 @@ struct joy_module {
      * core option fpx=1 and the module has state for the flow. */
     void (*write_fingerprints)(const struct module_env *env, const void *state,
                                const struct flow *f, struct jsonw *w, int dir);
+    /* Optional (address anonymisation, see anon.h): is the address `a`
+     * (ipver 4 or 6) one that records must not show?  If so, return true
+     * and, when `out` is not NULL, store its replacement there (out may
+     * equal a).  The meter calls it with out = NULL on both addresses of a
+     * new flow to set f->anon; record_write() calls it on sa and da. */
+    bool (*hide_addr)(const struct module_env *env, const struct ipaddr *a, int ipver,
+                      struct ipaddr *out);
+    /* Also call `packet` for TCP segments that the retransmission test
+     * leaves out of the counters (retrans=0): a stream reassembler needs
+     * reordered segments that arrive after later ones (see reasm.h). */
+    bool sees_retrans;
 };
 
 extern const struct joy_module *const joy_modules[];

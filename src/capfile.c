@@ -146,14 +146,17 @@ static uint64_t pow_u64(uint64_t b, unsigned e)
     return r;
 }
 
+/* Times are kept as nanoseconds since 1970 in 64 bits, which ends in the
+ * year 2554; a later time stamp saturates there instead of wrapping. */
+#define TS_MAX_SEC (UINT64_MAX / 1000000000u - 1)
+
 static uint64_t to_ns(uint64_t ts, uint64_t units)
 {
-    if (units == 1000000000u)
-        return ts;
-    if (units == 1000000u)
-        return ts * 1000u;
+    uint64_t sec = ts / units;
+    if (sec > TS_MAX_SEC)
+        return TS_MAX_SEC * 1000000000u;
     unsigned __int128 frac = (unsigned __int128)(ts % units) * 1000000000u / units;
-    return (ts / units) * 1000000000u + (uint64_t)frac;
+    return sec * 1000000000u + (uint64_t)frac;
 }
 
 /* ---------------------------------------------------------------------
@@ -178,7 +181,7 @@ static enum cap_status pcap_next_rec(struct capfile *cf, struct cap_packet *pkt)
     pkt->data = h + 16;
     pkt->caplen = incl;
     pkt->wirelen = orig < incl ? incl : orig;
-    pkt->ts = (uint64_t)sec * 1000000000u + (cf->nsec ? frac : (uint64_t)frac * 1000u);
+    pkt->ts = (uint64_t)sec * 1000000000u + (cf->nsec ? frac : (uint64_t)frac * 1000u); /* < 2^63 */
     cf->last_ts = pkt->ts;
     pkt->linktype = cf->linktype;
     pkt->interface = 0;
@@ -291,7 +294,10 @@ static enum cap_status ng_packet(struct capfile *cf, uint32_t type, const uint8_
     if (type == 3) /* a simple packet block has no time stamp: keep the clock */
         pkt->ts = cf->last_ts;
     else
-        pkt->ts = to_ns(ts, ifc->units) + (uint64_t)(ifc->offset_s * 1000000000);
+        pkt->ts = to_ns(ts, ifc->units) +
+                  (uint64_t)((ifc->offset_s > -(int64_t)TS_MAX_SEC && ifc->offset_s < (int64_t)TS_MAX_SEC)
+                                 ? ifc->offset_s * 1000000000
+                                 : 0);
     cf->last_ts = pkt->ts;
     pkt->linktype = ifc->linktype;
     pkt->interface = ifid;

@@ -48,7 +48,7 @@ enum {
     ETH_MPLS_MC = 0x8848, ETH_PPPOE = 0x8864,
 };
 
-enum { MAX_L2_TAGS = 16, MAX_IPV6_EXT = 16 };
+enum { MAX_L2_TAGS = 16, MAX_IPV6_EXT = 1024 }; /* each header is >= 8 bytes: the length bounds the walk */
 
 static const struct {
     int dlt;
@@ -300,6 +300,7 @@ static enum decode_status decode_ipv6(struct packet *pkt, const uint8_t *ip, uin
         if (pkt->frag == FRAG_LATER)
             goto done; /* the rest is a fragment of the payload */
     }
+    return DECODE_MALFORMED; /* more extension headers than can fit a packet */
 done:
     pkt->proto = next;
     pkt->ip_hdr_len = (uint16_t)hdr;

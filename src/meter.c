@@ -37,10 +37,12 @@ struct frag_entry {
     struct ipaddr src, dst;
     uint32_t id;
     uint8_t proto, ipver, used;
-    bool have_ports;            /* the first fragment was seen */
+    bool have_first;            /* the first fragment was seen */
+    bool first_has_ports;       /* ... and it carried a port-bearing header */
     uint16_t sport, dport;
-    uint64_t ts;
+    uint64_t ts;                /* when the entry was claimed */
     uint64_t parked_pkts, parked_bytes, parked_ip_bytes;
+    uint64_t parked_first_ts, parked_last_ts;
 };
 
 enum frag_action { FRAG_PROCESS, FRAG_PARKED };
@@ -75,10 +77,12 @@ static bool frag_match(const struct frag_entry *e, const struct packet *p)
            memcmp(e->src.b, p->src.b, 16) == 0 && memcmp(e->dst.b, p->dst.b, 16) == 0;
 }
 
+static void account_orphans(struct joy_meter *m, const struct frag_entry *e);
+
 static void frag_claim(struct joy_meter *m, struct frag_entry *e, const struct packet *p)
 {
     if (e->used && e->parked_pkts)
-        m->stats.frag_unmatched += e->parked_pkts; /* their first fragment never came */
+        account_orphans(m, e); /* their first fragment never came */
     memset(e, 0, sizeof *e);
     e->src = p->src;
     e->dst = p->dst;
@@ -100,28 +104,31 @@ static enum frag_action frag_track(struct joy_meter *m, struct packet *p, struct
     bool fresh = frag_match(e, p) && (p->ts >= e->ts ? p->ts - e->ts : e->ts - p->ts) < FRAG_MAX_AGE;
     *parked = NULL;
     if (p->frag == FRAG_FIRST) {
-        if (!p->has_ports)
-            return FRAG_PROCESS;
         if (fresh && e->parked_pkts)
             *parked = e;
-        else
+        else if (!fresh || e->have_first)
             frag_claim(m, e, p);
-        e->have_ports = true;
-        e->sport = p->sport;
-        e->dport = p->dport;
+        e->have_first = true;
+        e->first_has_ports = p->has_ports;
+        e->sport = p->has_ports ? p->sport : 0;
+        e->dport = p->has_ports ? p->dport : 0;
         return FRAG_PROCESS;
     }
-    if (fresh && e->have_ports) {
-        p->has_ports = true;
+    if (fresh && e->have_first) {
+        p->has_ports = e->first_has_ports;
         p->sport = e->sport;
         p->dport = e->dport;
         return FRAG_PROCESS;
     }
     if (!fresh)
         frag_claim(m, e, p);
+    if (!e->parked_pkts)
+        e->parked_first_ts = p->ts;
     e->parked_pkts++;
     e->parked_bytes += p->payload_len;
     e->parked_ip_bytes += p->ip_len;
+    if (p->ts > e->parked_last_ts)
+        e->parked_last_ts = p->ts;
     return FRAG_PARKED;
 }
 
@@ -131,13 +138,33 @@ static void emit_record(void *ctx, struct flow *f)
     jw_reset(&m->w);
     record_write(&m->w, f, m->cfg, m->env, m->mod_index, m->n_mod);
     if (m->w.overflow) {
-        /* Too large even for the cap: write the core fields only. */
+        /* Too large even for the cap: write the core fields only (the
+         * module states are hidden, the address hooks still apply). */
+        void *saved[JOY_MAX_MODULES];
         m->stats.oversized++;
         jw_reset(&m->w);
-        record_write(&m->w, f, m->cfg, NULL, NULL, 0);
+        for (size_t i = 0; i < m->n_mod; i++) {
+            saved[i] = f->mod[i];
+            f->mod[i] = NULL;
+        }
+        record_write(&m->w, f, m->cfg, m->env, m->mod_index, m->n_mod);
+        for (size_t i = 0; i < m->n_mod; i++)
+            f->mod[i] = saved[i];
     }
     m->stats.records++;
     m->sink(m->sink_ctx, m->w.buf, m->w.len);
+}
+
+/* A new flow: does a module hide one of its addresses (anon.h)? */
+static void flag_anon(struct joy_meter *m, struct flow *f)
+{
+    for (size_t i = 0; i < m->n_mod; i++) {
+        const struct joy_module *mod = joy_modules[m->mod_index[i]];
+        if (mod->hide_addr &&
+            (mod->hide_addr(&m->env[i], &f->key.addr[0], f->key.ipver, NULL) ||
+             mod->hide_addr(&m->env[i], &f->key.addr[1], f->key.ipver, NULL)))
+            f->anon = true;
+    }
 }
 
 static void release_record(void *ctx, struct flow *f)
@@ -153,6 +180,41 @@ static void release_record(void *ctx, struct flow *f)
             f->mod[i] = NULL;
         }
     }
+}
+
+/*
+ * Later fragments whose first fragment never came: their transport header
+ * (and ports) is unknown, so they are counted in a flow of their addresses
+ * and protocol with ports 0 rather than lost.
+ */
+static void account_orphans(struct joy_meter *m, const struct frag_entry *e)
+{
+    struct packet p;
+    memset(&p, 0, sizeof p);
+    p.ipver = e->ipver;
+    p.proto = e->proto;
+    p.src = e->src;
+    p.dst = e->dst;
+    struct flow_key key;
+    bool src_first, created;
+    int dir;
+    flow_key_from_packet(&key, &p, m->cfg->bidir, &src_first);
+    struct flow *f = flow_lookup(m->table, &key, e->parked_first_ts, src_first, &dir, &created);
+    m->stats.frag_unmatched += e->parked_pkts;
+    if (!f)
+        return;
+    if (created)
+        flag_anon(m, f);
+    struct flow_side *s = &f->side[dir];
+    s->pkts += e->parked_pkts;
+    s->bytes += e->parked_bytes;
+    s->ip_bytes += e->parked_ip_bytes;
+    f->frag_pkts += e->parked_pkts;
+    if (e->parked_last_ts > f->t_end)
+        f->t_end = e->parked_last_ts;
+    if (e->parked_first_ts < f->t_start)
+        f->t_start = e->parked_first_ts;
+    flow_touch(m->table, f);
 }
 
 struct joy_meter *meter_new(const struct joy_config *cfg, record_sink_fn sink, void *sink_ctx,
@@ -180,6 +242,17 @@ struct joy_meter *meter_new(const struct joy_config *cfg, record_sink_fn sink, v
             return NULL;
         }
         m->mod_index[m->n_mod++] = i;
+    }
+    /* every module may map the addresses it prints through the anonymiser */
+    for (size_t i = 0; i < m->n_mod; i++) {
+        const struct joy_module *mod = joy_modules[m->mod_index[i]];
+        if (!mod->hide_addr)
+            continue;
+        for (size_t j = 0; j < m->n_mod; j++) {
+            m->env[j].anon_mod = mod;
+            m->env[j].anon_env = &m->env[i];
+        }
+        break;
     }
     struct flow_table_params prm = {
         .bidir = cfg->bidir,
@@ -215,24 +288,57 @@ void meter_free(struct joy_meter *m)
     free(m);
 }
 
-/* Is the TCP segment a retransmission?  Updates the side's highest seq. */
+/* Sequence number comparisons modulo 2^32 (RFC 9293 3.4). */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+
+/*
+ * Is the TCP segment a retransmission?  Its data must lie wholly at or
+ * below the highest sequence number already seen in its direction, and not
+ * inside the latest gap: a segment that fills a hole left by reordering is
+ * new data, not a retransmission.  One gap is remembered (the latest), which
+ * covers ordinary reordering in O(1).  The SYN and FIN flags occupy a
+ * sequence number each but are not data.
+ */
 static bool tcp_retransmission(struct flow_side *s, const struct packet *p)
 {
-    uint32_t len = p->payload_len + ((p->tcp_flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
-    uint32_t end = p->tcp_seq + len;
+    uint32_t seq = p->tcp_seq;
+    uint32_t data_end = seq + p->payload_len;
+    uint32_t end = data_end + ((p->tcp_flags & TCP_FIN) ? 1 : 0);
     if (p->tcp_flags & TCP_SYN) {
-        s->seq_hi = end;
+        s->seq_hi = seq + 1 + p->payload_len;
+        s->hole_lo = s->hole_hi = s->seq_hi;
         s->seq_valid = true;
         return false;
     }
-    if (p->payload_len == 0)
-        return false;
-    if (s->seq_valid && (int32_t)(end - s->seq_hi) <= 0)
-        return true;
-    if (!s->seq_valid || (int32_t)(end - s->seq_hi) > 0)
+    if (!s->seq_valid) {
         s->seq_hi = end;
-    s->seq_valid = true;
-    return false;
+        s->hole_lo = s->hole_hi = end;
+        s->seq_valid = true;
+        return false;
+    }
+    if (p->payload_len == 0) {
+        if (seq_lt(s->seq_hi, end) && seq_le(seq, s->seq_hi))
+            s->seq_hi = end;
+        return false;
+    }
+    if (seq_lt(s->seq_hi, data_end)) {           /* new data beyond the highest */
+        if (seq_lt(s->seq_hi, seq)) {            /* ... leaving a gap */
+            s->hole_lo = s->seq_hi;
+            s->hole_hi = seq;
+        }
+        s->seq_hi = end;
+        return false;
+    }
+    /* wholly at or below the highest: new only if it falls in the gap */
+    if (s->hole_lo != s->hole_hi && seq_lt(seq, s->hole_hi) && seq_lt(s->hole_lo, data_end)) {
+        if (seq_le(seq, s->hole_lo))
+            s->hole_lo = seq_lt(data_end, s->hole_hi) ? data_end : s->hole_hi;
+        else
+            s->hole_hi = seq; /* keep the lower part of a split gap */
+        return false;
+    }
+    return true;
 }
 
 static void record_syn(struct flow_side *s, const struct packet *p)
@@ -278,6 +384,8 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
         m->stats.no_memory++;
         return;
     }
+    if (created)
+        flag_anon(m, f);
     if (created && (pkt.proto == 1 || pkt.proto == 58)) {
         f->first_icmp_type = pkt.icmp_type;
         f->first_icmp_code = pkt.icmp_code;
@@ -316,8 +424,16 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
         f->frag_pkts += parked->parked_pkts;
         parked->parked_pkts = parked->parked_bytes = parked->parked_ip_bytes = 0;
     }
-    if (!counted)
+    if (!counted) {
+        /* A reordered segment that arrives late looks like a
+         * retransmission; stream reassemblers (TLS) still need it. */
+        for (size_t i = 0; i < m->n_mod; i++) {
+            const struct joy_module *mod = joy_modules[m->mod_index[i]];
+            if (mod->sees_retrans && mod->packet)
+                mod->packet(&m->env[i], &f->mod[i], f, &pkt, dir);
+        }
         return;
+    }
 
     s->pkts++;
     s->bytes += pkt.payload_len;
@@ -351,6 +467,13 @@ void meter_advance_time(struct joy_meter *m, uint64_t now)
 
 void meter_flush(struct joy_meter *m, enum expire_type why)
 {
+    for (size_t i = 0; i < FRAG_SLOTS; i++) {
+        struct frag_entry *e = &m->frags[i];
+        if (e->used && e->parked_pkts) {
+            account_orphans(m, e);
+            e->parked_pkts = 0;
+        }
+    }
     flow_table_flush(m->table, why);
 }
 

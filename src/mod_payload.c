@@ -6,8 +6,11 @@
  * kept, in the order the packets arrived (retransmissions are not passed
  * to modules unless retrans=1).  Output:
  *   "payload": {"out": "<hex>", "in": "<hex>"}
- * A direction that sent no payload is left out.
+ * A direction that sent no payload is left out.  Flows that touch an
+ * anonymised subnet (anon=, anon.h) get no payload: the bytes may quote
+ * the real addresses.
  */
+#include "anon.h"
 #include "flow.h"
 #include "jsonw.h"
 #include "module.h"
@@ -45,8 +48,7 @@ static bool payload_enabled(const void *cfg)
 static void payload_packet(const struct module_env *env, void **state, const struct flow *f,
                            const struct packet *p, int dir)
 {
-    (void)f;
-    if (!p->payload_cap)
+    if (!p->payload_cap || anon_active(f))
         return;
     uint32_t cap = payload_bytes(env->cfg);
     struct payload_state *s = *state;

@@ -10,9 +10,22 @@
 #include "module.h"
 
 extern const struct joy_module payload_module;
+extern const struct joy_module tcpfp_module, salt_module, ppi_module, os_module;
+extern const struct joy_module bytedist_module, wht_module, hd_module, idp_module;
+extern const struct joy_module label_module, anon_module;
 
 const struct joy_module *const joy_modules[] = {
+    &label_module, /* Joy printed sa_labels/da_labels first (after sp/dp) */
+    &anon_module,  /* "anon": which of sa/da are pseudonyms */
+    &bytedist_module,
+    &wht_module,
+    &tcpfp_module, /* no record fields; first so "tcp" leads "fingerprints" */
     &payload_module,
+    &salt_module,
+    &ppi_module,
+    &hd_module,
+    &os_module,
+    &idp_module,
 };
 
 const size_t joy_module_count = sizeof joy_modules / sizeof joy_modules[0];

@@ -59,15 +59,36 @@ static void write_tcp_side(struct jsonw *w, const char *name, const struct flow_
     jw_close(w);
 }
 
+/* The flow as the record shows it: f itself, or (f->anon, see anon.h)
+ * `copy` with each address that a module hides replaced. */
+static const struct flow *shown_flow(const struct flow *f, const struct module_env *envs,
+                                     const size_t *mod_index, size_t n_mod, struct flow *copy)
+{
+    if (!f->anon)
+        return f;
+    *copy = *f;
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < n_mod; i++) {
+            const struct joy_module *mod = joy_modules[mod_index[i]];
+            if (mod->hide_addr && mod->hide_addr(&envs[i], &copy->key.addr[k], f->key.ipver,
+                                                 &copy->key.addr[k]))
+                break;
+        }
+    }
+    return copy;
+}
+
 void record_write(struct jsonw *w, const struct flow *f, const struct joy_config *cfg,
                   const struct module_env *envs, const size_t *mod_index, size_t n_mod)
 {
     char addr[64];
     const struct flow_side *out = &f->side[0], *in = &f->side[1];
+    struct flow copy;
+    const struct flow *shown = shown_flow(f, envs, mod_index, n_mod, &copy);
 
     jw_obj_open(w);
-    jw_kv_cstr(w, "sa", ipaddr_str(flow_sa(f), f->key.ipver, addr, sizeof addr));
-    jw_kv_cstr(w, "da", ipaddr_str(flow_da(f), f->key.ipver, addr, sizeof addr));
+    jw_kv_cstr(w, "sa", ipaddr_str(flow_sa(shown), f->key.ipver, addr, sizeof addr));
+    jw_kv_cstr(w, "da", ipaddr_str(flow_da(shown), f->key.ipver, addr, sizeof addr));
     jw_kv_uint(w, "pr", f->key.proto);
     if (flow_has_ports(f)) {
         jw_kv_uint(w, "sp", flow_sp(f));
@@ -112,7 +133,7 @@ void record_write(struct jsonw *w, const struct flow *f, const struct joy_config
 
     if (cfg->community_id) {
         char cid[64];
-        if (community_id_v1(f, 0, cid, sizeof cid))
+        if (community_id_v1(shown, 0, cid, sizeof cid))
             jw_kv_cstr(w, "community_id", cid);
     }
 

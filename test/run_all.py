@@ -43,14 +43,27 @@ def suites(env):
             out.append((name[:-3], [py, os.path.join("test", name)], {}))
     out.append(("crosscheck", [py, "test/tshark_check.py"], {}))
     if os.path.exists(asan):
-        out.append(("sanitize", ["sh", "test/sanitize_check.sh"], {"JOY_ASAN": asan}))
+        out.append(("sanitize", ["sh", "test/sanitize_check.sh", env["GENERATED"]], {"JOY_ASAN": asan}))
     if os.path.exists(os.path.join(ROOT, "sleuth", "run_tests.py")):
         out.append(("sleuth", [py, "sleuth/run_tests.py"], {}))
     return out
 
 
 def main():
+    import tempfile
+    gen = tempfile.mkdtemp(prefix="joy-gen-")
+    subprocess.run([sys.executable, os.path.join(ROOT, "test", "gen_pcaps.py"), gen],
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        return run(gen)
+    finally:
+        import shutil
+        shutil.rmtree(gen, ignore_errors=True)
+
+
+def run(gen):
     env = dict(os.environ)
+    env["GENERATED"] = gen
     env.setdefault("JOY", os.path.join(ROOT, "joy"))
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     only = sys.argv[1:]

@@ -1,0 +1,115 @@
+/*
+ * \summary: salt module - TCP sequence and acknowledgement numbers per direction
+ *
+ * Option salt=1.  For each TCP packet handed to the modules (retransmissions
+ * only with retrans=1) whose fixed 20-byte TCP header was captured, the
+ * sequence number and the acknowledgement field are kept, for the first
+ * num_pkts packets of each direction, in capture order.  Output (Joy's form):
+ *   "oseq": [s0, s1 - s0, s2 - s1, ...], "oack": [a0, a1 - a0, ...],
+ *   "iseq": [...], "iack": [...]
+ * The first value is the absolute number, every later one the difference to
+ * the previous packet of the same direction, modulo 2^32 (so it is always in
+ * 0 .. 4294967295; a segment that went backwards shows as a large value).
+ * The ack values are the raw header field, also when the ACK flag is clear.
+ * "oseq"/"oack" describe packets from sa, "iseq"/"iack" packets from da; the
+ * "i" arrays are written only in bidirectional records (bidir=1), and are
+ * empty when da sent nothing.  Nothing is written for non-TCP flows.
+ *
+ * Memory: one allocation per TCP flow, 16 bytes x num_pkts (4 numbers of
+ * 4 bytes per packet slot, two directions), made at the flow's first TCP
+ * packet; nothing is allocated or formatted per packet.
+ */
+#include "flow.h"
+#include "jsonw.h"
+#include "module.h"
+#include "packet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct salt_cfg {
+    bool on;
+};
+
+struct salt_state {
+    uint32_t cap;      /* packets kept per direction */
+    uint32_t n[2];     /* packets kept so far per direction */
+    uint32_t v[];      /* 2 x cap pairs: v[(dir * cap + i) * 2 + 0 seq / 1 ack] */
+};
+
+static const struct joy_option salt_options[] = {
+    {"salt", OPT_BOOL, offsetof(struct salt_cfg, on), 0, 1, "0", "0|1",
+     "TCP seq/ack numbers of the first num_pkts packets per direction (oseq, oack, iseq, iack)"},
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static bool salt_enabled(const void *cfg)
+{
+    return ((const struct salt_cfg *)cfg)->on;
+}
+
+static void salt_packet(const struct module_env *env, void **state, const struct flow *f,
+                        const struct packet *p, int dir)
+{
+    (void)f;
+    if (p->proto != 6 || !p->has_ports || p->l4_cap < 20)
+        return;
+    struct salt_state *s = *state;
+    if (!s) {
+        uint32_t cap = (uint32_t)env->core->num_pkts;
+        if (!cap)
+            return;
+        /* values are written before they are read: only the header is cleared */
+        s = malloc(sizeof *s + (size_t)cap * 4 * sizeof s->v[0]);
+        if (!s)
+            return;
+        memset(s, 0, sizeof *s);
+        s->cap = cap;
+        *state = s;
+    }
+    uint32_t i = s->n[dir];
+    if (i >= s->cap)
+        return;
+    uint32_t *e = &s->v[((size_t)dir * s->cap + i) * 2];
+    e[0] = p->tcp_seq;
+    e[1] = p->tcp_ack;
+    s->n[dir] = i + 1;
+}
+
+/* key: [first absolute value, then deltas mod 2^32] of field `which` */
+static void salt_array(struct jsonw *w, const char *key, const struct salt_state *s, int dir,
+                       int which)
+{
+    const uint32_t *v = &s->v[(size_t)dir * s->cap * 2];
+    jw_key(w, key);
+    jw_arr_open(w);
+    for (uint32_t i = 0; i < s->n[dir]; i++) {
+        uint32_t x = v[i * 2 + (uint32_t)which];
+        jw_uint(w, i == 0 ? x : (uint32_t)(x - v[(i - 1) * 2 + (uint32_t)which]));
+    }
+    jw_close(w);
+}
+
+static void salt_json(const struct module_env *env, const void *state, const struct flow *f,
+                      struct jsonw *w)
+{
+    (void)f;
+    const struct salt_state *s = state;
+    salt_array(w, "oseq", s, 0, 0);
+    salt_array(w, "oack", s, 0, 1);
+    if (env->core->bidir) {
+        salt_array(w, "iseq", s, 1, 0);
+        salt_array(w, "iack", s, 1, 1);
+    }
+}
+
+const struct joy_module salt_module = {
+    .name = "salt",
+    .summary = "TCP sequence and acknowledgement numbers per direction",
+    .options = salt_options,
+    .config_size = sizeof(struct salt_cfg),
+    .enabled = salt_enabled,
+    .packet = salt_packet,
+    .write_json = salt_json,
+    .free_state = free,
+};
