@@ -1,0 +1,1 @@
+"""sleuth's unittest suite; run all of it with ``python3 sleuth/run_tests.py``."""
