@@ -55,7 +55,7 @@ $(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(FUZZ_DIR)/obj
 	clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -c $< -o $@
 
-$(FUZZ_DIR)/%: fuzz/%.c fuzz/fuzz_common.h $(FUZZ_OBJ)
+$(FUZZ_DIR)/%: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_OBJ)
 	clang $(BASE_CFLAGS) -Ifuzz -O1 -g $(FUZZ_FLAGS) -o $@ $< $(FUZZ_OBJ) $(LIBS)
 
 fuzz-build: $(FUZZ_BIN)
@@ -98,7 +98,7 @@ $(ASAN_DIR)/unit_tests: $(UNIT_SRC) $(ASAN_OBJ) $(HDRS)
 # every fuzz target also gets a replay binary (gcc + ASan, no libFuzzer)
 REPLAY_BIN = $(FUZZ_SRC:fuzz/fuzz_%.c=$(ASAN_DIR)/replay_%)
 
-$(ASAN_DIR)/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz_common.h $(ASAN_OBJ) $(HDRS)
+$(ASAN_DIR)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(wildcard fuzz/*.h) $(ASAN_OBJ) $(HDRS)
 	$(CC) $(BASE_CFLAGS) -Ifuzz -O1 -g $(WARN) $(ASAN_FLAGS) -o $@ $< fuzz/replay.c $(ASAN_OBJ) $(LIBS)
 
 asan: $(ASAN_DIR)/joy $(ASAN_DIR)/joy-anon $(ASAN_DIR)/unit_tests $(REPLAY_BIN)

@@ -13,6 +13,8 @@ extern const struct joy_module payload_module;
 extern const struct joy_module tcpfp_module, salt_module, ppi_module, os_module;
 extern const struct joy_module bytedist_module, wht_module, hd_module, idp_module;
 extern const struct joy_module label_module, anon_module;
+extern const struct joy_module dns_module, dhcp_module, ike_module;
+extern const struct joy_module tls_module;
 
 const struct joy_module *const joy_modules[] = {
     &label_module, /* Joy printed sa_labels/da_labels first (after sp/dp) */
@@ -20,6 +22,10 @@ const struct joy_module *const joy_modules[] = {
     &bytedist_module,
     &wht_module,
     &tcpfp_module, /* no record fields; first so "tcp" leads "fingerprints" */
+    &dns_module,
+    &tls_module,
+    &dhcp_module,
+    &ike_module, /* Joy: after dhcp and http */
     &payload_module,
     &salt_module,
     &ppi_module,

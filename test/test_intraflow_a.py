@@ -250,24 +250,46 @@ def build_flows(frames, retrans):
         fl["server"] = [k for k in key[1:] if k != client][0] if key[1] != key[2] else client
         fl["pkts"] = ([], [])
         hi = [None, None]
+        hole = [None, None]
         isn = [None, None]
+        M = 2 ** 32
+
+        def lt(a, b):
+            return 0 < (b - a) % M < 2 ** 31
+
         for fr in fl["frames"]:
             d = 0 if fr["src"] == client else 1
             passes = True
             if fl["proto"] == 6:
-                ln = fr["plen"] + (1 if fr["flags"] & 0x03 else 0)
-                end = (fr["seq"] + ln) % 2 ** 32
+                # the core's rule: data wholly at or below the highest sequence number
+                # seen, and not inside the latest gap below it (reordering), is resent
+                seq = fr["seq"]
+                data_end = (seq + fr["plen"]) % M
+                end = (data_end + (1 if fr["flags"] & 0x01 else 0)) % M
                 if fr["flags"] & 0x02:
+                    hi[d] = (seq + 1 + fr["plen"]) % M
+                    hole[d] = (hi[d], hi[d])
+                elif hi[d] is None:
                     hi[d] = end
+                    hole[d] = (end, end)
                 elif fr["plen"] == 0:
-                    pass
-                elif hi[d] is not None and ((end - hi[d]) % 2 ** 32 == 0 or
-                                            (end - hi[d]) % 2 ** 32 >= 2 ** 31):
-                    passes = bool(retrans)
-                else:
+                    if lt(hi[d], end) and (seq == hi[d] or lt(seq, hi[d])):
+                        hi[d] = end
+                elif lt(hi[d], data_end):
+                    if lt(hi[d], seq):
+                        hole[d] = (hi[d], seq)
                     hi[d] = end
+                else:
+                    lo, up = hole[d]
+                    if lo != up and lt(seq, up) and lt(lo, data_end):
+                        if seq == lo or lt(seq, lo):
+                            hole[d] = (data_end if lt(data_end, up) else up, up)
+                        else:
+                            hole[d] = (lo, seq)
+                    else:
+                        passes = bool(retrans)
                 if fr["flags"] & 0x02 and isn[d] is None:
-                    isn[d] = fr["seq"]
+                    isn[d] = seq
             fr["pass"] = passes
             fr["isn"] = isn[d]
             fl["pkts"][d].append(fr)
@@ -570,9 +592,9 @@ def generated_cases(tmp):
     rc, recs, err = run_joy(FOREVER + ["retrans=0", "idp=200", "dist=1", "-r", path])
     r = {(x["sa"], x["sp"]): x for x in recs}.get(("10.1.0.1", 40000), {})
     hist = r.get("byte_dist", [])
-    # retrans=0: the late seg1 is a retransmission for the core -> not counted, no idp_out
-    if "idp_out" not in r and hist and hist[5] == 0 and r.get("idp_len_in") == 240:
-        ok("retrans=0: a segment arriving after a higher one is left out (no idp_out, not counted)")
+    # retrans=0: the late seg1 fills the gap left by reordering: counted, and it is the idp
+    if "idp_out" in r and hist and hist[5] > 0 and r.get("idp_len_in") == 240:
+        ok("retrans=0: a segment arriving after a higher one fills the gap (counted, idp_out)")
     else:
         bad("retrans=0 reordering", "idp_out=%s byte5=%s" % (r.get("idp_out"), hist[5:6]))
     r = {(x["sa"], x["sp"]): x for x in recs}.get(("10.2.0.1", 5353), {})

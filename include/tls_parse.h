@@ -1,0 +1,171 @@
+/*
+ * tls_parse.h - transport-independent parsing of TLS handshake messages,
+ * their JSON fields and the client/server fingerprints.
+ *
+ * Nothing here knows about TCP, records or flows: the input is one
+ * complete handshake message (or its body) in a byte buffer, as
+ * reassembled from TLS records over TCP (mod_tls.c), from DTLS handshake
+ * fragments or from QUIC CRYPTO frames.  Every read goes through a
+ * cursor; the structures below point into the caller's buffer and are
+ * valid as long as it is.
+ *
+ * References: RFC 8446 (TLS 1.3) 4.1.2-4.1.3 and 4.2, RFC 5246 (TLS 1.2)
+ * 7.4, RFC 6347 4.2.2 (DTLS), RFC 6101 E / RFC 5246 E.2 (SSLv2-format
+ * ClientHello), RFC 8701 (GREASE), IANA "TLS ExtensionType Values".
+ */
+#ifndef JOY_TLS_PARSE_H
+#define JOY_TLS_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct jsonw;
+
+enum {
+    TLS_CT_CCS = 20,
+    TLS_CT_ALERT = 21,
+    TLS_CT_HANDSHAKE = 22,
+    TLS_CT_APPDATA = 23,
+    TLS_CT_HEARTBEAT = 24,
+};
+
+enum {
+    TLS_HS_HELLO_REQUEST = 0,
+    TLS_HS_CLIENT_HELLO = 1,
+    TLS_HS_SERVER_HELLO = 2,
+    TLS_HS_NEW_SESSION_TICKET = 4,
+    TLS_HS_ENCRYPTED_EXTENSIONS = 8,
+    TLS_HS_CERTIFICATE = 11,
+    TLS_HS_SERVER_KEY_EXCHANGE = 12,
+    TLS_HS_CERTIFICATE_REQUEST = 13,
+    TLS_HS_SERVER_HELLO_DONE = 14,
+    TLS_HS_CERTIFICATE_VERIFY = 15,
+    TLS_HS_CLIENT_KEY_EXCHANGE = 16,
+    TLS_HS_FINISHED = 20,
+};
+
+/* Largest TLSCiphertext fragment (RFC 8446 5.2): 2^14 + 256; TLS 1.2
+ * allowed 2^14 + 2048. */
+#define TLS_MAX_RECORD (16384 + 2048)
+
+/* RFC 8701: 0x0a0a, 0x1a1a, ... 0xfafa */
+static inline bool tls_is_grease(uint16_t v)
+{
+    return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
+
+/* A parsed ClientHello or ServerHello (or SSLv2-format ClientHello). */
+struct tls_hello {
+    uint8_t type;           /* TLS_HS_CLIENT_HELLO or TLS_HS_SERVER_HELLO */
+    bool sslv2;             /* SSLv2-format ClientHello */
+    bool dtls;              /* DTLS layout (cookie in the ClientHello) */
+    bool complete;          /* every field, extensions included, parsed */
+    bool has_ext;           /* an extensions block was present */
+    bool hrr;               /* ServerHello that is a HelloRetryRequest */
+    uint16_t version;       /* legacy_version (client_version) */
+    const uint8_t *random;  /* 32 bytes; the challenge for SSLv2 */
+    uint8_t random_len;
+    const uint8_t *sid;
+    uint8_t sid_len;
+    const uint8_t *cookie;  /* DTLS ClientHello */
+    uint8_t cookie_len;
+    uint8_t suite_size;     /* 2, or 3 for SSLv2 cipher specs */
+    const uint8_t *suites;  /* ClientHello: the offered vector; ServerHello: 2 bytes */
+    uint32_t suites_len;
+    const uint8_t *comp;
+    uint32_t comp_len;
+    const uint8_t *ext;     /* the extensions block, whole extensions only */
+    uint32_t ext_len;
+};
+
+/*
+ * Parse a ClientHello or ServerHello body (the bytes after the handshake
+ * header) of `len` bytes.  A body cut short still yields the fields before
+ * the cut (complete = false).  Returns 0 if at least the version and
+ * random were there, -1 otherwise (or for another `type`).
+ */
+int tls_parse_hello(struct tls_hello *h, uint8_t type, const uint8_t *body, size_t len, bool dtls);
+
+/*
+ * Parse a complete handshake message (header and body) from a buffer:
+ * TLS header (type, 24-bit length), or with dtls the 12-byte DTLS header
+ * (the message must be unfragmented).  Returns 0 for a ClientHello or
+ * ServerHello, -1 otherwise.
+ */
+int tls_parse_handshake(struct tls_hello *h, const uint8_t *msg, size_t len, bool dtls);
+
+/* Parse an SSLv2-format ClientHello record (2-byte header with the high
+ * bit set, then msg_type 1).  Returns 0 or -1. */
+int tls_parse_sslv2_hello(struct tls_hello *h, const uint8_t *rec, size_t len);
+
+/* Does `p` start like an SSLv2-format ClientHello? (n >= 5 needed) */
+bool tls_sslv2_hello_start(const uint8_t *p, size_t n);
+
+/* Iterate the extensions: *it starts at 0; returns false at the end. */
+bool tls_ext_next(const struct tls_hello *h, uint32_t *it, uint16_t *type, const uint8_t **data,
+                  uint16_t *len);
+
+/* Find an extension's data by type (first occurrence). */
+bool tls_ext_find(const struct tls_hello *h, uint16_t type, const uint8_t **data, uint16_t *len);
+
+/* The version the hello stands for: the ServerHello's selected
+ * supported_versions value, or the ClientHello's highest non-GREASE
+ * offered one, or else legacy_version. */
+uint16_t tls_hello_version(const struct tls_hello *h);
+
+/* Joy's version codes: 0 unknown, 1 SSLv2, 2 SSLv3, 3 TLS 1.0, 4 TLS 1.1,
+ * 5 TLS 1.2, 6 TLS 1.3 (and its drafts), 7 DTLS 1.0, 8 DTLS 1.2,
+ * 9 DTLS 1.3. */
+int tls_version_code(uint16_t v);
+
+/* IANA name of an extension type, or NULL. */
+const char *tls_ext_name(uint16_t type);
+
+/*
+ * The hello fields of the "tls" object, in Joy's order where Joy had them.
+ * Either hello may be NULL.  Writes: c_version, s_version, (the caller's
+ * c_key_* go between, see tls_json_hello_tail), c_random, s_random, c_sid,
+ * s_sid, sni, scs, cs, c_extensions, s_extensions.
+ */
+void tls_json_versions(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh);
+void tls_json_hellos(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh);
+/* Fields beyond Joy: alpn, s_alpn, supported_versions, supported_groups,
+ * signature_algorithms, key_share, s_key_share, session_ticket,
+ * psk_identities, psk_ke_modes, early_data, sslv2. */
+void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh);
+
+/* A per-run cache of decoded certificates (their JSON), keyed by the
+ * whole DER: 1024 entries of at most 4 KiB DER + 8 KiB JSON (12 MiB at
+ * most; a few MiB in practice).  Not thread-safe: one per meter. */
+struct tls_x509_cache;
+struct tls_x509_cache *tls_x509_cache_new(void);
+void tls_x509_cache_free(struct tls_x509_cache *c);
+
+/* A certificate_list (TLS <= 1.2 Certificate body, RFC 5246 7.4.2) as a
+ * JSON array of certificates, at most max_certs of them; cache may be
+ * NULL. */
+void tls_json_cert_list(struct jsonw *w, const uint8_t *body, size_t len, unsigned max_certs,
+                        struct tls_x509_cache *cache);
+
+/* One DER certificate as a JSON object (OpenSSL d2i_X509). */
+void tls_json_x509(struct jsonw *w, const uint8_t *der, size_t len);
+
+/*
+ * Fingerprints as members of the current object.  Client: "tls" (Joy /
+ * NPF "tls" string), "ja3", "ja3_md5", "ja4" with transport 't' (TCP),
+ * 'q' (QUIC) or 'd' (DTLS).  Server: "ja3s", "ja3s_md5".
+ */
+void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, char transport);
+void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh);
+
+/* The fingerprint strings themselves (for tests and fuzzing): write at
+ * most cap-1 characters and a NUL into out; return the full length
+ * (a return >= cap means the output was cut). */
+size_t tls_fp_npf(const struct tls_hello *ch, char *out, size_t cap);
+size_t tls_fp_ja3(const struct tls_hello *ch, char *out, size_t cap);
+size_t tls_fp_ja3s(const struct tls_hello *sh, char *out, size_t cap);
+/* out must hold 37 bytes ("t13d1516h2_8daaf6152771_e5627efa2ab1"). */
+bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37]);
+
+#endif

@@ -1,0 +1,1215 @@
+/*
+ * \summary: TLS handshake parsing, JSON fields and fingerprints (see tls_parse.h)
+ *
+ * ClientHello (RFC 8446 4.1.2; RFC 6347 4.2.1 for the DTLS cookie):
+ *   legacy_version(2) random(32) session_id<0..32> [cookie<0..255>]
+ *   cipher_suites<2..2^16-2> compression_methods<1..255>
+ *   extensions<0..2^16-1>  (each: type(2) length(2) data)
+ * ServerHello (RFC 8446 4.1.3):
+ *   legacy_version(2) random(32) session_id<0..32> cipher_suite(2)
+ *   compression_method(1) extensions<...>
+ * SSLv2-format ClientHello (RFC 5246 E.2): 2-byte record header with the
+ *   high bit set, msg_type(1)=1, version(2), cipher_spec_length(2),
+ *   session_id_length(2), challenge_length(2), cipher_specs (3 bytes
+ *   each), session_id, challenge.
+ */
+#include "tls_parse.h"
+
+#include "cursor.h"
+#include "jsonw.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* RFC 8446 4.1.3: the random of a HelloRetryRequest, SHA-256("HelloRetryRequest") */
+static const uint8_t hrr_random[32] = {
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+};
+
+static const char hexd[] = "0123456789abcdef";
+
+/* Walk an extensions block; return the length of its whole extensions. */
+static uint32_t whole_extensions(const uint8_t *p, size_t len)
+{
+    struct cursor c;
+    cur_init(&c, p, len);
+    uint32_t good = 0;
+    while (cur_left(&c) >= 4) {
+        cur_skip(&c, 2);
+        uint16_t n = cur_u16(&c);
+        if (!cur_has(&c, n))
+            break;
+        cur_skip(&c, n);
+        good = (uint32_t)(len - cur_left(&c));
+    }
+    return good;
+}
+
+int tls_parse_hello(struct tls_hello *h, uint8_t type, const uint8_t *body, size_t len, bool dtls)
+{
+    memset(h, 0, sizeof *h);
+    if (type != TLS_HS_CLIENT_HELLO && type != TLS_HS_SERVER_HELLO)
+        return -1;
+    h->type = type;
+    h->dtls = dtls;
+    h->suite_size = 2;
+    struct cursor c;
+    cur_init(&c, body, len);
+    h->version = cur_u16(&c);
+    h->random = cur_bytes(&c, 32);
+    if (!h->random)
+        return -1;
+    h->random_len = 32;
+    if (type == TLS_HS_SERVER_HELLO && memcmp(h->random, hrr_random, 32) == 0)
+        h->hrr = true;
+
+    uint8_t n = cur_u8(&c);
+    if (!cur_ok(&c) || n > 32 || !cur_has(&c, n))
+        return 0;
+    h->sid = cur_bytes(&c, n);
+    h->sid_len = n;
+    if (type == TLS_HS_CLIENT_HELLO) {
+        if (dtls) {
+            n = cur_u8(&c);
+            if (!cur_ok(&c) || !cur_has(&c, n))
+                return 0;
+            h->cookie = cur_bytes(&c, n);
+            h->cookie_len = n;
+        }
+        uint16_t sl = cur_u16(&c);
+        if (!cur_ok(&c))
+            return 0;
+        size_t have = cur_left(&c) < sl ? cur_left(&c) : sl;
+        h->suites = c.p;
+        h->suites_len = (uint32_t)(have & ~(size_t)1);
+        if (have < sl || (sl & 1))
+            return 0;
+        cur_skip(&c, sl);
+        n = cur_u8(&c);
+        if (!cur_ok(&c) || !cur_has(&c, n))
+            return 0;
+        h->comp = cur_bytes(&c, n);
+        h->comp_len = n;
+    } else {
+        h->suites = cur_bytes(&c, 2);
+        if (!h->suites)
+            return 0;
+        h->suites_len = 2;
+        h->comp = cur_bytes(&c, 1);
+        if (!h->comp)
+            return 0;
+        h->comp_len = 1;
+    }
+    if (cur_left(&c) == 0) {
+        h->complete = true;
+        return 0;
+    }
+    uint16_t el = cur_u16(&c);
+    if (!cur_ok(&c))
+        return 0;
+    h->has_ext = true;
+    size_t have = cur_left(&c) < el ? cur_left(&c) : el;
+    h->ext = c.p;
+    h->ext_len = whole_extensions(c.p, have);
+    h->complete = have == el && h->ext_len == el;
+    return 0;
+}
+
+int tls_parse_handshake(struct tls_hello *h, const uint8_t *msg, size_t len, bool dtls)
+{
+    struct cursor c;
+    cur_init(&c, msg, len);
+    uint8_t type = cur_u8(&c);
+    uint32_t mlen = cur_u24(&c);
+    if (dtls) {
+        cur_skip(&c, 2); /* message_seq */
+        uint32_t off = cur_u24(&c);
+        uint32_t flen = cur_u24(&c);
+        if (off != 0 || flen != mlen)
+            return -1;
+    }
+    if (!cur_ok(&c) || !cur_has(&c, mlen))
+        return -1;
+    return tls_parse_hello(h, type, c.p, mlen, dtls);
+}
+
+bool tls_sslv2_hello_start(const uint8_t *p, size_t n)
+{
+    if (n < 5 || !(p[0] & 0x80))
+        return false;
+    uint16_t rlen = (uint16_t)(((p[0] & 0x7f) << 8) | p[1]);
+    uint16_t ver = (uint16_t)((p[3] << 8) | p[4]);
+    return rlen >= 9 && p[2] == TLS_HS_CLIENT_HELLO &&
+           (ver == 0x0002 || (ver >= 0x0300 && ver <= 0x0303));
+}
+
+int tls_parse_sslv2_hello(struct tls_hello *h, const uint8_t *rec, size_t len)
+{
+    memset(h, 0, sizeof *h);
+    if (!tls_sslv2_hello_start(rec, len))
+        return -1;
+    size_t rlen = (size_t)((rec[0] & 0x7f) << 8 | rec[1]);
+    struct cursor c;
+    cur_init(&c, rec + 2, rlen < len - 2 ? rlen : len - 2);
+    h->type = TLS_HS_CLIENT_HELLO;
+    h->sslv2 = true;
+    h->suite_size = 3;
+    cur_skip(&c, 1);
+    h->version = cur_u16(&c);
+    uint16_t cs_len = cur_u16(&c);
+    uint16_t sid_len = cur_u16(&c);
+    uint16_t ch_len = cur_u16(&c);
+    if (!cur_ok(&c))
+        return -1;
+    size_t have = cur_left(&c) < cs_len ? cur_left(&c) : cs_len;
+    h->suites = c.p;
+    h->suites_len = (uint32_t)(have - have % 3);
+    if (have < cs_len || cs_len % 3)
+        return 0;
+    cur_skip(&c, cs_len);
+    if (sid_len > 32 || ch_len < 16 || ch_len > 32 || !cur_has(&c, (size_t)sid_len + ch_len))
+        return 0;
+    h->sid = cur_bytes(&c, sid_len);
+    h->sid_len = (uint8_t)sid_len;
+    h->random = cur_bytes(&c, ch_len);
+    h->random_len = (uint8_t)ch_len;
+    h->complete = true;
+    return 0;
+}
+
+bool tls_ext_next(const struct tls_hello *h, uint32_t *it, uint16_t *type, const uint8_t **data,
+                  uint16_t *len)
+{
+    if (!h->ext || *it + 4 > h->ext_len)
+        return false;
+    const uint8_t *p = h->ext + *it;
+    *type = load_be16(p);
+    *len = load_be16(p + 2);
+    *data = p + 4;
+    *it += 4u + *len; /* whole_extensions() checked every length */
+    return true;
+}
+
+bool tls_ext_find(const struct tls_hello *h, uint16_t type, const uint8_t **data, uint16_t *len)
+{
+    uint32_t it = 0;
+    uint16_t t;
+    while (tls_ext_next(h, &it, &t, data, len))
+        if (t == type)
+            return true;
+    return false;
+}
+
+uint16_t tls_hello_version(const struct tls_hello *h)
+{
+    const uint8_t *d;
+    uint16_t n;
+    if (!tls_ext_find(h, 43, &d, &n))
+        return h->version;
+    struct cursor c;
+    cur_init(&c, d, n);
+    if (h->type == TLS_HS_SERVER_HELLO) {
+        uint16_t v = cur_u16(&c);
+        return cur_ok(&c) ? v : h->version;
+    }
+    struct cursor l = cur_sub(&c, cur_u8(&c));
+    uint16_t best = 0;
+    bool any = false;
+    while (cur_left(&l) >= 2) {
+        uint16_t v = cur_u16(&l);
+        if (tls_is_grease(v))
+            continue;
+        /* DTLS versions count down: 0xfefc (1.3) is newer than 0xfeff */
+        bool newer = !any || ((v >= 0xfe00 && best >= 0xfe00) ? v < best : v > best);
+        if (newer) {
+            best = v;
+            any = true;
+        }
+    }
+    return any ? best : h->version;
+}
+
+int tls_version_code(uint16_t v)
+{
+    switch (v) {
+    case 0x0002: return 1;
+    case 0x0300: return 2;
+    case 0x0301: return 3;
+    case 0x0302: return 4;
+    case 0x0303: return 5;
+    case 0x0304: return 6;
+    case 0xfeff: return 7;
+    case 0xfefd: return 8;
+    case 0xfefc: return 9;
+    }
+    if ((v >> 8) == 0x7f)
+        return 6; /* TLS 1.3 drafts */
+    return 0;
+}
+
+/* IANA TLS ExtensionType Values (names as registered). */
+static const char *const ext_names[] = {
+    "server_name", "max_fragment_length", "client_certificate_url", "trusted_ca_keys",
+    "truncated_hmac", "status_request", "user_mapping", "client_authz", "server_authz",
+    "cert_type", "supported_groups", "ec_point_formats", "srp", "signature_algorithms",
+    "use_srtp", "heartbeat", "application_layer_protocol_negotiation", "status_request_v2",
+    "signed_certificate_timestamp", "client_certificate_type", "server_certificate_type",
+    "padding", "encrypt_then_mac", "extended_master_secret", "token_binding", "cached_info",
+    "tls_lts", "compress_certificate", "record_size_limit", "pwd_protect", "pwd_clear",
+    "password_salt", "ticket_pinning", "tls_cert_with_extern_psk", "delegated_credential",
+    "session_ticket", "TLMSP", "TLMSP_proxying", "TLMSP_delegate", "supported_ekt_ciphers",
+    NULL, "pre_shared_key", "early_data", "supported_versions", "cookie",
+    "psk_key_exchange_modes", NULL, "certificate_authorities", "oid_filters",
+    "post_handshake_auth", "signature_algorithms_cert", "key_share", "transparency_info",
+    "connection_id_deprecated", "connection_id", "external_id_hash", "external_session_id",
+    "quic_transport_parameters", "ticket_request", "dnssec_chain",
+    "sequence_number_encryption_algorithms", "rrc",
+};
+
+const char *tls_ext_name(uint16_t type)
+{
+    if (type < sizeof ext_names / sizeof ext_names[0])
+        return ext_names[type];
+    switch (type) {
+    case 0xfd00: return "ech_outer_extensions";
+    case 0xfe0d: return "encrypted_client_hello";
+    case 0xff01: return "renegotiation_info";
+    }
+    return NULL;
+}
+
+/* ---- small text helpers --------------------------------------------- */
+
+static void hex16(char out[5], uint16_t v)
+{
+    out[0] = hexd[v >> 12];
+    out[1] = hexd[(v >> 8) & 15];
+    out[2] = hexd[(v >> 4) & 15];
+    out[3] = hexd[v & 15];
+    out[4] = 0;
+}
+
+/* A text buffer that counts what it could not hold (like snprintf). */
+struct sb {
+    char *p;
+    size_t cap, n;
+};
+
+static void sb_putc(struct sb *s, char ch)
+{
+    if (s->n + 1 < s->cap)
+        s->p[s->n] = ch;
+    s->n++;
+}
+
+static void sb_puts(struct sb *s, const char *t)
+{
+    while (*t)
+        sb_putc(s, *t++);
+}
+
+static void sb_hex(struct sb *s, const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sb_putc(s, hexd[d[i] >> 4]);
+        sb_putc(s, hexd[d[i] & 15]);
+    }
+}
+
+static void sb_hex16(struct sb *s, uint16_t v)
+{
+    char t[5];
+    hex16(t, v);
+    sb_puts(s, t);
+}
+
+static void sb_dec(struct sb *s, unsigned v)
+{
+    char t[12];
+    int i = 11;
+    t[i] = 0;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && i > 0);
+    sb_puts(s, t + i);
+}
+
+static size_t sb_end(struct sb *s)
+{
+    if (s->cap)
+        s->p[s->n < s->cap ? s->n : s->cap - 1] = 0;
+    return s->n;
+}
+
+/* Run a string builder twice if needed: into a stack buffer, else the heap. */
+typedef size_t (*fp_fn)(const struct tls_hello *h, char *out, size_t cap);
+
+static void kv_built(struct jsonw *w, const char *key, fp_fn fn, const struct tls_hello *h)
+{
+    char small[1024];
+    size_t n = fn(h, small, sizeof small);
+    if (n < sizeof small) {
+        jw_kv_str(w, key, small, n);
+        return;
+    }
+    char *big = malloc(n + 1);
+    if (!big)
+        return;
+    fn(h, big, n + 1);
+    jw_kv_str(w, key, big, n);
+    free(big);
+}
+
+/* ---- JSON: the hello fields --------------------------------------------- */
+
+void tls_json_versions(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh)
+{
+    if (ch)
+        jw_kv_int(w, "c_version", tls_version_code(tls_hello_version(ch)));
+    if (sh)
+        jw_kv_int(w, "s_version", tls_version_code(tls_hello_version(sh)));
+}
+
+static void json_suite(struct jsonw *w, const uint8_t *p, uint8_t size)
+{
+    char t[7];
+    if (size == 3 && p[0] != 0) {
+        for (int i = 0; i < 3; i++) {
+            t[2 * i] = hexd[p[i] >> 4];
+            t[2 * i + 1] = hexd[p[i] & 15];
+        }
+        jw_str(w, t, 6);
+        return;
+    }
+    if (size == 3)
+        p++;
+    hex16(t, load_be16(p));
+    jw_str(w, t, 4);
+}
+
+static void json_extensions(struct jsonw *w, const char *key, const struct tls_hello *h)
+{
+    jw_key(w, key);
+    jw_arr_open(w);
+    uint32_t it = 0;
+    uint16_t type, len;
+    const uint8_t *d;
+    while (tls_ext_next(h, &it, &type, &d, &len)) {
+        jw_obj_open(w);
+        const char *name = tls_ext_name(type);
+        if (name) {
+            jw_kv_hex(w, name, d, len);
+        } else {
+            jw_kv_uint(w, "kind", type);
+            jw_kv_hex(w, "data", d, len);
+        }
+        jw_close(w);
+    }
+    jw_close(w);
+}
+
+/* The first host_name of a server_name extension (RFC 6066 3). */
+static bool sni_name(const struct tls_hello *h, const uint8_t **name, uint16_t *len)
+{
+    const uint8_t *d;
+    uint16_t n;
+    if (!tls_ext_find(h, 0, &d, &n))
+        return false;
+    struct cursor c;
+    cur_init(&c, d, n);
+    struct cursor l = cur_sub(&c, cur_u16(&c));
+    while (cur_left(&l) >= 3) {
+        uint8_t t = cur_u8(&l);
+        uint16_t nl = cur_u16(&l);
+        const uint8_t *nm = cur_bytes(&l, nl);
+        if (!nm)
+            break;
+        if (t == 0) {
+            *name = nm;
+            *len = nl;
+            return true;
+        }
+    }
+    return false;
+}
+
+void tls_json_hellos(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh)
+{
+    if (ch && ch->random)
+        jw_kv_hex(w, "c_random", ch->random, ch->random_len);
+    if (sh && sh->random)
+        jw_kv_hex(w, "s_random", sh->random, sh->random_len);
+    if (ch && ch->sid_len)
+        jw_kv_hex(w, "c_sid", ch->sid, ch->sid_len);
+    if (sh && sh->sid_len)
+        jw_kv_hex(w, "s_sid", sh->sid, sh->sid_len);
+    const uint8_t *name;
+    uint16_t nlen;
+    if (ch && sni_name(ch, &name, &nlen)) {
+        jw_key(w, "sni");
+        jw_arr_open(w);
+        jw_str(w, name, nlen);
+        jw_close(w);
+    }
+    if (sh && sh->suites_len == 2) {
+        jw_key(w, "scs");
+        json_suite(w, sh->suites, 2);
+    }
+    if (ch && ch->suites) {
+        jw_key(w, "cs");
+        jw_arr_open(w);
+        for (uint32_t i = 0; i + ch->suite_size <= ch->suites_len; i += ch->suite_size)
+            json_suite(w, ch->suites + i, ch->suite_size);
+        jw_close(w);
+    }
+    if (ch && ch->has_ext)
+        json_extensions(w, "c_extensions", ch);
+    if (sh && sh->has_ext)
+        json_extensions(w, "s_extensions", sh);
+}
+
+/* A list of 16-bit values after a length prefix of lsize (1 or 2) bytes. */
+static void json_u16_list(struct jsonw *w, const char *key, const struct tls_hello *h, uint16_t type,
+                          int lsize)
+{
+    const uint8_t *d;
+    uint16_t n;
+    if (!h || !tls_ext_find(h, type, &d, &n))
+        return;
+    struct cursor c;
+    cur_init(&c, d, n);
+    struct cursor l = cur_sub(&c, lsize == 1 ? cur_u8(&c) : cur_u16(&c));
+    jw_key(w, key);
+    jw_arr_open(w);
+    char t[5];
+    while (cur_left(&l) >= 2) {
+        hex16(t, cur_u16(&l));
+        jw_str(w, t, 4);
+    }
+    jw_close(w);
+}
+
+void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh)
+{
+    const uint8_t *d;
+    uint16_t n;
+    char t[5];
+    if (ch && tls_ext_find(ch, 16, &d, &n)) {
+        struct cursor c;
+        cur_init(&c, d, n);
+        struct cursor l = cur_sub(&c, cur_u16(&c));
+        jw_key(w, "alpn");
+        jw_arr_open(w);
+        while (cur_left(&l) >= 1) {
+            uint8_t pl = cur_u8(&l);
+            const uint8_t *p = cur_bytes(&l, pl);
+            if (!p)
+                break;
+            jw_str(w, p, pl);
+        }
+        jw_close(w);
+    }
+    if (sh && tls_ext_find(sh, 16, &d, &n)) {
+        struct cursor c;
+        cur_init(&c, d, n);
+        struct cursor l = cur_sub(&c, cur_u16(&c));
+        uint8_t pl = cur_u8(&l);
+        const uint8_t *p = cur_bytes(&l, pl);
+        if (p)
+            jw_kv_str(w, "s_alpn", p, pl);
+    }
+    json_u16_list(w, "supported_versions", ch, 43, 1);
+    json_u16_list(w, "supported_groups", ch, 10, 2);
+    json_u16_list(w, "signature_algorithms", ch, 13, 2);
+    /* key_share is 51; TLS 1.3 drafts up to -22 used 40 */
+    if (ch && (tls_ext_find(ch, 51, &d, &n) || tls_ext_find(ch, 40, &d, &n))) {
+        struct cursor c;
+        cur_init(&c, d, n);
+        struct cursor l = cur_sub(&c, cur_u16(&c));
+        jw_key(w, "key_share");
+        jw_arr_open(w);
+        while (cur_left(&l) >= 4) {
+            uint16_t g = cur_u16(&l);
+            uint16_t kl = cur_u16(&l);
+            if (!cur_has(&l, kl))
+                break;
+            cur_skip(&l, kl);
+            hex16(t, g);
+            jw_str(w, t, 4);
+        }
+        jw_close(w);
+    }
+    if (sh && (tls_ext_find(sh, 51, &d, &n) || tls_ext_find(sh, 40, &d, &n)) && n >= 2) {
+        hex16(t, load_be16(d));
+        jw_kv_str(w, "s_key_share", t, 4);
+    }
+    if (ch && tls_ext_find(ch, 35, &d, &n))
+        jw_kv_uint(w, "session_ticket", n);
+    if (ch && tls_ext_find(ch, 41, &d, &n)) {
+        struct cursor c;
+        cur_init(&c, d, n);
+        struct cursor l = cur_sub(&c, cur_u16(&c));
+        unsigned ids = 0;
+        while (cur_left(&l) >= 2) {
+            uint16_t il = cur_u16(&l);
+            if (!cur_has(&l, (size_t)il + 4))
+                break;
+            cur_skip(&l, (size_t)il + 4);
+            ids++;
+        }
+        jw_kv_uint(w, "psk_identities", ids);
+    }
+    if (ch && tls_ext_find(ch, 45, &d, &n)) {
+        struct cursor c;
+        cur_init(&c, d, n);
+        struct cursor l = cur_sub(&c, cur_u8(&c));
+        jw_key(w, "psk_ke_modes");
+        jw_arr_open(w);
+        while (cur_left(&l) >= 1)
+            jw_uint(w, cur_u8(&l));
+        jw_close(w);
+    }
+    if (ch && tls_ext_find(ch, 42, &d, &n))
+        jw_kv_bool(w, "early_data", true);
+    if (ch && ch->sslv2)
+        jw_kv_bool(w, "sslv2", true);
+}
+
+/* ---- certificates ------------------------------------------------------- */
+
+#define X509_MAX_RDN 32
+#define X509_MAX_EXT 32
+#define X509_MAX_SAN 256
+#define X509_MAX_TEXT 4096
+#define X509_MAX_HEX 1024
+
+static const char *obj_name(const ASN1_OBJECT *o, char *buf, int len)
+{
+    int nid = OBJ_obj2nid(o);
+    if (nid != NID_undef) {
+        const char *ln = OBJ_nid2ln(nid);
+        if (ln)
+            return ln;
+    }
+    if (OBJ_obj2txt(buf, len, o, 1) <= 0)
+        return "unknown";
+    return buf;
+}
+
+/* The text a BIO collected, trimmed of white space, then reset. */
+static void kv_bio(struct jsonw *w, const char *key, BIO *bio)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(bio, &p);
+    size_t len = n > 0 && p ? (size_t)n : 0;
+    while (len && (p[len - 1] == '\n' || p[len - 1] == ' ' || p[len - 1] == '\r'))
+        len--;
+    while (len && (*p == '\n' || *p == ' ')) {
+        p++;
+        len--;
+    }
+    if (len > X509_MAX_TEXT)
+        len = X509_MAX_TEXT;
+    if (key)
+        jw_key(w, key);
+    jw_str(w, p ? p : "", len);
+    (void)BIO_reset(bio);
+}
+
+static void json_name(struct jsonw *w, const char *key, const X509_NAME *nm)
+{
+    jw_key(w, key);
+    jw_arr_open(w);
+    int n = nm ? X509_NAME_entry_count(nm) : 0;
+    for (int i = 0; i < n && i < X509_MAX_RDN; i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(nm, i);
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+        char buf[96];
+        jw_obj_open(w);
+        jw_key(w, obj_name(X509_NAME_ENTRY_get_object(e), buf, sizeof buf));
+        unsigned char *u = NULL;
+        int ul = ASN1_STRING_to_UTF8(&u, v);
+        if (ul >= 0 && u) {
+            jw_str(w, u, (size_t)ul);
+        } else {
+            int vl = ASN1_STRING_length(v);
+            jw_str(w, ASN1_STRING_get0_data(v), vl > 0 ? (size_t)vl : 0);
+        }
+        OPENSSL_free(u);
+        jw_close(w);
+    }
+    jw_close(w);
+}
+
+static void json_x509_extensions(struct jsonw *w, X509 *x, BIO *bio)
+{
+    int n = X509_get_ext_count(x);
+    if (n <= 0)
+        return;
+    jw_key(w, "extensions");
+    jw_arr_open(w);
+    for (int i = 0; i < n && i < X509_MAX_EXT; i++) {
+        X509_EXTENSION *ex = X509_get_ext(x, i);
+        char buf[96];
+        const ASN1_OBJECT *o = X509_EXTENSION_get_object(ex);
+        jw_obj_open(w);
+        jw_key(w, obj_name(o, buf, sizeof buf));
+        if (OBJ_obj2nid(o) == NID_subject_alt_name) {
+            GENERAL_NAMES *gens = X509V3_EXT_d2i(ex);
+            if (gens) {
+                jw_arr_open(w);
+                int g = sk_GENERAL_NAME_num(gens);
+                for (int k = 0; k < g && k < X509_MAX_SAN; k++) {
+                    GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, k));
+                    kv_bio(w, NULL, bio);
+                }
+                jw_close(w);
+                GENERAL_NAMES_free(gens);
+                jw_close(w);
+                continue;
+            }
+        } else if (X509V3_EXT_print(bio, ex, 0, 0) > 0) {
+            kv_bio(w, NULL, bio);
+            jw_close(w);
+            continue;
+        }
+        (void)BIO_reset(bio);
+        const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(ex);
+        int dl = d ? ASN1_STRING_length(d) : 0;
+        jw_hex(w, d ? ASN1_STRING_get0_data(d) : (const unsigned char *)"",
+               dl > X509_MAX_HEX ? X509_MAX_HEX : (dl > 0 ? (size_t)dl : 0));
+        jw_close(w);
+    }
+    jw_close(w);
+}
+
+void tls_json_x509(struct jsonw *w, const uint8_t *der, size_t len)
+{
+    jw_obj_open(w);
+    jw_kv_uint(w, "length", len);
+    const unsigned char *p = der;
+    X509 *x = len > 0 && len <= INT_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
+    BIO *bio = x ? BIO_new(BIO_s_mem()) : NULL;
+    if (!x || !bio) {
+        jw_kv_cstr(w, "error", "certificate not parsed");
+        X509_free(x);
+        ERR_clear_error();
+        jw_close(w);
+        return;
+    }
+    char buf[96];
+
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+    if (serial) {
+        int sl = ASN1_STRING_length(serial);
+        jw_kv_hex(w, "serial_number", ASN1_STRING_get0_data(serial), sl > 0 ? (size_t)sl : 0);
+    }
+    const ASN1_BIT_STRING *sig = NULL;
+    const X509_ALGOR *alg = NULL;
+    X509_get0_signature(&sig, &alg, x);
+    if (sig) {
+        /* Joy also wrote the signature itself as hex: 256-512 random
+         * bytes per certificate that identify nothing the other fields
+         * do not; it is left out (its size is signature_key_size) */
+        int sl = ASN1_STRING_length(sig);
+        size_t n = sl > 0 ? (size_t)sl : 0;
+        if (alg) {
+            const ASN1_OBJECT *o = NULL;
+            X509_ALGOR_get0(&o, NULL, NULL, alg);
+            if (o)
+                jw_kv_cstr(w, "signature_algo", obj_name(o, buf, sizeof buf));
+        }
+        jw_kv_uint(w, "signature_key_size", (uint64_t)n * 8);
+    }
+    json_name(w, "issuer", X509_get_issuer_name(x));
+    json_name(w, "subject", X509_get_subject_name(x));
+    json_x509_extensions(w, x, bio);
+    if (ASN1_TIME_print(bio, X509_get0_notBefore(x)) > 0)
+        kv_bio(w, "validity_not_before", bio);
+    (void)BIO_reset(bio);
+    if (ASN1_TIME_print(bio, X509_get0_notAfter(x)) > 0)
+        kv_bio(w, "validity_not_after", bio);
+    (void)BIO_reset(bio);
+    X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
+    ASN1_OBJECT *palg = NULL;
+    if (pub && X509_PUBKEY_get0_param(&palg, NULL, NULL, NULL, pub) && palg)
+        jw_kv_cstr(w, "subject_public_key_algo", obj_name(palg, buf, sizeof buf));
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    if (pk && EVP_PKEY_bits(pk) > 0)
+        jw_kv_uint(w, "subject_public_key_size", (uint64_t)EVP_PKEY_bits(pk));
+    BIO_free(bio);
+    X509_free(x);
+    ERR_clear_error();
+    jw_close(w);
+}
+
+/*
+ * The certificates of a capture repeat (the same servers, the same
+ * chains), and OpenSSL 3's decoding is slow, so the JSON of a decoded
+ * certificate is kept per run: a direct-mapped table keyed by the whole
+ * DER (hash, then compare), so a hit is exact.  Bounded: X509_CACHE_SLOTS
+ * entries of at most X509_CACHE_DER + X509_CACHE_JSON bytes.
+ */
+#define X509_CACHE_SLOTS 1024
+#define X509_CACHE_DER 4096
+#define X509_CACHE_JSON 8192
+
+struct x509_slot {
+    uint64_t hash;
+    uint8_t *der;
+    char *json;
+    uint32_t der_len, json_len;
+};
+
+struct tls_x509_cache {
+    struct jsonw scratch;
+    struct x509_slot slot[X509_CACHE_SLOTS];
+};
+
+struct tls_x509_cache *tls_x509_cache_new(void)
+{
+    struct tls_x509_cache *c = calloc(1, sizeof *c);
+    if (c)
+        jw_init(&c->scratch);
+    return c;
+}
+
+void tls_x509_cache_free(struct tls_x509_cache *c)
+{
+    if (!c)
+        return;
+    for (unsigned i = 0; i < X509_CACHE_SLOTS; i++) {
+        free(c->slot[i].der);
+        free(c->slot[i].json);
+    }
+    jw_free(&c->scratch);
+    free(c);
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void json_x509_cached(struct jsonw *w, const uint8_t *der, size_t len,
+                             struct tls_x509_cache *c)
+{
+    if (!c || len > X509_CACHE_DER) {
+        tls_json_x509(w, der, len);
+        return;
+    }
+    uint64_t h = fnv1a(der, len);
+    struct x509_slot *s = &c->slot[h % X509_CACHE_SLOTS];
+    if (s->der && s->hash == h && s->der_len == len && memcmp(s->der, der, len) == 0) {
+        jw_raw_value(w, s->json, s->json_len);
+        return;
+    }
+    jw_reset(&c->scratch);
+    tls_json_x509(&c->scratch, der, len);
+    if (c->scratch.overflow || c->scratch.len > X509_CACHE_JSON) {
+        tls_json_x509(w, der, len);
+        return;
+    }
+    uint8_t *d = malloc(len);
+    char *j = malloc(c->scratch.len);
+    if (d && j) {
+        free(s->der);
+        free(s->json);
+        memcpy(d, der, len);
+        memcpy(j, c->scratch.buf, c->scratch.len);
+        s->der = d;
+        s->json = j;
+        s->hash = h;
+        s->der_len = (uint32_t)len;
+        s->json_len = (uint32_t)c->scratch.len;
+    } else {
+        free(d);
+        free(j);
+    }
+    jw_raw_value(w, c->scratch.buf, c->scratch.len);
+}
+
+void tls_json_cert_list(struct jsonw *w, const uint8_t *body, size_t len, unsigned max_certs,
+                        struct tls_x509_cache *cache)
+{
+    struct cursor c;
+    cur_init(&c, body, len);
+    uint32_t total = cur_u24(&c);
+    size_t have = cur_left(&c) < total ? cur_left(&c) : total;
+    struct cursor l = cur_sub(&c, have);
+    jw_arr_open(w);
+    for (unsigned i = 0; i < max_certs && cur_left(&l) >= 3; i++) {
+        uint32_t n = cur_u24(&l);
+        size_t avail = cur_left(&l);
+        if (n > avail) {
+            /* cut short: what is there, which will not parse */
+            tls_json_x509(w, l.p, avail);
+            break;
+        }
+        json_x509_cached(w, cur_bytes(&l, n), n, cache);
+    }
+    jw_close(w);
+}
+
+/* ---- fingerprints ------------------------------------------------------- */
+
+static uint16_t degrease(uint16_t v) { return tls_is_grease(v) ? 0x0a0a : v; }
+
+/* Extensions whose length and data are part of the "tls" fingerprint
+ * (NPF TLS_EXT_FIXED, mercury's static extension list). */
+static bool npf_fixed(uint16_t t)
+{
+    switch (t) {
+    case 0x0001: case 0x0005: case 0x0007: case 0x0008: case 0x0009: case 0x000a:
+    case 0x000b: case 0x000d: case 0x000f: case 0x0010: case 0x0011: case 0x0018:
+    case 0x001b: case 0x001c: case 0x002b: case 0x002d: case 0x0032: case 0x5500:
+        return true;
+    }
+    return false;
+}
+
+size_t tls_fp_npf(const struct tls_hello *ch, char *out, size_t cap)
+{
+    struct sb s = {out, cap, 0};
+    sb_putc(&s, '(');
+    sb_hex16(&s, ch->version);
+    sb_puts(&s, ")(");
+    for (uint32_t i = 0; i + 2 <= ch->suites_len && ch->suite_size == 2; i += 2)
+        sb_hex16(&s, degrease(load_be16(ch->suites + i)));
+    sb_puts(&s, ")(");
+    uint32_t it = 0;
+    uint16_t type, len;
+    const uint8_t *d;
+    while (tls_ext_next(ch, &it, &type, &d, &len)) {
+        uint16_t t = degrease(type);
+        sb_putc(&s, '(');
+        sb_hex16(&s, t);
+        if (npf_fixed(t)) {
+            sb_hex16(&s, len);
+            /* GREASE values inside supported_groups (after a 2-byte list
+             * length) and supported_versions (after a 1-byte one) */
+            size_t skip = t == 0x000a ? 2 : t == 0x002b ? 1 : len;
+            if (skip > len)
+                skip = len;
+            sb_hex(&s, d, skip);
+            size_t i = skip;
+            for (; i + 2 <= len; i += 2)
+                sb_hex16(&s, degrease(load_be16(d + i)));
+            sb_hex(&s, d + i, len - i);
+        }
+        sb_putc(&s, ')');
+    }
+    sb_putc(&s, ')');
+    return sb_end(&s);
+}
+
+/* values of a u16 list extension, GREASE left out, '-' separated */
+static void sb_u16_list_dec(struct sb *s, const struct tls_hello *h, uint16_t type, int lsize)
+{
+    const uint8_t *d;
+    uint16_t n;
+    if (!tls_ext_find(h, type, &d, &n))
+        return;
+    struct cursor c;
+    cur_init(&c, d, n);
+    struct cursor l = cur_sub(&c, lsize == 1 ? cur_u8(&c) : cur_u16(&c));
+    bool first = true;
+    while (cur_left(&l) >= (size_t)(lsize == 1 ? 1 : 2)) {
+        uint16_t v = lsize == 1 ? cur_u8(&l) : cur_u16(&l);
+        if (lsize == 2 && tls_is_grease(v))
+            continue;
+        if (!first)
+            sb_putc(s, '-');
+        sb_dec(s, v);
+        first = false;
+    }
+}
+
+static void sb_ext_types_dec(struct sb *s, const struct tls_hello *h)
+{
+    uint32_t it = 0;
+    uint16_t type, len;
+    const uint8_t *d;
+    bool first = true;
+    while (tls_ext_next(h, &it, &type, &d, &len)) {
+        if (tls_is_grease(type))
+            continue;
+        if (!first)
+            sb_putc(s, '-');
+        sb_dec(s, type);
+        first = false;
+    }
+}
+
+size_t tls_fp_ja3(const struct tls_hello *ch, char *out, size_t cap)
+{
+    struct sb s = {out, cap, 0};
+    sb_dec(&s, ch->version);
+    sb_putc(&s, ',');
+    bool first = true;
+    for (uint32_t i = 0; i + 2 <= ch->suites_len && ch->suite_size == 2; i += 2) {
+        uint16_t v = load_be16(ch->suites + i);
+        if (tls_is_grease(v))
+            continue;
+        if (!first)
+            sb_putc(&s, '-');
+        sb_dec(&s, v);
+        first = false;
+    }
+    sb_putc(&s, ',');
+    sb_ext_types_dec(&s, ch);
+    sb_putc(&s, ',');
+    sb_u16_list_dec(&s, ch, 10, 2);
+    sb_putc(&s, ',');
+    sb_u16_list_dec(&s, ch, 11, 1);
+    return sb_end(&s);
+}
+
+size_t tls_fp_ja3s(const struct tls_hello *sh, char *out, size_t cap)
+{
+    struct sb s = {out, cap, 0};
+    sb_dec(&s, sh->version);
+    sb_putc(&s, ',');
+    if (sh->suites_len == 2)
+        sb_dec(&s, load_be16(sh->suites));
+    sb_putc(&s, ',');
+    sb_ext_types_dec(&s, sh);
+    return sb_end(&s);
+}
+
+static bool digest_hex(const EVP_MD *md, const void *data, size_t len, char *out, size_t nhex)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    if (!EVP_Digest(data, len, d, &dl, md, NULL)) {
+        ERR_clear_error();
+        return false;
+    }
+    for (size_t i = 0; i < nhex && i / 2 < dl; i++)
+        out[i] = hexd[(i & 1) ? d[i / 2] & 15 : d[i / 2] >> 4];
+    out[nhex] = 0;
+    return true;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+    return (x > y) - (x < y);
+}
+
+static const char *ja4_version(uint16_t v)
+{
+    switch (v) {
+    case 0x0304: return "13";
+    case 0x0303: return "12";
+    case 0x0302: return "11";
+    case 0x0301: return "10";
+    case 0x0300: return "s3";
+    case 0x0002: return "s2";
+    case 0xfeff: return "d1";
+    case 0xfefd: return "d2";
+    case 0xfefc: return "d3";
+    }
+    return "00";
+}
+
+static bool is_alnum(uint8_t ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+}
+
+/* sha256 of a sorted list (and the signature algorithms), 12 hex digits */
+static void ja4_hash(const uint16_t *v, size_t n, const uint16_t *sig, size_t nsig, char out[13])
+{
+    if (n == 0) {
+        memcpy(out, "000000000000", 13);
+        return;
+    }
+    size_t cap = (n + nsig) * 5 + 2;
+    char *t = malloc(cap);
+    if (!t) {
+        memcpy(out, "000000000000", 13);
+        return;
+    }
+    struct sb s = {t, cap, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sb_putc(&s, ',');
+        sb_hex16(&s, v[i]);
+    }
+    for (size_t i = 0; i < nsig; i++) {
+        sb_putc(&s, i ? ',' : '_');
+        sb_hex16(&s, sig[i]);
+    }
+    size_t len = sb_end(&s);
+    if (!digest_hex(EVP_sha256(), t, len, out, 12))
+        memcpy(out, "000000000000", 13);
+    free(t);
+}
+
+bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37])
+{
+    if (ch->type != TLS_HS_CLIENT_HELLO || ch->sslv2 || ch->suite_size != 2)
+        return false;
+    size_t ns = ch->suites_len / 2;
+    size_t ne = ch->ext_len / 4 + 1; /* upper bound of extensions */
+    uint16_t *suites = malloc((ns + 1) * sizeof *suites);
+    uint16_t *exts = malloc(ne * sizeof *exts);
+    uint16_t *sigs = NULL;
+    size_t nsig = 0;
+    if (!suites || !exts) {
+        free(suites);
+        free(exts);
+        return false;
+    }
+    size_t cs = 0;
+    for (size_t i = 0; i < ns; i++) {
+        uint16_t v = load_be16(ch->suites + 2 * i);
+        if (!tls_is_grease(v))
+            suites[cs++] = v;
+    }
+    size_t ext_count = 0, nh = 0;
+    bool sni = false;
+    const uint8_t *alpn = NULL;
+    size_t alpn_len = 0;
+    uint32_t it = 0;
+    uint16_t type, len;
+    const uint8_t *d;
+    while (tls_ext_next(ch, &it, &type, &d, &len)) {
+        if (tls_is_grease(type))
+            continue;
+        ext_count++;
+        if (type == 0x0000) {
+            sni = true;
+            continue;
+        }
+        if (type == 0x0010) {
+            if (!alpn) {
+                struct cursor c;
+                cur_init(&c, d, len);
+                struct cursor l = cur_sub(&c, cur_u16(&c));
+                uint8_t pl = cur_u8(&l);
+                const uint8_t *p = cur_bytes(&l, pl);
+                if (p) {
+                    alpn = p;
+                    alpn_len = pl;
+                }
+            }
+            continue;
+        }
+        if (type == 0x000d && !sigs) {
+            struct cursor c;
+            cur_init(&c, d, len);
+            struct cursor l = cur_sub(&c, cur_u16(&c));
+            sigs = malloc((cur_left(&l) / 2 + 1) * sizeof *sigs);
+            while (sigs && cur_left(&l) >= 2) {
+                uint16_t v = cur_u16(&l);
+                if (!tls_is_grease(v))
+                    sigs[nsig++] = v;
+            }
+        }
+        exts[nh++] = type;
+    }
+    qsort(suites, cs, sizeof *suites, cmp_u16);
+    qsort(exts, nh, sizeof *exts, cmp_u16);
+
+    char a[3] = {'0', '0', 0};
+    if (alpn && alpn_len > 0) {
+        uint8_t f = alpn[0], l = alpn[alpn_len - 1];
+        if (is_alnum(f) && is_alnum(l)) {
+            a[0] = (char)f;
+            a[1] = (char)l;
+        } else {
+            a[0] = hexd[f >> 4];
+            a[1] = hexd[l & 15];
+        }
+    }
+    char hb[13], hc[13];
+    ja4_hash(suites, cs, NULL, 0, hb);
+    ja4_hash(exts, nh, sigs, nsig, hc);
+    unsigned c_n = cs > 99 ? 99 : (unsigned)cs;
+    unsigned e_n = ext_count > 99 ? 99 : (unsigned)ext_count;
+    const char *ver = ja4_version(tls_hello_version(ch));
+    out[0] = transport;
+    out[1] = ver[0];
+    out[2] = ver[1];
+    out[3] = sni ? 'd' : 'i';
+    out[4] = (char)('0' + c_n / 10);
+    out[5] = (char)('0' + c_n % 10);
+    out[6] = (char)('0' + e_n / 10);
+    out[7] = (char)('0' + e_n % 10);
+    out[8] = a[0];
+    out[9] = a[1];
+    out[10] = '_';
+    memcpy(out + 11, hb, 12);
+    out[23] = '_';
+    memcpy(out + 24, hc, 12);
+    out[36] = 0;
+    free(suites);
+    free(exts);
+    free(sigs);
+    return true;
+}
+
+void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, char transport)
+{
+    if (!ch || ch->sslv2 || ch->type != TLS_HS_CLIENT_HELLO)
+        return;
+    kv_built(w, "tls", tls_fp_npf, ch);
+    char small[1024];
+    size_t n = tls_fp_ja3(ch, small, sizeof small);
+    char *s = small;
+    if (n >= sizeof small) {
+        s = malloc(n + 1);
+        if (s)
+            tls_fp_ja3(ch, s, n + 1);
+    }
+    if (s) {
+        jw_kv_str(w, "ja3", s, n);
+        char md[33];
+        if (digest_hex(EVP_md5(), s, n, md, 32))
+            jw_kv_str(w, "ja3_md5", md, 32);
+        if (s != small)
+            free(s);
+    }
+    char j4[37];
+    if (tls_fp_ja4(ch, transport, j4))
+        jw_kv_str(w, "ja4", j4, 36);
+}
+
+void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh)
+{
+    if (!sh || sh->type != TLS_HS_SERVER_HELLO)
+        return;
+    char small[1024];
+    size_t n = tls_fp_ja3s(sh, small, sizeof small);
+    char *s = small;
+    if (n >= sizeof small) {
+        s = malloc(n + 1);
+        if (!s)
+            return;
+        tls_fp_ja3s(sh, s, n + 1);
+    }
+    jw_kv_str(w, "ja3s", s, n);
+    char md[33];
+    if (digest_hex(EVP_md5(), s, n, md, 32))
+        jw_kv_str(w, "ja3s_md5", md, 32);
+    if (s != small)
+        free(s);
+}
