@@ -83,6 +83,9 @@ static uint16_t rd16(const struct capfile *cf, const uint8_t *p)
 }
 
 static enum cap_status damaged(struct capfile *cf, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum cap_status damaged(struct capfile *cf, uint64_t off, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

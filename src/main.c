@@ -63,6 +63,9 @@ struct run {
 };
 
 static void say(const struct run *r, enum severity sev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void say(const struct run *r, enum severity sev, const char *fmt, ...)
 {
     if (r && (r->cfg.verbosity == 0 || (unsigned)sev < r->cfg.verbosity))
         return;
