@@ -11,6 +11,9 @@ Each suite is a program whose last output line is "N passed, N failed"
   crosscheck      test/tshark_check.py: flows/packets/bytes/times vs tshark
   sanitize        test/sanitize_check.sh: every capture under ASan/UBSan
   sleuth          sleuth/run_tests.py
+  *-asan          with CI=true or JOY_ASAN_ALL=1: every test_*.py again with
+                  the sanitizer build (JOY_SANITIZED=1 tells tests that
+                  measure memory to skip that part)
 
 Environment: JOY (joy binary), JOY_ASAN (sanitizer build), UNIT_TESTS.
 The last line printed is the total: "N passed, N failed, N skipped".
@@ -38,9 +41,20 @@ def suites(env):
     out.append(("golden", [py, "test/run_golden.py"], {}))
     if os.path.exists(asan):
         out.append(("golden-asan", [py, "test/run_golden.py"], {"JOY": asan}))
-    for name in sorted(os.listdir(os.path.join(ROOT, "test"))):
-        if name.startswith("test_") and name.endswith(".py"):
-            out.append((name[:-3], [py, os.path.join("test", name)], {}))
+    tests = sorted(n for n in os.listdir(os.path.join(ROOT, "test"))
+                   if n.startswith("test_") and n.endswith(".py"))
+    for name in tests:
+        out.append((name[:-3], [py, os.path.join("test", name)], {}))
+    # The whole suite again under AddressSanitizer + UBSan: in CI (CI=true) or
+    # with JOY_ASAN_ALL=1.  valgrind cannot run a sanitizer build, and the fuzz
+    # replay is a sanitizer build already.
+    if os.path.exists(asan) and (env.get("CI") == "true" or env.get("JOY_ASAN_ALL") == "1"):
+        for name in tests:
+            if name in ("test_valgrind.py", "test_fuzz_replay.py"):
+                continue
+            out.append((name[:-3] + "-asan", [py, os.path.join("test", name)],
+                        {"JOY": asan, "JOY_SANITIZED": "1", "JOY_SKIP_HUGE": "1",
+                         "JOY_SKIP_MILLION": "1"}))
     out.append(("crosscheck", [py, "test/tshark_check.py"], {}))
     if os.path.exists(asan):
         out.append(("sanitize", ["sh", "test/sanitize_check.sh", env["GENERATED"]], {"JOY_ASAN": asan}))

@@ -65,7 +65,9 @@ def main():
             assert len(seen) == n, (len(seen), n)
             assert kinds.get("r") == n - 1000 and kinds.get("e") == 1000, kinds
         # ten times the flows, the same table: memory must not grow with n
-        assert rss[200000] < rss[20000] * 1.5 + 8192, rss
+        # (not measurable under AddressSanitizer, whose quarantine keeps freed memory)
+        if os.environ.get("JOY_SANITIZED") != "1":
+            assert rss[200000] < rss[20000] * 1.5 + 8192, rss
     case(flood_bounded_by_max_flows)
 
     def sigkill_leaves_only_part():
