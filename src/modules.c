@@ -15,6 +15,7 @@ extern const struct joy_module bytedist_module, wht_module, hd_module, idp_modul
 extern const struct joy_module label_module, anon_module;
 extern const struct joy_module dns_module, dhcp_module, ike_module;
 extern const struct joy_module tls_module;
+extern const struct joy_module quic_module, dtls_module;
 
 const struct joy_module *const joy_modules[] = {
     &label_module, /* Joy printed sa_labels/da_labels first (after sp/dp) */
@@ -24,6 +25,8 @@ const struct joy_module *const joy_modules[] = {
     &tcpfp_module, /* no record fields; first so "tcp" leads "fingerprints" */
     &dns_module,
     &tls_module,
+    &quic_module, /* not in Joy: next to tls */
+    &dtls_module, /* UDP only: writes "tls" like the tls module */
     &dhcp_module,
     &ike_module, /* Joy: after dhcp and http */
     &payload_module,
