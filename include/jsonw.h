@@ -47,6 +47,8 @@ void jw_close(struct jsonw *w);     /* closes the innermost object or array */
 void jw_finish(struct jsonw *w);    /* closes everything still open, adds '\n' */
 
 void jw_key(struct jsonw *w, const char *key);  /* key is a trusted C literal */
+/* A key from untrusted bytes (an HTTP header name): escaped like jw_str. */
+void jw_key_str(struct jsonw *w, const void *key, size_t len);
 
 void jw_null(struct jsonw *w);
 void jw_bool(struct jsonw *w, bool v);

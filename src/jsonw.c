@@ -128,6 +128,13 @@ void jw_key(struct jsonw *w, const char *key)
     w->after_key = true;
 }
 
+void jw_key_str(struct jsonw *w, const void *key, size_t len)
+{
+    jw_str(w, key, len); /* places the comma, escapes the bytes */
+    putc1(w, ':');
+    w->after_key = true;
+}
+
 void jw_null(struct jsonw *w)
 {
     before_value(w);

@@ -16,6 +16,7 @@ extern const struct joy_module label_module, anon_module;
 extern const struct joy_module dns_module, dhcp_module, ike_module;
 extern const struct joy_module tls_module;
 extern const struct joy_module quic_module, dtls_module;
+extern const struct joy_module http_module, ssh_module;
 
 const struct joy_module *const joy_modules[] = {
     &label_module, /* Joy printed sa_labels/da_labels first (after sp/dp) */
@@ -24,10 +25,12 @@ const struct joy_module *const joy_modules[] = {
     &wht_module,
     &tcpfp_module, /* no record fields; first so "tcp" leads "fingerprints" */
     &dns_module,
+    &ssh_module,
     &tls_module,
     &quic_module, /* not in Joy: next to tls */
     &dtls_module, /* UDP only: writes "tls" like the tls module */
     &dhcp_module,
+    &http_module,
     &ike_module, /* Joy: after dhcp and http */
     &payload_module,
     &salt_module,

@@ -107,6 +107,21 @@ static void test_rollback(void)
     jw_free(&w);
 }
 
+static void test_key_from_bytes(void)
+{
+    struct jsonw w;
+    jw_init(&w);
+    jw_obj_open(&w);
+    jw_kv_uint(&w, "a", 1);
+    jw_key_str(&w, "X-\"Odd\"\x01\xff", 9);
+    jw_cstr(&w, "v");
+    jw_finish(&w);
+    const char *want = "{\"a\":1,\"X-\\\"Odd\\\"\\u0001\\u00ff\":\"v\"}\n";
+    CHECK(w.len == strlen(want) && memcmp(w.buf, want, w.len) == 0);
+    CHECK(json_validate(w.buf, w.len));
+    jw_free(&w);
+}
+
 static void test_validator(void)
 {
     static const char *const good[] = {"{}", "[]", "0", "-1.5e3", "\"\\u00e9\"", "{\"a\":[1,2,{\"b\":null}]}", " true "};
@@ -135,6 +150,7 @@ void run_jsonw_tests(void)
     TEST_RUN(test_numbers_and_nesting);
     TEST_RUN(test_time_format);
     TEST_RUN(test_rollback);
+    TEST_RUN(test_key_from_bytes);
     TEST_RUN(test_validator);
     TEST_RUN(test_close_with_dangling_key);
 }
