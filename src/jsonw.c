@@ -119,9 +119,20 @@ void jw_finish(struct jsonw *w)
     w->overflow = w->overflow || ovf;
 }
 
+/* Before a key: a key still waiting for its value gets null, so even a
+ * caller's mistake cannot produce invalid JSON. */
+static void before_key(struct jsonw *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        put(w, "null", 4);
+    }
+    before_value(w);
+}
+
 void jw_key(struct jsonw *w, const char *key)
 {
-    before_value(w);
+    before_key(w);
     putc1(w, '"');
     put(w, key, strlen(key));
     put(w, "\":", 2);
@@ -130,6 +141,10 @@ void jw_key(struct jsonw *w, const char *key)
 
 void jw_key_str(struct jsonw *w, const void *key, size_t len)
 {
+    if (w->after_key) {
+        w->after_key = false;
+        put(w, "null", 4);
+    }
     jw_str(w, key, len); /* places the comma, escapes the bytes */
     putc1(w, ':');
     w->after_key = true;

@@ -140,6 +140,14 @@ static void test_close_with_dangling_key(void)
     jw_key(&w, "k");
     jw_finish(&w);
     CHECK(json_validate(w.buf, w.len));
+    /* a key right after a key (found by fuzz_jsonw): the first gets null */
+    jw_reset(&w);
+    jw_obj_open(&w);
+    jw_key(&w, "a");
+    jw_key(&w, "b");
+    jw_uint(&w, 1);
+    jw_finish(&w);
+    CHECK(w.len == 19 && memcmp(w.buf, "{\"a\":null,\"b\":1}\n", 19) == 0);
     jw_free(&w);
 }
 
