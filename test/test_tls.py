@@ -444,23 +444,25 @@ def check_ja4(recs_by_file):
         skip('JA4 vectors: %s absent' % path)
         return
     rows = [l.rstrip('\n').split('\t') for l in open(path)][1:]
-    udp = [r for r in rows if r[1] != 'tcp']
-    if udp:
-        skip('JA4: %d QUIC (udp) rows: QUIC is not implemented yet' % len(udp))
     good = total = 0
+    quic_recs = {}
     for r in rows:
-        if r[1] != 'tcp':
-            continue
         f = r[0]
-        if f not in recs_by_file:
-            recs_by_file[f], _, _ = run_joy(os.path.join(JA4DIR, f))
+        if r[1] == 'tcp':
+            if f not in recs_by_file:
+                recs_by_file[f], _, _ = run_joy(os.path.join(JA4DIR, f))
+            recs = recs_by_file[f]
+        else:  # QUIC: the ClientHello inside the client's Initial packets (quic=1)
+            if f not in quic_recs:
+                quic_recs[f], _, _ = run_joy(os.path.join(JA4DIR, f), 'quic=1')
+            recs = quic_recs[f]
         key = fkey(r[2], int(r[3]), r[4], int(r[5]))
-        got = [x.get('fingerprints', {}).get('ja4') for x in recs_by_file[f] if rec_key(x) == key]
+        got = [x.get('fingerprints', {}).get('ja4') for x in recs if rec_key(x) == key]
         got = [g for g in got if g]
         total += 1
-        if ok(got and got[0] == r[7], 'JA4 %s %s:%s -> %s:%s = %s (got %s)' % (f, r[2], r[3], r[4], r[5], r[7], got)):
+        if ok(got and got[0] == r[7], 'JA4 %s %s %s:%s -> %s:%s = %s (got %s)' % (f, r[1], r[2], r[3], r[4], r[5], r[7], got)):
             good += 1
-    print('JA4: %d of %d TCP rows agree' % (good, total))
+    print('JA4: %d of %d rows agree (TCP and QUIC)' % (good, total))
 
 
 # --------------------------------------------------------------------------
