@@ -140,7 +140,7 @@ static void emit_record(void *ctx, struct flow *f)
     if (m->w.overflow) {
         /* Too large even for the cap: write the core fields only (the
          * module states are hidden, the address hooks still apply). */
-        void *saved[JOY_MAX_MODULES];
+        void *saved[JOY_MAX_MODULES] = {0};
         m->stats.oversized++;
         jw_reset(&m->w);
         for (size_t i = 0; i < m->n_mod; i++) {

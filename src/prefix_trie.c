@@ -237,7 +237,7 @@ int pt_load_stream(struct prefix_trie *t, FILE *f, const char *name, uint64_t ma
         }
         lineno++;
         if (too_long) {
-            snprintf(err, errlen, "%s:%lu: line longer than %u bytes", name, lineno, PT_MAX_LINE);
+            snprintf(err, errlen, "%s:%lu: line longer than %u bytes", name, lineno, (unsigned)PT_MAX_LINE);
             return -1;
         }
         size_t start = 0;
