@@ -7,7 +7,7 @@
  *
  * Life cycle:
  *   - its options (`options`, stored in a block of `config_size` bytes)
- *     are parsed with the core options; `enabled(cfg)` says whether the
+ *     are parsed with the core options; `enabled(cfg, core)` says whether the
  *     module is on for this run;
  *   - `setup` (optional) loads what it needs for the run (a map file, a
  *     key) into `*shared`, and may fail with a message;
@@ -48,7 +48,7 @@ struct joy_module {
     const char *summary;             /* one line for --help */
     const struct joy_option *options;/* terminated by an entry with key NULL */
     size_t config_size;
-    bool (*enabled)(const void *cfg);
+    bool (*enabled)(const void *cfg, const struct joy_config *core);
     int (*setup)(const void *cfg, const struct joy_config *core, void **shared,
                  char *err, size_t errlen);
     void (*teardown)(void *shared);

@@ -231,7 +231,7 @@ struct joy_meter *meter_new(const struct joy_config *cfg, record_sink_fn sink, v
     jw_init(&m->w);
     for (size_t i = 0; i < joy_module_count; i++) {
         const struct joy_module *mod = joy_modules[i];
-        if (!mod->enabled || !mod->enabled(cfg->modcfg[i]))
+        if (!mod->enabled || !mod->enabled(cfg->modcfg[i], cfg))
             continue;
         struct module_env *env = &m->env[m->n_mod];
         env->cfg = cfg->modcfg[i];

@@ -55,8 +55,9 @@ static const struct joy_option anon_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool anon_enabled(const void *cfg)
+static bool anon_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct anon_cfg *)cfg)->subnets != NULL;
 }
 

@@ -226,8 +226,9 @@ static int load_map_file(const char *path, uint8_t map[256], char *err, size_t e
  * The module
  */
 
-static bool bytedist_enabled(const void *cfg)
+static bool bytedist_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     const struct bytedist_cfg *c = cfg;
     return c->dist || c->entropy || c->cdist;
 }

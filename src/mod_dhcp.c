@@ -871,8 +871,9 @@ static void dhcp6_message_json(struct jsonw *w, const uint8_t *m, size_t len, si
 /* ---------------------------------------------------------------------
  * the module
  */
-static bool dhcp_enabled(const void *cfg)
+static bool dhcp_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct dhcp_cfg *)cfg)->on;
 }
 

@@ -73,8 +73,9 @@ struct dns_state {
 static const char dns_not_dns;
 #define DNS_REJECTED ((void *)(uintptr_t)&dns_not_dns)
 
-static bool dns_enabled(const void *cfg)
+static bool dns_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct dns_cfg *)cfg)->on;
 }
 

@@ -71,7 +71,11 @@ struct dtls_flow {
     struct dtls_side s[2]; /* indexed by role: 0 client, 1 server */
 };
 
-static bool dtls_enabled(const void *cfg) { return ((const struct dtls_cfg *)cfg)->on; }
+static bool dtls_enabled(const void *cfg, const struct joy_config *core)
+{
+    (void)core;
+    return ((const struct dtls_cfg *)cfg)->on;
+}
 
 static bool dtls_version(uint16_t v) { return v == 0xfeff || v == 0xfefd || v == 0xfefc; }
 

@@ -51,8 +51,9 @@ static const struct joy_option hd_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool hd_enabled(const void *cfg)
+static bool hd_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct hd_cfg *)cfg)->n > 0;
 }
 

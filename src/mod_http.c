@@ -130,7 +130,11 @@ struct http_flow {
     uint32_t alen, asize;
 };
 
-static bool http_enabled(const void *cfg) { return ((const struct http_cfg *)cfg)->on; }
+static bool http_enabled(const void *cfg, const struct joy_config *core)
+{
+    (void)core;
+    return ((const struct http_cfg *)cfg)->on;
+}
 
 /* useranon=FILE: read the names, derive each one's pseudonym =
  * HMAC-SHA256(key, name) cut to UA_PSEUDO bytes, lowercase hex. */

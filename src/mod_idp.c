@@ -50,8 +50,9 @@ static const struct joy_option idp_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool idp_enabled(const void *cfg)
+static bool idp_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct idp_cfg *)cfg)->n > 0;
 }
 

@@ -907,8 +907,9 @@ done:
 /* ---------------------------------------------------------------------
  * the module
  */
-static bool ike_enabled(const void *cfg)
+static bool ike_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct ike_cfg *)cfg)->on;
 }
 

@@ -45,8 +45,9 @@ static const struct joy_option label_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool label_enabled(const void *cfg)
+static bool label_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct label_cfg *)cfg)->specs.n > 0;
 }
 

@@ -64,8 +64,9 @@ static const struct joy_option os_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool os_enabled(const void *cfg)
+static bool os_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct os_cfg *)cfg)->on;
 }
 

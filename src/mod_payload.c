@@ -40,8 +40,9 @@ static uint32_t payload_bytes(const struct payload_cfg *c)
     return c->n == 1 ? 32 : (uint32_t)c->n;
 }
 
-static bool payload_enabled(const void *cfg)
+static bool payload_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct payload_cfg *)cfg)->n > 0;
 }
 

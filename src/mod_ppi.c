@@ -75,8 +75,9 @@ static const struct joy_option ppi_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool ppi_enabled(const void *cfg)
+static bool ppi_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct ppi_cfg *)cfg)->on;
 }
 

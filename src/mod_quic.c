@@ -100,7 +100,11 @@ struct quic_flow {
     struct quic_side s[2];
 };
 
-static bool quic_enabled(const void *cfg) { return ((const struct quic_cfg *)cfg)->on; }
+static bool quic_enabled(const void *cfg, const struct joy_config *core)
+{
+    (void)core;
+    return ((const struct quic_cfg *)cfg)->on;
+}
 
 /* Does the datagram start with a client Initial we can decrypt? */
 static bool looks_initial(const uint8_t *p, size_t n)

@@ -43,8 +43,9 @@ static const struct joy_option salt_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool salt_enabled(const void *cfg)
+static bool salt_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct salt_cfg *)cfg)->on;
 }
 

@@ -77,7 +77,11 @@ struct ssh_flow {
     struct ssh_side s[2];
 };
 
-static bool ssh_enabled(const void *cfg) { return ((const struct ssh_cfg *)cfg)->on; }
+static bool ssh_enabled(const void *cfg, const struct joy_config *core)
+{
+    (void)core;
+    return ((const struct ssh_cfg *)cfg)->on;
+}
 
 static uint8_t *copy_of(const uint8_t *p, size_t n)
 {

@@ -38,10 +38,10 @@
 
 static const uint8_t tcpfp_marker = 1;
 
-static bool tcpfp_enabled(const void *cfg)
+static bool tcpfp_enabled(const void *cfg, const struct joy_config *core)
 {
     (void)cfg;
-    return true; /* the hooks check the core option fpx */
+    return core->fpx; /* no option of its own: on with fpx=1 */
 }
 
 static void tcpfp_packet(const struct module_env *env, void **state, const struct flow *f,
@@ -49,7 +49,7 @@ static void tcpfp_packet(const struct module_env *env, void **state, const struc
 {
     (void)f;
     (void)dir;
-    if (*state || !env->core->fpx || p->proto != 6 || !p->has_ports || !(p->tcp_flags & TCP_SYN))
+    if (*state || p->proto != 6 || !p->has_ports || !(p->tcp_flags & TCP_SYN))
         return;
     *state = (void *)(uintptr_t)&tcpfp_marker;
 }

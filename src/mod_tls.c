@@ -106,7 +106,11 @@ struct tls_flow {
     struct srlt_ent *srlt;
 };
 
-static bool tls_enabled(const void *cfg) { return ((const struct tls_cfg *)cfg)->on; }
+static bool tls_enabled(const void *cfg, const struct joy_config *core)
+{
+    (void)core;
+    return ((const struct tls_cfg *)cfg)->on;
+}
 
 /* Per run: the certificate cache (tls_parse.h). */
 static int tls_setup(const void *cfg, const struct joy_config *core, void **shared, char *err,

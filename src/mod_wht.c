@@ -41,8 +41,9 @@ static const struct joy_option wht_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool wht_enabled(const void *cfg)
+static bool wht_enabled(const void *cfg, const struct joy_config *core)
 {
+    (void)core;
     return ((const struct wht_cfg *)cfg)->on;
 }
 
