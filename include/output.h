@@ -16,13 +16,17 @@
 struct joy_output;
 
 /* path NULL or "-" means stdout (plain).  gzip unless the name ends in
- * .json or .jsonl.  Returns NULL with a message in err. */
+ * .json or .jsonl: levels 1-3 through ISA-L when joy was built with it,
+ * else (and levels 4-9) through zlib.  Returns NULL with a message in err. */
 struct joy_output *output_open(const char *path, int gzip_level, char *err, size_t errlen);
 
 /* 0, or -1 once a write has failed (the error is kept for output_close). */
 int output_write(struct joy_output *o, const char *buf, size_t len);
 
 bool output_failed(const struct joy_output *o);
+
+/* "isa-l" or "zlib": which library compresses at gzip_level. */
+const char *output_gzip_engine(int gzip_level);
 
 /* Finish and close.  commit: rename .part to the final name.  Returns 0,
  * or -1 with a message in err (and the .part file removed). */

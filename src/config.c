@@ -47,7 +47,7 @@ static const struct joy_option core_options[] = {
     {"verbosity", OPT_UINT, CORE(verbosity), 0, 5, "3", "0-5",
      "messages shown: 0 none, 1 debug and up, 2 info, 3 warnings, 4 errors, 5 critical"},
     {"gzip_level", OPT_UINT, CORE(gzip_level), 1, 9, "1", "1-9",
-     "gzip level of the output file (1 fastest ... 9 smallest)"},
+     "gzip level of the output file (1 fastest ... 9 smallest; 1-3 use ISA-L when built with it)"},
     {"progress", OPT_BOOL, CORE(progress), 0, 1, "1", "0|1",
      "show a progress line while reading files when stderr is a terminal"},
     {"community_id", OPT_BOOL, CORE(community_id), 0, 1, "1", "0|1",

@@ -115,7 +115,7 @@ static void usage(FILE *out)
             "  -v           more messages (repeat for debug)\n"
             "  -q           only errors\n"
             "  -h, --help   this help\n"
-            "  -V, --version  versions of joy, libpcap, OpenSSL and zlib\n"
+            "  -V, --version  versions of joy, libpcap, OpenSSL and the gzip libraries\n"
             "  --options-cfg  print every option with its default (the options.cfg format)\n"
             "\n"
             "Directories are read file by file in name order; flows continue across files.\n"
@@ -136,8 +136,9 @@ static void usage(FILE *out)
 
 static void version(void)
 {
-    printf("joy %s\n%s\n%s\nzlib %s\n", JOY_VERSION, pcap_lib_version(),
-           OpenSSL_version(OPENSSL_VERSION), zlibVersion());
+    printf("joy %s\n%s\n%s\nzlib %s\ngzip levels 1-3: %s, 4-9: zlib\n", JOY_VERSION,
+           pcap_lib_version(), OpenSSL_version(OPENSSL_VERSION), zlibVersion(),
+           strcmp(output_gzip_engine(1), "isa-l") == 0 ? "ISA-L igzip" : "zlib");
 }
 
 /* ---------------------------------------------------------------------

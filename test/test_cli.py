@@ -139,6 +139,30 @@ def run_cases(tmp):
             assert records(f.read())[1] == recs
 
     @case
+    def every_gzip_level_writes_the_same_records():
+        # 3000 flows with packet and IP-ID arrays: about 1 MB of JSON, so the
+        # ISA-L sink (levels 1-3) compresses several full input buffers and
+        # zlib (4-9) several of its own; gzip(1) and Python must both read
+        # each file back to the plain run's records.
+        flood = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "flood.py"), "3000"],
+                               stdout=subprocess.PIPE, check=True).stdout
+        rc, plain, err = joy("-r", "-", "-w", "-", stdin=flood)
+        assert rc == 0, err
+        want = records(plain)[1]
+        assert len(want) == 3000 and len(plain) > 600000, len(plain)
+        _, ver, _ = joy("-V")
+        engines = [l for l in ver.decode().splitlines() if l.startswith("gzip levels")]
+        assert len(engines) == 1, ver
+        for level in (1, 2, 3, 4, 6, 9):
+            dest = os.path.join(tmp, "lvl%d.json.gz" % level)
+            rc, _, err = joy("-r", "-", "-w", dest, "gzip_level=%d" % level, stdin=flood)
+            assert rc == 0, (level, err)
+            assert subprocess.run(["gzip", "-t", dest]).returncode == 0, level
+            with gzip.open(dest, "rb") as f:
+                assert records(f.read())[1] == want, level
+            assert os.path.getsize(dest) < len(plain) / 4, (level, os.path.getsize(dest))
+
+    @case
     def unwritable_output_is_an_error():
         rc, _, err = joy("-r", sample, "-w", "/nonexistent-dir/x.json.gz")
         assert rc == 1 and "/nonexistent-dir/x.json.gz" in err
