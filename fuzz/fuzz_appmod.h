@@ -37,7 +37,7 @@ static inline void fuzz_appmod(const struct joy_module *mod, const uint16_t port
         return;
     *(bool *)cfg = true; /* every module here starts with its bool switch */
     struct module_env env;
-    memset(&env, 0, sizeof env); /* no anonymiser: anon_addr() leaves addresses alone */
+    memset(&env, 0, sizeof env); /* no anonymiser */
     env.cfg = cfg;
     struct flow f;
     memset(&f, 0, sizeof f);

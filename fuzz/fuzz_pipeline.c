@@ -7,6 +7,7 @@
 #include "fuzz_common.h"
 #include "meter.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -14,8 +15,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
-    struct joy_config cfg;
-    fuzz_config_all_modules(&cfg);
+    /* The configuration is the same for every input: built once (the
+     * meter only reads it), which saves a tenth of each run. */
+    static struct joy_config cfg;
+    static bool ready;
+    if (!ready) {
+        fuzz_config_all_modules(&cfg);
+        ready = true;
+    }
     struct capfile *cf = capfile_open_mem(data, size, err, sizeof err);
     if (cf) {
         struct joy_meter *m = meter_new(&cfg, fuzz_check_json, NULL, err, sizeof err);
@@ -28,6 +35,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         capfile_close(cf);
     }
-    config_free(&cfg);
     return 0;
 }

@@ -15,16 +15,17 @@
  * module itself).  The flag is valid from the flow's first packet on: a
  * module can skip storing those bytes at all.
  *
- * Addresses a module decodes and prints itself (DNS answers, DHCP fields,
- * IKE identities ...) can be mapped with anon_addr(), whatever flow they
- * come from: inside an anonymised subnet they get the same pseudonym as in
- * sa/da, other addresses are left alone.  Call it when the record is
- * written (it costs up to 128 AES blocks), not per packet.
+ * Addresses a module prints as text (DNS answers, DHCP fields, IKE
+ * identities, HTTP headers, TLS names and certificates ...) need nothing:
+ * the anon module rewrites every address literal in the module fields of
+ * every record (module.h rewrite_json, addr_scrub.h), whatever flow they
+ * come from.  So a module must NOT map such addresses itself - they would
+ * be mapped twice.  anon_addr() is for addresses a module keeps in binary.
  *
  * Limit: flows between two addresses that are not anonymised are not
  * flagged, so their raw bytes (payload, idp) are kept even if they quote an
- * anonymised address (a DHCP request from 0.0.0.0, an mDNS answer); modules
- * that decode addresses avoid that with anon_addr().  doc/modules/anon.md.
+ * anonymised address (a DHCP request from 0.0.0.0, an mDNS answer).
+ * doc/modules/anon.md.
  */
 #ifndef JOY_ANON_H
 #define JOY_ANON_H

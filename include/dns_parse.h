@@ -14,13 +14,11 @@
 struct jsonw;
 struct module_env;
 
-/* Address anonymisation for the JSON writers (anon.h): `env` is the calling
- * module's env, for anon_addr() on every address decoded from a message (it
- * maps addresses inside anonymised subnets to their pseudonyms), or NULL;
+/* Address anonymisation for the JSON writers (anon.h): addresses decoded
+ * from a message are written as text, which the anon module rewrites;
  * `hide_raw` (anon_active() of the flow) writes opaque bytes that may hold
  * an address (the EDNS client-subnet option) as null. */
 struct dns_anon {
-    const struct module_env *env;
     bool hide_raw;
 };
 

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 #define JW_MAX_DEPTH 64
 #define JW_MAX_SIZE (64u << 20) /* 64 MiB per record, far above any cap */
@@ -46,7 +47,10 @@ void jw_arr_open(struct jsonw *w);
 void jw_close(struct jsonw *w);     /* closes the innermost object or array */
 void jw_finish(struct jsonw *w);    /* closes everything still open, adds '\n' */
 
-void jw_key(struct jsonw *w, const char *key);  /* key is a trusted C literal */
+/* A key of len trusted bytes (no escaping): a C literal, see jw_key(). */
+void jw_key_n(struct jsonw *w, const char *key, size_t len);
+/* key is a trusted C literal; inline so that its strlen() is a constant */
+static inline void jw_key(struct jsonw *w, const char *key) { jw_key_n(w, key, strlen(key)); }
 /* A key from untrusted bytes (an HTTP header name): escaped like jw_str. */
 void jw_key_str(struct jsonw *w, const void *key, size_t len);
 
@@ -54,6 +58,9 @@ void jw_null(struct jsonw *w);
 void jw_bool(struct jsonw *w, bool v);
 void jw_uint(struct jsonw *w, uint64_t v);
 void jw_int(struct jsonw *w, int64_t v);
+/* An array of n numbers: the same bytes as jw_arr_open(), n jw_uint(),
+ * jw_close(), with one buffer check. */
+void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n);
 /* v with exactly `decimals` digits after the point (0..9), no exponent;
  * NaN and infinities are written as null. */
 void jw_fixed(struct jsonw *w, double v, int decimals);
@@ -70,6 +77,10 @@ void jw_cstr(struct jsonw *w, const char *s);
 void jw_hex(struct jsonw *w, const void *s, size_t len);
 /* raw text that the caller guarantees is a valid JSON value */
 void jw_raw_value(struct jsonw *w, const char *s, size_t len);
+/* Replace the text written since offset `from` by s[0..len), which the
+ * caller guarantees leaves the JSON structure (open containers, pending
+ * commas) as it was: e.g. the same members with other string values. */
+void jw_replace_from(struct jsonw *w, size_t from, const char *s, size_t len);
 
 /* A position to roll back to, for an object that may turn out empty:
  *   struct jw_mark m = jw_mark(w); jw_key(w, "x"); jw_obj_open(w);
@@ -96,7 +107,9 @@ static inline void jw_rollback(struct jsonw *w, struct jw_mark m)
 }
 
 /* convenience: key + value */
-static inline void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v) { jw_key(w, k); jw_uint(w, v); }
+/* key of len trusted bytes and its number, with one buffer check */
+void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v);
+static inline void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v) { jw_kv_uint_n(w, k, strlen(k), v); }
 static inline void jw_kv_int(struct jsonw *w, const char *k, int64_t v) { jw_key(w, k); jw_int(w, v); }
 static inline void jw_kv_cstr(struct jsonw *w, const char *k, const char *v) { jw_key(w, k); jw_cstr(w, v); }
 static inline void jw_kv_str(struct jsonw *w, const char *k, const void *v, size_t n) { jw_key(w, k); jw_str(w, v, n); }

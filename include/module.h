@@ -70,6 +70,15 @@ struct joy_module {
      * new flow to set f->anon; record_write() calls it on sa and da. */
     bool (*hide_addr)(const struct module_env *env, const struct ipaddr *a, int ipver,
                       struct ipaddr *out);
+    /* Optional: rewrite the module part of a record - the JSON text that
+     * every module's write_json and write_fingerprints wrote, which starts
+     * with a ',' and holds whole members only - e.g. to replace address
+     * literals quoted in it (anon: addr_scrub.h).  Return the new text and
+     * its length in *out_len (memory the module owns, valid until its next
+     * call), which must keep the same JSON structure; or NULL to keep the
+     * text.  record_write() calls it once per record. */
+    const char *(*rewrite_json)(const struct module_env *env, const char *json, size_t len,
+                                size_t *out_len);
     /* Also call `packet` for TCP segments that the retransmission test
      * leaves out of the counters (retrans=0): a stream reassembler needs
      * reordered segments that arrive after later ones (see reasm.h). */

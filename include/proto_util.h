@@ -29,7 +29,8 @@ const char *tcp_flags_str(uint8_t flags, char *buf);
 /*
  * Community ID v1 (https://github.com/corelight/community-id-spec) of a
  * flow, seed 0, as "1:<base64 of SHA-1>".  buf must hold 64 bytes.
- * Returns buf, or NULL if hashing failed.
+ * Returns buf, or NULL if len is under 32 (SHA-1 is computed here, in
+ * one block, without OpenSSL's per-call algorithm lookup).
  */
 const char *community_id_v1(const struct flow *f, uint16_t seed, char *buf, size_t len);
 

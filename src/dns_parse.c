@@ -180,8 +180,6 @@ static void write_addr(struct jsonw *w, const uint8_t *p, int ver, const struct 
     char buf[48];
     memset(&a, 0, sizeof a);
     memcpy(a.b, p, ver == 4 ? 4 : 16);
-    if (anon && anon->env)
-        anon_addr(anon->env, &a, ver, &a);
     jw_cstr(w, ipaddr_str(&a, ver, buf, sizeof buf));
 }
 

@@ -29,13 +29,15 @@ void jw_reset(struct jsonw *w)
     w->need_comma[0] = false;
 }
 
-/* Make room for n more bytes; false (and overflow set) if impossible. */
-static bool reserve(struct jsonw *w, size_t n)
+/*
+ * Buffer space.  reserve() is on the path of every key and value, so its
+ * common case (room left, no overflow) is an inline test; growing the
+ * buffer is the out-of-line slow path.
+ */
+static bool grow(struct jsonw *w, size_t n)
 {
     if (w->overflow)
         return false;
-    if (w->len + n <= w->cap)
-        return true;
     size_t cap = w->cap ? w->cap : 4096;
     while (cap < w->len + n)
         cap *= 2;
@@ -53,6 +55,14 @@ static bool reserve(struct jsonw *w, size_t n)
     return true;
 }
 
+/* Make room for n more bytes; false (and overflow set) if impossible. */
+static inline bool reserve(struct jsonw *w, size_t n)
+{
+    if (!w->overflow && w->len + n <= w->cap)
+        return true;
+    return grow(w, n);
+}
+
 static inline void put(struct jsonw *w, const char *s, size_t n)
 {
     if (reserve(w, n)) {
@@ -67,16 +77,40 @@ static inline void putc1(struct jsonw *w, char c)
         w->buf[w->len++] = c;
 }
 
-/* Called before every value and key: writes the separating comma. */
-static void before_value(struct jsonw *w)
+/* Does the next key or value need a separating comma?  Updates the state
+ * as if it were written. */
+static inline bool take_comma(struct jsonw *w)
 {
     if (w->after_key) {
         w->after_key = false;
-        return;
+        return false;
     }
-    if (w->need_comma[w->depth])
-        putc1(w, ',');
+    bool comma = w->need_comma[w->depth];
     w->need_comma[w->depth] = true;
+    return comma;
+}
+
+/* Called before every value and key: writes the separating comma. */
+static inline void before_value(struct jsonw *w)
+{
+    if (take_comma(w))
+        putc1(w, ',');
+}
+
+/*
+ * Start a value of at most n bytes: its comma is placed and room for the
+ * value is reserved; returns where the value goes (the caller then sets
+ * w->len past it), or NULL when the record overflowed.
+ */
+static inline char *value_room(struct jsonw *w, size_t n)
+{
+    bool comma = take_comma(w);
+    if (!reserve(w, n + 1))
+        return NULL;
+    char *o = w->buf + w->len;
+    if (comma)
+        *o++ = ',';
+    return o;
 }
 
 static void open_level(struct jsonw *w, char open, char close)
@@ -121,30 +155,65 @@ void jw_finish(struct jsonw *w)
 
 /* Before a key: a key still waiting for its value gets null, so even a
  * caller's mistake cannot produce invalid JSON. */
-static void before_key(struct jsonw *w)
+static void settle_key(struct jsonw *w)
 {
     if (w->after_key) {
         w->after_key = false;
         put(w, "null", 4);
     }
-    before_value(w);
 }
 
-void jw_key(struct jsonw *w, const char *key)
+/*
+ * memcpy for the few bytes of a key: moves of fixed size (which compile to
+ * plain loads and stores), overlapping when n is not their size, instead
+ * of a call that dominated the cost of a short key.
+ */
+static inline void copy_short(char *d, const char *s, size_t n)
 {
-    before_key(w);
-    putc1(w, '"');
-    put(w, key, strlen(key));
-    put(w, "\":", 2);
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
+/*
+ * Write `"key":` (after a comma when one is due) and reserve `extra` more
+ * bytes for the value that follows; returns where that value goes, or NULL
+ * when the record overflowed.  The key is then waiting for its value.
+ */
+static inline char *key_room(struct jsonw *w, const char *key, size_t len, size_t extra)
+{
+    settle_key(w);
+    char *o = value_room(w, len + 3 + extra);
+    if (o) {
+        *o++ = '"';
+        copy_short(o, key, len);
+        o += len;
+        *o++ = '"';
+        *o++ = ':';
+        w->len = (size_t)(o - w->buf);
+    }
     w->after_key = true;
+    return o;
+}
+
+void jw_key_n(struct jsonw *w, const char *key, size_t len)
+{
+    key_room(w, key, len, 0);
 }
 
 void jw_key_str(struct jsonw *w, const void *key, size_t len)
 {
-    if (w->after_key) {
-        w->after_key = false;
-        put(w, "null", 4);
-    }
+    settle_key(w);
     jw_str(w, key, len); /* places the comma, escapes the bytes */
     putc1(w, ':');
     w->after_key = true;
@@ -165,34 +234,117 @@ void jw_bool(struct jsonw *w, bool v)
         put(w, "false", 5);
 }
 
+/*
+ * Decimal digits, two per step: digit_pairs holds "00" "01" ... "99", so
+ * one division by 100 yields two digits.
+ */
+static const char digit_pairs[201] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+static const uint64_t pow10_u64[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+};
+
+/* Exactly `width` digits of v (the low ones, zero-padded), ending just
+ * before end; returns where they start. */
+static char *utoa_width(uint64_t v, char *end, int width)
+{
+    for (; width >= 2; width -= 2) {
+        end -= 2;
+        memcpy(end, digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (width)
+        *--end = (char)('0' + v % 10);
+    return end;
+}
+
+/*
+ * Number of decimal digits of v (1..20), from its bit length: a number of
+ * `bits` bits has floor(bits x log10(2)) + 1 digits or one fewer (1233 /
+ * 4096 is log10(2) rounded up, exact enough below 2^64), and one
+ * comparison tells which.  v | 1 has the same digits as v (only odd
+ * numbers end a run of 9s) and is never 0.
+ */
+static inline int dec_len(uint64_t v)
+{
+    uint64_t x = v | 1;
+    int bits = 64 - __builtin_clzll(x);
+    int t = (bits * 1233) >> 12;
+    return t + 1 - (x < pow10_u64[t]);
+}
+
 /* Digits of v into the end of tmp; returns the start. */
 static char *utoa_rev(uint64_t v, char *end)
 {
-    char *p = end;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return p;
+    return utoa_width(v, end, dec_len(v));
+}
+
+/* v in decimal at o (room for 20 digits); returns the end. */
+static inline char *put_dec(char *o, uint64_t v)
+{
+    if (v < 100) {
+        /* two bytes are always copied (the room is there): for v < 10 the
+         * pair starts at the second digit of "0v", and only one byte counts */
+        memcpy(o, digit_pairs + 2 * v + (v < 10), 2);
+        return o + 1 + (v >= 10);
+    }
+    char *end = o + dec_len(v);
+    utoa_width(v, end, (int)(end - o));
+    return end;
 }
 
 void jw_uint(struct jsonw *w, uint64_t v)
 {
-    char tmp[24];
-    char *p = utoa_rev(v, tmp + sizeof tmp);
-    before_value(w);
-    put(w, p, (size_t)(tmp + sizeof tmp - p));
+    char *o = value_room(w, 20);
+    if (o)
+        w->len = (size_t)(put_dec(o, v) - w->buf);
+}
+
+void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v)
+{
+    char *o = key_room(w, key, len, 20);
+    w->after_key = false; /* the value below is the one it waits for */
+    if (o)
+        w->len = (size_t)(put_dec(o, v) - w->buf);
+}
+
+void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n)
+{
+    /* brackets, and at most 20 digits and a comma per number */
+    if (n > JW_MAX_SIZE / 21) {
+        w->overflow = true;
+        return;
+    }
+    char *o = value_room(w, 21 * n + 2);
+    if (!o)
+        return;
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        o = put_dec(o, v[i]);
+    }
+    *o++ = ']';
+    w->len = (size_t)(o - w->buf);
 }
 
 void jw_int(struct jsonw *w, int64_t v)
 {
-    char tmp[24];
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    char *p = utoa_rev(u, tmp + sizeof tmp);
+    char *o = value_room(w, 21);
+    if (!o)
+        return;
     if (v < 0)
-        *--p = '-';
-    before_value(w);
-    put(w, p, (size_t)(tmp + sizeof tmp - p));
+        *o++ = '-';
+    w->len = (size_t)(put_dec(o, u) - w->buf);
 }
 
 void jw_fixed(struct jsonw *w, double v, int decimals)
@@ -209,15 +361,11 @@ void jw_fixed(struct jsonw *w, double v, int decimals)
     bool neg = v < 0;
     double scaled = fabs(v) * pow10[decimals] + 0.5;
     uint64_t u = (uint64_t)scaled;
-    uint64_t ip = u / (uint64_t)pow10[decimals];
-    uint64_t fp = u % (uint64_t)pow10[decimals];
+    uint64_t ip = u / pow10_u64[decimals];
+    uint64_t fp = u % pow10_u64[decimals];
     char tmp[48];
     char *end = tmp + sizeof tmp;
-    char *p = end;
-    for (int i = 0; i < decimals; i++) {
-        *--p = (char)('0' + fp % 10);
-        fp /= 10;
-    }
+    char *p = utoa_width(fp, end, decimals);
     if (decimals)
         *--p = '.';
     p = utoa_rev(ip, p);
@@ -233,11 +381,7 @@ void jw_time_ns(struct jsonw *w, uint64_t ns)
     uint64_t usec = (ns % 1000000000u) / 1000u;
     char tmp[40];
     char *end = tmp + sizeof tmp;
-    char *p = end;
-    for (int i = 0; i < 6; i++) {
-        *--p = (char)('0' + usec % 10);
-        usec /= 10;
-    }
+    char *p = utoa_width(usec, end, 6);
     *--p = '.';
     p = utoa_rev(sec, p);
     before_value(w);
@@ -359,6 +503,14 @@ void jw_hex(struct jsonw *w, const void *sv, size_t n)
 void jw_raw_value(struct jsonw *w, const char *s, size_t n)
 {
     before_value(w);
+    put(w, s, n);
+}
+
+void jw_replace_from(struct jsonw *w, size_t from, const char *s, size_t n)
+{
+    if (w->overflow || from > w->len)
+        return;
+    w->len = from;
     put(w, s, n);
 }
 

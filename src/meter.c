@@ -58,7 +58,8 @@ struct joy_meter {
     size_t n_mod;
     size_t mod_index[JOY_MAX_MODULES];        /* index into joy_modules[] */
     struct module_env env[JOY_MAX_MODULES];
-    struct frag_entry frags[FRAG_SLOTS];
+    struct frag_entry *frags;     /* FRAG_SLOTS entries, allocated at the first fragment */
+    uint64_t frag_parked_hint[FRAG_SLOTS / 64]; /* bit set: that slot may hold parked fragments */
 };
 
 static uint32_t frag_slot(const struct packet *p)
@@ -100,9 +101,12 @@ static void frag_claim(struct joy_meter *m, struct frag_entry *e, const struct p
  */
 static enum frag_action frag_track(struct joy_meter *m, struct packet *p, struct frag_entry **parked)
 {
-    struct frag_entry *e = &m->frags[frag_slot(p)];
-    bool fresh = frag_match(e, p) && (p->ts >= e->ts ? p->ts - e->ts : e->ts - p->ts) < FRAG_MAX_AGE;
     *parked = NULL;
+    if (!m->frags && !(m->frags = calloc(FRAG_SLOTS, sizeof *m->frags)))
+        return FRAG_PROCESS; /* out of memory: the fragment goes on without ports */
+    uint32_t slot = frag_slot(p);
+    struct frag_entry *e = &m->frags[slot];
+    bool fresh = frag_match(e, p) && (p->ts >= e->ts ? p->ts - e->ts : e->ts - p->ts) < FRAG_MAX_AGE;
     if (p->frag == FRAG_FIRST) {
         if (fresh && e->parked_pkts)
             *parked = e;
@@ -124,6 +128,7 @@ static enum frag_action frag_track(struct joy_meter *m, struct packet *p, struct
         frag_claim(m, e, p);
     if (!e->parked_pkts)
         e->parked_first_ts = p->ts;
+    m->frag_parked_hint[slot / 64] |= 1ull << (slot % 64);
     e->parked_pkts++;
     e->parked_bytes += p->payload_len;
     e->parked_ip_bytes += p->ip_len;
@@ -285,6 +290,7 @@ void meter_free(struct joy_meter *m)
             mod->teardown(m->env[i].shared);
     }
     jw_free(&m->w);
+    free(m->frags);
     free(m);
 }
 
@@ -467,12 +473,15 @@ void meter_advance_time(struct joy_meter *m, uint64_t now)
 
 void meter_flush(struct joy_meter *m, enum expire_type why)
 {
-    for (size_t i = 0; i < FRAG_SLOTS; i++) {
-        struct frag_entry *e = &m->frags[i];
-        if (e->used && e->parked_pkts) {
-            account_orphans(m, e);
-            e->parked_pkts = 0;
+    for (size_t w = 0; w < FRAG_SLOTS / 64; w++) {
+        for (uint64_t bits = m->frag_parked_hint[w]; bits; bits &= bits - 1) {
+            struct frag_entry *e = &m->frags[w * 64 + (size_t)__builtin_ctzll(bits)];
+            if (e->used && e->parked_pkts) {
+                account_orphans(m, e);
+                e->parked_pkts = 0;
+            }
         }
+        m->frag_parked_hint[w] = 0;
     }
     flow_table_flush(m->table, why);
 }

@@ -21,11 +21,17 @@
  * never mistakes a pseudonym for a real address.  joy-anon maps pseudonyms
  * back with the key.
  *
+ * Addresses that modules quote as text (HTTP headers, TLS names and
+ * certificates, DNS answers, ...) are replaced the same way, in every
+ * record, by rewriting the module fields before they are written
+ * (anon_rewrite, addr_scrub.h).
+ *
  * Per-flow state: none (a marker pointer, so that write_json is called).
  * Cost: one trie lookup per address of each new flow; for each anonymised
  * address one batch of 32 (IPv4) or 128 (IPv6) AES blocks when the record
  * is written.
  */
+#include "addr_scrub.h"
 #include "cryptopan.h"
 #include "flow.h"
 #include "jsonw.h"
@@ -44,6 +50,8 @@ struct anon_cfg {
 struct anon_shared {
     struct prefix_trie *trie;
     struct cryptopan *cp;
+    char *text;       /* the rewritten module fields of the latest record */
+    size_t text_cap;
 };
 
 static const struct joy_option anon_options[] = {
@@ -68,6 +76,7 @@ static void anon_teardown(void *shared)
         return;
     pt_free(s->trie);
     cryptopan_free(s->cp);
+    free(s->text);
     free(s);
 }
 
@@ -132,6 +141,40 @@ static bool anon_hide(const struct module_env *env, const struct ipaddr *a, int 
     return true;
 }
 
+static bool scrub_hide(void *ctx, const struct ipaddr *a, int ipver, struct ipaddr *out)
+{
+    return anon_hide(ctx, a, ipver, out);
+}
+
+/*
+ * Addresses quoted as text in module fields (an HTTP Host header, a TLS
+ * server name or certificate, a DNS answer, ...): every literal inside an
+ * anonymised subnet becomes its pseudonym, in every record, whatever its
+ * flow (addr_scrub.h).  Should memory for the rewritten text run out, the
+ * module fields are dropped rather than written with the real addresses.
+ */
+static const char *anon_rewrite(const struct module_env *env, const char *json, size_t len,
+                                size_t *out_len)
+{
+    struct anon_shared *s = env->shared;
+    size_t need = addr_scrub(json, len, scrub_hide, (void *)env, s->text, s->text_cap);
+    if (need == 0)
+        return NULL;
+    if (need > s->text_cap) {
+        size_t cap = need + need / 2 + 256;
+        char *t = realloc(s->text, cap);
+        if (!t) {
+            *out_len = 0;
+            return "";
+        }
+        s->text = t;
+        s->text_cap = cap;
+        addr_scrub(json, len, scrub_hide, (void *)env, s->text, s->text_cap);
+    }
+    *out_len = need;
+    return s->text;
+}
+
 static void anon_packet(const struct module_env *env, void **state, const struct flow *f,
                         const struct packet *p, int dir)
 {
@@ -172,4 +215,5 @@ const struct joy_module anon_module = {
     .write_json = anon_json,
     .free_state = anon_free,
     .hide_addr = anon_hide,
+    .rewrite_json = anon_rewrite,
 };

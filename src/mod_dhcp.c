@@ -63,10 +63,10 @@ static const char dhcp_not_dhcp;
  * helpers
  */
 
-/* Address anonymisation (anon.h): addresses go through anon_addr(); opaque
- * option bytes that may hold addresses are hidden when the flow is flagged. */
+/* Address anonymisation (anon.h): addresses are written as text, which the
+ * anon module rewrites; opaque option bytes that may hold addresses are
+ * hidden when the flow is flagged. */
 struct danon {
-    const struct module_env *env;
     bool hide_raw;
 };
 
@@ -76,7 +76,6 @@ static void put_addr(struct jsonw *w, const uint8_t *p, int ver, const struct da
     char buf[48];
     memset(&a, 0, sizeof a);
     memcpy(a.b, p, ver == 4 ? 4 : 16);
-    anon_addr(hide->env, &a, ver, &a);
     jw_cstr(w, ipaddr_str(&a, ver, buf, sizeof buf));
 }
 
@@ -942,7 +941,7 @@ static void dhcp_json(const struct module_env *env, const void *state, const str
     if (state == DHCP_REJECTED)
         return;
     const struct appmsg_store *st = s->store;
-    struct danon an = {env, anon_active(f)};
+    struct danon an = {anon_active(f)};
     const struct danon *hide = &an;
     if (st->n) {
         jw_key(w, s->v6 ? "dhcpv6" : "dhcp");

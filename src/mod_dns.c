@@ -224,7 +224,7 @@ static void dns_json(const struct module_env *env, const void *state, const stru
     if (state == DNS_REJECTED || !s->store)
         return;
     const struct appmsg_store *st = s->store;
-    struct dns_anon an = {env, anon_active(f)};
+    struct dns_anon an = {anon_active(f)};
     if (st->n) {
         jw_key(w, "dns");
         jw_arr_open(w);

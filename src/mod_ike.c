@@ -374,8 +374,7 @@ static const char *vid_name(const uint8_t *v, size_t n)
  */
 struct ike_ctx {
     struct jsonw *w;
-    const struct module_env *env; /* for anon_addr() (anon.h) */
-    bool hide_raw;                /* anon_active(): opaque address bytes as null */
+    bool hide_raw; /* anon_active(): opaque address bytes as null (anon.h) */
 };
 
 static void put_addr(struct ike_ctx *x, const uint8_t *p, int ver)
@@ -384,7 +383,6 @@ static void put_addr(struct ike_ctx *x, const uint8_t *p, int ver)
     char buf[48];
     memset(&a, 0, sizeof a);
     memcpy(a.b, p, ver == 4 ? 4 : 16);
-    anon_addr(x->env, &a, ver, &a);
     jw_cstr(x->w, ipaddr_str(&a, ver, buf, sizeof buf));
 }
 
@@ -1027,7 +1025,7 @@ static void ike_json(const struct module_env *env, const void *state, const stru
     if (state == IKE_REJECTED)
         return;
     const struct appmsg_store *st = s->store;
-    struct ike_ctx x = {w, env, anon_active(f)};
+    struct ike_ctx x = {w, anon_active(f)};
     if (st->n) {
         static const char *const side[2] = {"init", "resp"};
         jw_key(w, "ike");

@@ -15,9 +15,13 @@
  * "i" arrays are written only in bidirectional records (bidir=1), and are
  * empty when da sent nothing.  Nothing is written for non-TCP flows.
  *
- * Memory: one allocation per TCP flow, 16 bytes x num_pkts (4 numbers of
- * 4 bytes per packet slot, two directions), made at the flow's first TCP
- * packet; nothing is allocated or formatted per packet.
+ * Memory: 16 + 16 x min(num_pkts, SALT_FIRST_SLOTS) bytes per TCP flow (4
+ * numbers of 4 bytes per packet slot: seq and ack, two directions),
+ * allocated at the flow's first TCP packet, and enlarged once, to
+ * 16 + 16 x num_pkts bytes, when a direction needs more slots.  Most flows
+ * are short and every page of the heap's peak size costs a page fault, so
+ * short flows only take the small block (as in ppi).  Nothing is formatted
+ * per packet.
  */
 #include "flow.h"
 #include "jsonw.h"
@@ -27,14 +31,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SALT_FIRST_SLOTS 8 /* slots per direction in a flow's first block */
+
 struct salt_cfg {
     bool on;
 };
 
 struct salt_state {
     uint32_t cap;      /* packets kept per direction */
+    uint32_t room;     /* slots allocated per direction: n[d] <= room <= cap */
     uint32_t n[2];     /* packets kept so far per direction */
-    uint32_t v[];      /* 2 x cap pairs: v[(dir * cap + i) * 2 + 0 seq / 1 ack] */
+    uint32_t v[];      /* 2 x room pairs: v[(dir * room + i) * 2 + 0 seq / 1 ack] */
 };
 
 static const struct joy_option salt_options[] = {
@@ -49,6 +56,20 @@ static bool salt_enabled(const void *cfg, const struct joy_config *core)
     return ((const struct salt_cfg *)cfg)->on;
 }
 
+/* The first block is full in one direction: take the whole num_pkts slots
+ * per direction, once; the "in" half moves up to its new place.  Returns
+ * the new block, or NULL (the old one kept) when out of memory. */
+static struct salt_state *salt_grow(struct salt_state *s)
+{
+    struct salt_state *big = realloc(s, sizeof *s + (size_t)s->cap * 4 * sizeof s->v[0]);
+    if (!big)
+        return NULL;
+    memmove(&big->v[(size_t)big->cap * 2], &big->v[(size_t)big->room * 2],
+            (size_t)big->n[1] * 2 * sizeof big->v[0]);
+    big->room = big->cap;
+    return big;
+}
+
 static void salt_packet(const struct module_env *env, void **state, const struct flow *f,
                         const struct packet *p, int dir)
 {
@@ -60,18 +81,26 @@ static void salt_packet(const struct module_env *env, void **state, const struct
         uint32_t cap = (uint32_t)env->core->num_pkts;
         if (!cap)
             return;
+        uint32_t room = cap < SALT_FIRST_SLOTS ? cap : SALT_FIRST_SLOTS;
         /* values are written before they are read: only the header is cleared */
-        s = malloc(sizeof *s + (size_t)cap * 4 * sizeof s->v[0]);
+        s = malloc(sizeof *s + (size_t)room * 4 * sizeof s->v[0]);
         if (!s)
             return;
         memset(s, 0, sizeof *s);
         s->cap = cap;
+        s->room = room;
         *state = s;
     }
     uint32_t i = s->n[dir];
     if (i >= s->cap)
         return;
-    uint32_t *e = &s->v[((size_t)dir * s->cap + i) * 2];
+    if (i == s->room) {
+        s = salt_grow(s);
+        if (!s)
+            return;
+        *state = s;
+    }
+    uint32_t *e = &s->v[((size_t)dir * s->room + i) * 2];
     e[0] = p->tcp_seq;
     e[1] = p->tcp_ack;
     s->n[dir] = i + 1;
@@ -81,7 +110,7 @@ static void salt_packet(const struct module_env *env, void **state, const struct
 static void salt_array(struct jsonw *w, const char *key, const struct salt_state *s, int dir,
                        int which)
 {
-    const uint32_t *v = &s->v[(size_t)dir * s->cap * 2];
+    const uint32_t *v = &s->v[(size_t)dir * s->room * 2];
     jw_key(w, key);
     jw_arr_open(w);
     for (uint32_t i = 0; i < s->n[dir]; i++) {

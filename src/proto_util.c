@@ -10,7 +10,10 @@
  *   | port lo (2) | port hi (2)        (ports only for TCP, UDP, SCTP, ICMP)
  * with the endpoints ordered so that both directions hash alike, and for
  * ICMP the type and its counterpart type (or the code, for types without
- * a counterpart) standing in for the ports; then "1:" + base64.
+ * a counterpart) standing in for the ports; then "1:" + base64.  The
+ * SHA-1 is computed here (FIPS 180-4) for the one block that such an input
+ * fills: OpenSSL 3's EVP_Digest() looks the algorithm up again on every
+ * call, which cost more than the hash itself once per record.
  */
 #include "proto_util.h"
 
@@ -113,6 +116,70 @@ static int icmp_counterpart(uint8_t type, bool v6)
     return -1;
 }
 
+static uint32_t rotl32(uint32_t x, int n)
+{
+    return (x << n) | (x >> (32 - n));
+}
+
+#define SHA1_ONE_BLOCK_MAX 55 /* message bytes that fit one block with its padding */
+
+/* One SHA-1 step on the working variables v = a..e, with the round
+ * function's value f, the round constant k and the schedule word wt. */
+static inline void sha1_step(uint32_t v[5], uint32_t f, uint32_t k, uint32_t wt)
+{
+    uint32_t tmp = rotl32(v[0], 5) + f + v[4] + k + wt;
+    v[4] = v[3];
+    v[3] = v[2];
+    v[2] = rotl32(v[1], 30);
+    v[1] = v[0];
+    v[0] = tmp;
+}
+
+/* The message schedule word W[t], kept in a ring of the last 16: from
+ * t = 16 on, W[t] = ROTL1(W[t-3] ^ W[t-8] ^ W[t-14] ^ W[t-16]) replaces
+ * W[t-16] in its slot. */
+static inline uint32_t sha1_word(uint32_t wv[16], int t)
+{
+    if (t >= 16)
+        wv[t & 15] = rotl32(wv[(t - 3) & 15] ^ wv[(t - 8) & 15] ^ wv[(t - 14) & 15] ^
+                            wv[t & 15], 1);
+    return wv[t & 15];
+}
+
+/* SHA-1 (FIPS 180-4, section 6.1) of a message of at most
+ * SHA1_ONE_BLOCK_MAX bytes: one padded 64-byte block. */
+static void sha1_one_block(const uint8_t *msg, size_t len, uint8_t out[20])
+{
+    uint8_t block[64] = {0};
+    memcpy(block, msg, len);
+    block[len] = 0x80;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++)
+        block[63 - i] = (uint8_t)(bits >> (8 * i));
+    uint32_t wv[16];
+    for (int t = 0; t < 16; t++)
+        wv[t] = (uint32_t)block[4 * t] << 24 | (uint32_t)block[4 * t + 1] << 16 |
+                (uint32_t)block[4 * t + 2] << 8 | block[4 * t + 3];
+    static const uint32_t h0[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+    uint32_t v[5];
+    memcpy(v, h0, sizeof v);
+    /* the four stages of 20 steps: Ch, Parity, Maj, Parity */
+    for (int t = 0; t < 20; t++)
+        sha1_step(v, (v[1] & v[2]) | (~v[1] & v[3]), 0x5a827999, sha1_word(wv, t));
+    for (int t = 20; t < 40; t++)
+        sha1_step(v, v[1] ^ v[2] ^ v[3], 0x6ed9eba1, sha1_word(wv, t));
+    for (int t = 40; t < 60; t++)
+        sha1_step(v, (v[1] & v[2]) | (v[1] & v[3]) | (v[2] & v[3]), 0x8f1bbcdc,
+                  sha1_word(wv, t));
+    for (int t = 60; t < 80; t++)
+        sha1_step(v, v[1] ^ v[2] ^ v[3], 0xca62c1d6, sha1_word(wv, t));
+    for (int i = 0; i < 5; i++) {
+        uint32_t h = h0[i] + v[i];
+        for (int j = 0; j < 4; j++)
+            out[4 * i + j] = (uint8_t)(h >> (24 - 8 * j));
+    }
+}
+
 static bool endpoint_lt(const uint8_t *a1, const uint8_t *a2, size_t alen, uint16_t p1, uint16_t p2)
 {
     int c = memcmp(a1, a2, alen);
@@ -168,11 +235,12 @@ const char *community_id_v1(const struct flow *f, uint16_t seed, char *buf, size
         in[n++] = (uint8_t)(dp >> 8);
         in[n++] = (uint8_t)dp;
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(in, n, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20 || len < 32)
+    _Static_assert(sizeof in <= SHA1_ONE_BLOCK_MAX, "the hash input fits one SHA-1 block");
+    if (len < 32)
         return NULL;
+    unsigned char md[20];
+    sha1_one_block(in, n, md);
     memcpy(buf, "1:", 2);
-    EVP_EncodeBlock((unsigned char *)buf + 2, md, (int)mdlen); /* 28 chars + NUL */
+    EVP_EncodeBlock((unsigned char *)buf + 2, md, (int)sizeof md); /* 28 chars + NUL */
     return buf;
 }

@@ -78,6 +78,21 @@ static const struct flow *shown_flow(const struct flow *f, const struct module_e
     return copy;
 }
 
+/* Let modules rewrite what the modules wrote, from offset `from` on
+ * (module.h rewrite_json: anon replaces quoted addresses). */
+static void rewrite_module_fields(struct jsonw *w, size_t from, const struct module_env *envs,
+                                  const size_t *mod_index, size_t n_mod)
+{
+    for (size_t i = 0; i < n_mod; i++) {
+        const struct joy_module *mod = joy_modules[mod_index[i]];
+        size_t n;
+        const char *text;
+        if (mod->rewrite_json && !w->overflow && w->len > from &&
+            (text = mod->rewrite_json(&envs[i], w->buf + from, w->len - from, &n)))
+            jw_replace_from(w, from, text, n);
+    }
+}
+
 void record_write(struct jsonw *w, const struct flow *f, const struct joy_config *cfg,
                   const struct module_env *envs, const size_t *mod_index, size_t n_mod)
 {
@@ -137,6 +152,7 @@ void record_write(struct jsonw *w, const struct flow *f, const struct joy_config
             jw_kv_cstr(w, "community_id", cid);
     }
 
+    size_t module_fields = w->len;
     for (size_t i = 0; i < n_mod; i++) {
         const struct joy_module *mod = joy_modules[mod_index[i]];
         if (f->mod[i] && mod->write_json)
@@ -161,6 +177,8 @@ void record_write(struct jsonw *w, const struct flow *f, const struct joy_config
                 jw_close(w);
         }
     }
+
+    rewrite_module_fields(w, module_fields, envs, mod_index, n_mod);
 
     uint64_t retrans = out->retrans + in->retrans;
     if (retrans || f->frag_pkts) {

@@ -48,5 +48,6 @@ void run_decode_tests(void);
 void run_flow_tests(void);
 void run_config_tests(void);
 void run_capfile_tests(void);
+void run_addr_scrub_tests(void);
 
 #endif
