@@ -8,6 +8,7 @@
  */
 #include "fuzz_udpmod.h"
 #include "quic_crypto.h"
+#include "tls_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,7 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct jsonw w;
         jw_init(&w);
         jw_obj_open(&w);
-        quic_fuzz_plain(data + 1, size - 1, &w);
+        static struct tls_ctx *tls; /* made once */
+        if (!tls && !(tls = tls_ctx_new()))
+            abort();
+        quic_fuzz_plain(data + 1, size - 1, &w, tls);
         jw_finish(&w);
         if (!json_validate(w.buf, w.len)) {
             fprintf(stderr, "invalid JSON: %.*s\n", (int)w.len, w.buf);

@@ -30,9 +30,21 @@ static inline void fuzz_udpmod(const struct joy_module *mod, const uint8_t *data
     if (!cfg)
         return;
     *(bool *)cfg = true; /* the module's bool switch comes first */
+    /* the module's per-run state, made once (as a run would) */
+    static void *shared;
+    static bool set_up;
+    if (!set_up && mod->setup) {
+        char err[256];
+        if (mod->setup(cfg, NULL, &shared, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            abort();
+        }
+    }
+    set_up = true;
     struct module_env env;
     memset(&env, 0, sizeof env);
     env.cfg = cfg;
+    env.shared = shared;
     struct flow f;
     memset(&f, 0, sizeof f);
     f.key.proto = 17;

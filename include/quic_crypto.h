@@ -37,13 +37,21 @@ bool quic_version_known(uint32_t version);
 /* The packet type from the first byte of a long header (v2 permutes them). */
 enum quic_ptype quic_long_type(uint32_t version, uint8_t b0);
 
+/* The OpenSSL state of the functions below, made once per run: the
+ * algorithms are fetched once (OpenSSL 3 looks one up by name on each
+ * implicit use) and the contexts are reused.  Not thread-safe. */
+struct quic_crypto;
+struct quic_crypto *quic_crypto_new(void);
+void quic_crypto_free(struct quic_crypto *qc);
+
 /* Derive the client's and server's Initial keys.  Returns 0, or -1 for an
  * unknown version, a dcid longer than 20 bytes or an OpenSSL failure. */
-int quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
-                      struct quic_keys *client, struct quic_keys *server);
+int quic_initial_keys(struct quic_crypto *qc, uint32_t version, const uint8_t *dcid,
+                      size_t dcid_len, struct quic_keys *client, struct quic_keys *server);
 
 /* The 5-byte header protection mask for a 16-byte sample. */
-int quic_hp_mask(const uint8_t hp[16], const uint8_t sample[16], uint8_t mask[5]);
+int quic_hp_mask(struct quic_crypto *qc, const uint8_t hp[16], const uint8_t sample[16],
+                 uint8_t mask[5]);
 
 /*
  * Remove the protection of one long-header packet in place.  pkt holds the
@@ -55,8 +63,8 @@ int quic_hp_mask(const uint8_t hp[16], const uint8_t sample[16], uint8_t mask[5]
  * plaintext (pkt_len - header - 16 bytes) is written to out (which must
  * hold pkt_len bytes), its length to *out_len.  Returns 0 or -1.
  */
-int quic_unprotect(const struct quic_keys *k, uint8_t *pkt, size_t pkt_len, size_t pn_off,
-                   int64_t largest, uint64_t *pn, uint8_t *out, size_t *out_len);
+int quic_unprotect(struct quic_crypto *qc, const struct quic_keys *k, uint8_t *pkt, size_t pkt_len,
+                   size_t pn_off, int64_t largest, uint64_t *pn, uint8_t *out, size_t *out_len);
 
 /* QUIC variable-length integer (RFC 9000 16) from buf[*pos..len); returns
  * false if it does not fit. */
@@ -65,8 +73,10 @@ bool quic_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v);
 /* For fuzzing (fuzz/fuzz_quic.c): run mod_quic.c's frame parser, CRYPTO
  * reassembly and JSON/fingerprint writers on plaintext Initial payloads
  * given as chunks <ctl><len u16 big-endian><bytes> (ctl bit 0: from the
- * server), writing members into the open object of w. */
+ * server), writing members into the open object of w; tls is the
+ * fingerprints' digests (tls_ctx_new(), tls_parse.h). */
 struct jsonw;
-void quic_fuzz_plain(const uint8_t *data, size_t size, struct jsonw *w);
+struct tls_ctx;
+void quic_fuzz_plain(const uint8_t *data, size_t size, struct jsonw *w, struct tls_ctx *tls);
 
 #endif

@@ -135,29 +135,34 @@ void tls_json_hellos(struct jsonw *w, const struct tls_hello *ch, const struct t
  * psk_identities, psk_ke_modes, early_data, sslv2. */
 void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh);
 
-/* A per-run cache of decoded certificates (their JSON), keyed by the
- * whole DER: 1024 entries of at most 4 KiB DER + 8 KiB JSON (12 MiB at
- * most; a few MiB in practice).  Not thread-safe: one per meter. */
-struct tls_x509_cache;
-struct tls_x509_cache *tls_x509_cache_new(void);
-void tls_x509_cache_free(struct tls_x509_cache *c);
+/*
+ * Per-run state of the certificate decoder and the fingerprints (one per
+ * module, made in setup(); not thread-safe).  OpenSSL 3 looks an
+ * algorithm up by name on each use of EVP_sha256() and the like, and
+ * d2i_X509() builds a public-key decoder for every certificate; a tls_ctx
+ * holds the digests fetched once, one reusable public-key decoder, and a
+ * cache of decoded certificates (their JSON, keyed by the whole DER: 1024
+ * entries of at most 4 KiB DER + 8 KiB JSON, 12 MiB at most, a few MiB in
+ * practice).
+ */
+struct tls_ctx;
+struct tls_ctx *tls_ctx_new(void);
+void tls_ctx_free(struct tls_ctx *c);
 
 /* A certificate_list (TLS <= 1.2 Certificate body, RFC 5246 7.4.2) as a
- * JSON array of certificates, at most max_certs of them; cache may be
- * NULL. */
+ * JSON array of certificates (OpenSSL d2i), at most max_certs of them. */
 void tls_json_cert_list(struct jsonw *w, const uint8_t *body, size_t len, unsigned max_certs,
-                        struct tls_x509_cache *cache);
-
-/* One DER certificate as a JSON object (OpenSSL d2i_X509). */
-void tls_json_x509(struct jsonw *w, const uint8_t *der, size_t len);
+                        struct tls_ctx *ctx);
 
 /*
  * Fingerprints as members of the current object.  Client: "tls" (Joy /
  * NPF "tls" string), "ja3", "ja3_md5", "ja4" with transport 't' (TCP),
  * 'q' (QUIC) or 'd' (DTLS).  Server: "ja3s", "ja3s_md5".
  */
-void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, char transport);
-void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh);
+void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, char transport,
+                                  struct tls_ctx *ctx);
+void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh,
+                                  struct tls_ctx *ctx);
 
 /* The fingerprint strings themselves (for tests and fuzzing): write at
  * most cap-1 characters and a NUL into out; return the full length
@@ -166,6 +171,6 @@ size_t tls_fp_npf(const struct tls_hello *ch, char *out, size_t cap);
 size_t tls_fp_ja3(const struct tls_hello *ch, char *out, size_t cap);
 size_t tls_fp_ja3s(const struct tls_hello *sh, char *out, size_t cap);
 /* out must hold 37 bytes ("t13d1516h2_8daaf6152771_e5627efa2ab1"). */
-bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37]);
+bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37], struct tls_ctx *ctx);
 
 #endif

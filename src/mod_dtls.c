@@ -2,11 +2,12 @@
  * \summary: dtls module - DTLS 1.0/1.2/1.3 ClientHello and ServerHello over
  * UDP (RFC 6347 4.1-4.2, RFC 9147 4 and 5)
  *
- * Option dtls=1.  A UDP flow is DTLS when a datagram of either side starts
- * with a DTLSPlaintext record (13-byte header: content type 22, version
- * 0xfeff / 0xfefd / 0xfefc, epoch 0, 48-bit sequence number, length that
- * fits) holding a handshake fragment of a ClientHello (1), ServerHello (2)
- * or HelloVerifyRequest (3).  Any port.
+ * On with tls=1 (the default dtls=2 follows the tls switch); dtls=1 turns
+ * it on without tls, dtls=0 off.  A UDP flow is DTLS when a datagram of
+ * either side starts with a DTLSPlaintext record (13-byte header: content
+ * type 22, version 0xfeff / 0xfefd / 0xfefc, epoch 0, 48-bit sequence
+ * number, length that fits) holding a handshake fragment of a ClientHello
+ * (1), ServerHello (2) or HelloVerifyRequest (3).  Any port.
  *
  * Every epoch-0 handshake record of the first DTLS_MAX_PKTS datagrams of a
  * direction is read; its fragments (12-byte header: msg_type, length,
@@ -30,6 +31,7 @@
 #include "packet.h"
 #include "tls_parse.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,13 +39,16 @@
 #define DTLS_MAX_PKTS 32   /* datagrams per direction looked at */
 #define DTLS_RANGES 16     /* disjoint fragment ranges tracked */
 
+enum dtls_mode { DTLS_OFF, DTLS_ON, DTLS_AS_TLS };
+
 struct dtls_cfg {
-    bool on;
+    uint64_t mode; /* enum dtls_mode */
 };
 
 static const struct joy_option dtls_options[] = {
-    {"dtls", OPT_BOOL, offsetof(struct dtls_cfg, on), 0, 1, "0", "0|1",
-     "DTLS 1.0/1.2/1.3 ClientHello/ServerHello over UDP (fields as tls), any port"},
+    {"dtls", OPT_UINT, offsetof(struct dtls_cfg, mode), DTLS_OFF, DTLS_AS_TLS, "2", "0|1|2",
+     "DTLS 1.0/1.2/1.3 ClientHello/ServerHello over UDP (fields as tls), any port: "
+     "0 off, 1 on, 2 as tls="},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -73,9 +78,25 @@ struct dtls_flow {
 
 static bool dtls_enabled(const void *cfg, const struct joy_config *core)
 {
-    (void)core;
-    return ((const struct dtls_cfg *)cfg)->on;
+    uint64_t mode = ((const struct dtls_cfg *)cfg)->mode;
+    return mode == DTLS_AS_TLS ? config_bool(core, "tls") : mode == DTLS_ON;
 }
+
+/* Per run: the digests of the fingerprints (tls_parse.h). */
+static int dtls_setup(const void *cfg, const struct joy_config *core, void **shared, char *err,
+                      size_t errlen)
+{
+    (void)cfg;
+    (void)core;
+    *shared = tls_ctx_new();
+    if (!*shared) {
+        snprintf(err, errlen, "dtls: cannot set up OpenSSL (out of memory?)");
+        return -1;
+    }
+    return 0;
+}
+
+static void dtls_teardown(void *shared) { tls_ctx_free(shared); }
 
 static bool dtls_version(uint16_t v) { return v == 0xfeff || v == 0xfefd || v == 0xfefc; }
 
@@ -282,7 +303,6 @@ static void dtls_json(const struct module_env *env, const void *state, const str
 static void dtls_fingerprints(const struct module_env *env, const void *state, const struct flow *f,
                               struct jsonw *w, int dir)
 {
-    (void)env;
     (void)f;
     const struct dtls_flow *t = state;
     struct tls_hello hb;
@@ -291,11 +311,11 @@ static void dtls_fingerprints(const struct module_env *env, const void *state, c
     if (dir == t->cli_dir) {
         const struct tls_hello *ch = parse_side(&t->s[0], TLS_HS_CLIENT_HELLO, &hb);
         if (ch)
-            tls_json_client_fingerprints(w, ch, 'd');
+            tls_json_client_fingerprints(w, ch, 'd', env->shared);
     } else {
         const struct tls_hello *sh = parse_side(&t->s[1], TLS_HS_SERVER_HELLO, &hb);
         if (sh)
-            tls_json_server_fingerprints(w, sh);
+            tls_json_server_fingerprints(w, sh, env->shared);
     }
 }
 
@@ -315,6 +335,8 @@ const struct joy_module dtls_module = {
     .options = dtls_options,
     .config_size = sizeof(struct dtls_cfg),
     .enabled = dtls_enabled,
+    .setup = dtls_setup,
+    .teardown = dtls_teardown,
     .packet = dtls_packet,
     .write_json = dtls_json,
     .free_state = dtls_free,

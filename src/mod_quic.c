@@ -32,6 +32,7 @@
 #include "quic_crypto.h"
 #include "tls_parse.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,10 +101,45 @@ struct quic_flow {
     struct quic_side s[2];
 };
 
+/* Per run: the decryption state and the fingerprints' digests. */
+struct quic_run {
+    struct quic_crypto *qc;
+    struct tls_ctx *tls;
+};
+
 static bool quic_enabled(const void *cfg, const struct joy_config *core)
 {
     (void)core;
     return ((const struct quic_cfg *)cfg)->on;
+}
+
+static void quic_teardown(void *shared)
+{
+    struct quic_run *run = shared;
+    if (!run)
+        return;
+    quic_crypto_free(run->qc);
+    tls_ctx_free(run->tls);
+    free(run);
+}
+
+static int quic_setup(const void *cfg, const struct joy_config *core, void **shared, char *err,
+                      size_t errlen)
+{
+    (void)cfg;
+    (void)core;
+    struct quic_run *run = calloc(1, sizeof *run);
+    if (run) {
+        run->qc = quic_crypto_new();
+        run->tls = tls_ctx_new();
+    }
+    if (!run || !run->qc || !run->tls) {
+        quic_teardown(run);
+        snprintf(err, errlen, "quic: cannot set up OpenSSL (out of memory?)");
+        return -1;
+    }
+    *shared = run;
+    return 0;
 }
 
 /* Does the datagram start with a client Initial we can decrypt? */
@@ -264,18 +300,19 @@ bad:
         s->why = QW_FRAME;
 }
 
-static bool set_keys(struct quic_flow *q, uint32_t version)
+static bool set_keys(struct quic_flow *q, struct quic_crypto *qc, uint32_t version)
 {
     if (q->keyed && q->key_version == version)
         return true;
-    if (quic_initial_keys(version, q->kcid, q->kcid_len, &q->keys[0], &q->keys[1]))
+    if (quic_initial_keys(qc, version, q->kcid, q->kcid_len, &q->keys[0], &q->keys[1]))
         return false;
     q->keyed = true;
     q->key_version = version;
     return true;
 }
 
-static void quic_datagram(struct quic_flow *q, int role, const uint8_t *p, size_t n)
+static void quic_datagram(struct quic_flow *q, struct quic_crypto *qc, int role, const uint8_t *p,
+                          size_t n)
 {
     struct quic_side *s = &q->s[role];
     size_t pos = 0;
@@ -336,7 +373,7 @@ static void quic_datagram(struct quic_flow *q, int role, const uint8_t *p, size_
         pos += plen;
         if (t != QPT_INITIAL)
             continue;
-        if (plen > QUIC_PKT_MAX || !set_keys(q, version)) {
+        if (plen > QUIC_PKT_MAX || !set_keys(q, qc, version)) {
             if (!s->why)
                 s->why = QW_DECRYPT;
             continue;
@@ -345,7 +382,7 @@ static void quic_datagram(struct quic_flow *q, int role, const uint8_t *p, size_
         memcpy(work, pk, plen);
         uint64_t pn;
         size_t ol;
-        if (quic_unprotect(&q->keys[role], work, plen, hdr, s->largest_pn, &pn, plain, &ol)) {
+        if (quic_unprotect(qc, &q->keys[role], work, plen, hdr, s->largest_pn, &pn, plain, &ol)) {
             if (!s->why)
                 s->why = QW_DECRYPT;
             continue;
@@ -360,7 +397,6 @@ static void quic_datagram(struct quic_flow *q, int role, const uint8_t *p, size_
 static void quic_packet(const struct module_env *env, void **state, const struct flow *f,
                         const struct packet *p, int dir)
 {
-    (void)env;
     (void)f;
     if (p->proto != 17 || !p->payload_cap)
         return;
@@ -385,7 +421,8 @@ static void quic_packet(const struct module_env *env, void **state, const struct
     struct quic_side *s = &q->s[role];
     if (s->done || ++s->pkts > QUIC_MAX_PKTS)
         return;
-    quic_datagram(q, role, p->payload, p->payload_cap);
+    const struct quic_run *run = env->shared;
+    quic_datagram(q, run->qc, role, p->payload, p->payload_cap);
     if (q->s[0].done && q->s[1].done)
         q->done = true;
 }
@@ -470,24 +507,29 @@ static void quic_json(const struct module_env *env, const void *state, const str
     jw_close(w);
 }
 
-static void quic_fingerprints(const struct module_env *env, const void *state, const struct flow *f,
-                              struct jsonw *w, int dir)
+static void write_fingerprints(const struct quic_flow *q, struct jsonw *w, int dir,
+                               struct tls_ctx *tls)
 {
-    (void)env;
-    (void)f;
-    const struct quic_flow *q = state;
     struct tls_hello hb;
     if (!q->s[dir == q->cli_dir ? 0 : 1].done)
         return; /* fingerprints only from whole hellos */
     if (dir == q->cli_dir) {
         const struct tls_hello *ch = parse_side(&q->s[0], TLS_HS_CLIENT_HELLO, &hb);
         if (ch)
-            tls_json_client_fingerprints(w, ch, 'q');
+            tls_json_client_fingerprints(w, ch, 'q', tls);
     } else {
         const struct tls_hello *sh = parse_side(&q->s[1], TLS_HS_SERVER_HELLO, &hb);
         if (sh)
-            tls_json_server_fingerprints(w, sh);
+            tls_json_server_fingerprints(w, sh, tls);
     }
+}
+
+static void quic_fingerprints(const struct module_env *env, const void *state, const struct flow *f,
+                              struct jsonw *w, int dir)
+{
+    (void)f;
+    const struct quic_run *run = env->shared;
+    write_fingerprints(state, w, dir, run->tls);
 }
 
 static void quic_free(void *state)
@@ -500,7 +542,7 @@ static void quic_free(void *state)
     free(q);
 }
 
-void quic_fuzz_plain(const uint8_t *data, size_t size, struct jsonw *w)
+void quic_fuzz_plain(const uint8_t *data, size_t size, struct jsonw *w, struct tls_ctx *tls)
 {
     struct quic_flow *q = calloc(1, sizeof *q);
     if (!q)
@@ -526,7 +568,7 @@ void quic_fuzz_plain(const uint8_t *data, size_t size, struct jsonw *w)
     for (int d = 0; d < 2; d++) {
         jw_key(w, d ? "fingerprints_in" : "fingerprints");
         jw_obj_open(w);
-        quic_fingerprints(NULL, q, NULL, w, d);
+        write_fingerprints(q, w, d, tls);
         jw_close(w);
     }
     quic_free(q);
@@ -538,6 +580,8 @@ const struct joy_module quic_module = {
     .options = quic_options,
     .config_size = sizeof(struct quic_cfg),
     .enabled = quic_enabled,
+    .setup = quic_setup,
+    .teardown = quic_teardown,
     .packet = quic_packet,
     .write_json = quic_json,
     .free_state = quic_free,

@@ -55,7 +55,8 @@ struct tls_cfg {
 
 static const struct joy_option tls_options[] = {
     {"tls", OPT_BOOL, offsetof(struct tls_cfg, on), 0, 1, "0", "0|1",
-     "TLS handshake fields, certificates and record lengths/times (srlt), any TCP port"},
+     "TLS handshake fields, certificates and record lengths/times (srlt), any TCP port; "
+     "with it DTLS over UDP (see dtls=)"},
     {"reasm_bytes", OPT_UINT, offsetof(struct tls_cfg, reasm_bytes), 1024, 16777216, "65536",
      "BYTES", "TCP reassembly cap per direction: bytes held and handshake bytes parsed"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
@@ -112,21 +113,21 @@ static bool tls_enabled(const void *cfg, const struct joy_config *core)
     return ((const struct tls_cfg *)cfg)->on;
 }
 
-/* Per run: the certificate cache (tls_parse.h). */
+/* Per run: the certificate decoder and cache, the digests (tls_parse.h). */
 static int tls_setup(const void *cfg, const struct joy_config *core, void **shared, char *err,
                      size_t errlen)
 {
     (void)cfg;
     (void)core;
-    *shared = tls_x509_cache_new();
+    *shared = tls_ctx_new();
     if (!*shared) {
-        snprintf(err, errlen, "tls: out of memory");
+        snprintf(err, errlen, "tls: cannot set up OpenSSL (out of memory?)");
         return -1;
     }
     return 0;
 }
 
-static void tls_teardown(void *shared) { tls_x509_cache_free(shared); }
+static void tls_teardown(void *shared) { tls_ctx_free(shared); }
 
 /* ---- detection ------------------------------------------------------------ */
 
@@ -724,7 +725,6 @@ static void tls_json(const struct module_env *env, const void *state, const stru
 static void tls_fingerprints(const struct module_env *env, const void *state, const struct flow *f,
                              struct jsonw *w, int dir)
 {
-    (void)env;
     (void)f;
     const struct tls_flow *t = state;
     if (!t->seen || (t->ch_dir != dir && t->sh_dir != dir))
@@ -733,9 +733,9 @@ static void tls_fingerprints(const struct module_env *env, const void *state, co
     const struct tls_hello *ch, *sh;
     parse_kept(t, &chb, &shb, &ch, &sh);
     if (ch && t->ch_dir == dir)
-        tls_json_client_fingerprints(w, ch, 't');
+        tls_json_client_fingerprints(w, ch, 't', env->shared);
     if (sh && t->sh_dir == dir)
-        tls_json_server_fingerprints(w, sh);
+        tls_json_server_fingerprints(w, sh, env->shared);
 }
 
 static void tls_free(void *state)

@@ -7,8 +7,8 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const uint8_t salt_v1[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
@@ -31,33 +31,78 @@ enum quic_ptype quic_long_type(uint32_t version, uint8_t b0)
     return (enum quic_ptype)t;
 }
 
-/* HKDF (SHA-256) through EVP_KDF: mode extract-only or expand-only. */
-static int hkdf(int mode, const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len,
-                const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+struct quic_crypto {
+    EVP_MAC_CTX *hmac;       /* HMAC-SHA256; each use sets its key */
+    EVP_CIPHER_CTX *hp;      /* AES-128-ECB, no padding; each use sets its key */
+    EVP_CIPHER_CTX *aead;    /* AES-128-GCM; each use sets key and nonce */
+};
+
+struct quic_crypto *quic_crypto_new(void)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    if (!kdf)
+    struct quic_crypto *qc = calloc(1, sizeof *qc);
+    if (!qc)
+        return NULL;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_CIPHER *ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+    EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    qc->hmac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    qc->hp = EVP_CIPHER_CTX_new();
+    qc->aead = EVP_CIPHER_CTX_new();
+    OSSL_PARAM prm[2];
+    prm[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    prm[1] = OSSL_PARAM_construct_end();
+    bool ok = qc->hmac && qc->hp && qc->aead && ecb && gcm &&
+              EVP_MAC_CTX_set_params(qc->hmac, prm) == 1 &&
+              EVP_EncryptInit_ex(qc->hp, ecb, NULL, NULL, NULL) == 1 &&
+              EVP_DecryptInit_ex(qc->aead, gcm, NULL, NULL, NULL) == 1;
+    /* the contexts hold their own references to the algorithms */
+    EVP_MAC_free(mac);
+    EVP_CIPHER_free(ecb);
+    EVP_CIPHER_free(gcm);
+    if (!ok) {
+        quic_crypto_free(qc);
+        return NULL;
+    }
+    return qc;
+}
+
+void quic_crypto_free(struct quic_crypto *qc)
+{
+    if (!qc)
+        return;
+    EVP_MAC_CTX_free(qc->hmac);
+    EVP_CIPHER_CTX_free(qc->hp);
+    EVP_CIPHER_CTX_free(qc->aead);
+    free(qc);
+}
+
+/* HMAC-SHA256(key, a || b) (RFC 2104). */
+static int hmac(struct quic_crypto *qc, const uint8_t *key, size_t key_len, const uint8_t *a,
+                size_t a_len, const uint8_t *b, size_t b_len, uint8_t out[32])
+{
+    size_t n = 0;
+    if (EVP_MAC_init(qc->hmac, key, key_len, NULL) != 1 ||
+        EVP_MAC_update(qc->hmac, a, a_len) != 1 || EVP_MAC_update(qc->hmac, b, b_len) != 1 ||
+        EVP_MAC_final(qc->hmac, out, &n, 32) != 1 || n != 32)
         return -1;
-    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
-    if (!ctx)
+    return 0;
+}
+
+/* HKDF-Expand (RFC 5869 2.3) of at most one block: T(1) = HMAC(prk, info || 1). */
+static int hkdf_expand(struct quic_crypto *qc, const uint8_t prk[32], const uint8_t *info,
+                       size_t info_len, uint8_t *out, size_t out_len)
+{
+    static const uint8_t one = 1;
+    uint8_t t[32];
+    if (out_len > sizeof t || hmac(qc, prk, 32, info, info_len, &one, 1, t))
         return -1;
-    OSSL_PARAM prm[6], *p = prm;
-    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, key_len);
-    if (salt)
-        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
-    if (info)
-        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
-    *p = OSSL_PARAM_construct_end();
-    int r = EVP_KDF_derive(ctx, out, out_len, prm) == 1 ? 0 : -1;
-    EVP_KDF_CTX_free(ctx);
-    return r;
+    memcpy(out, t, out_len);
+    return 0;
 }
 
 /* HKDF-Expand-Label (RFC 8446 7.1) with an empty context. */
-static int expand_label(const uint8_t secret[32], const char *label, uint8_t *out, size_t out_len)
+static int expand_label(struct quic_crypto *qc, const uint8_t secret[32], const char *label,
+                        uint8_t *out, size_t out_len)
 {
     uint8_t info[2 + 1 + 6 + 32 + 1];
     size_t ll = strlen(label), n = 0;
@@ -71,22 +116,23 @@ static int expand_label(const uint8_t secret[32], const char *label, uint8_t *ou
     memcpy(info + n, label, ll);
     n += ll;
     info[n++] = 0;
-    return hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, secret, 32, NULL, 0, info, n, out, out_len);
+    return hkdf_expand(qc, secret, info, n, out, out_len);
 }
 
-static int side_keys(const uint8_t init[32], const char *side, bool v2, struct quic_keys *k)
+static int side_keys(struct quic_crypto *qc, const uint8_t init[32], const char *side, bool v2,
+                     struct quic_keys *k)
 {
     uint8_t sec[32];
-    if (expand_label(init, side, sec, 32) ||
-        expand_label(sec, v2 ? "quicv2 key" : "quic key", k->key, 16) ||
-        expand_label(sec, v2 ? "quicv2 iv" : "quic iv", k->iv, 12) ||
-        expand_label(sec, v2 ? "quicv2 hp" : "quic hp", k->hp, 16))
+    if (expand_label(qc, init, side, sec, 32) ||
+        expand_label(qc, sec, v2 ? "quicv2 key" : "quic key", k->key, 16) ||
+        expand_label(qc, sec, v2 ? "quicv2 iv" : "quic iv", k->iv, 12) ||
+        expand_label(qc, sec, v2 ? "quicv2 hp" : "quic hp", k->hp, 16))
         return -1;
     return 0;
 }
 
-int quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
-                      struct quic_keys *client, struct quic_keys *server)
+int quic_initial_keys(struct quic_crypto *qc, uint32_t version, const uint8_t *dcid,
+                      size_t dcid_len, struct quic_keys *client, struct quic_keys *server)
 {
     const uint8_t *salt = version == QUIC_V1   ? salt_v1
                           : version == QUIC_V2 ? salt_v2
@@ -94,33 +140,28 @@ int quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
                                                     : NULL;
     if (!salt || dcid_len > QUIC_MAX_CID)
         return -1;
+    /* HKDF-Extract (RFC 5869 2.2): initial_secret = HMAC(salt, dcid) */
     uint8_t init[32];
-    /* a zero-length DCID is legal for a server-chosen ID; OpenSSL wants a key */
-    uint8_t zero = 0;
-    if (hkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, dcid_len ? dcid : &zero, dcid_len, salt, 20, NULL, 0,
-             init, 32))
+    if (hmac(qc, salt, 20, dcid, dcid_len, NULL, 0, init))
         return -1;
     bool v2 = version == QUIC_V2;
-    if (side_keys(init, "client in", v2, client) || side_keys(init, "server in", v2, server))
+    if (side_keys(qc, init, "client in", v2, client) ||
+        side_keys(qc, init, "server in", v2, server))
         return -1;
     return 0;
 }
 
-int quic_hp_mask(const uint8_t hp[16], const uint8_t sample[16], uint8_t mask[5])
+int quic_hp_mask(struct quic_crypto *qc, const uint8_t hp[16], const uint8_t sample[16],
+                 uint8_t mask[5])
 {
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c)
-        return -1;
     uint8_t out[32];
-    int n = 0, r = -1;
-    if (EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, hp, NULL) == 1 &&
-        EVP_CIPHER_CTX_set_padding(c, 0) == 1 && EVP_EncryptUpdate(c, out, &n, sample, 16) == 1 &&
-        n == 16) {
-        memcpy(mask, out, 5);
-        r = 0;
-    }
-    EVP_CIPHER_CTX_free(c);
-    return r;
+    int n = 0;
+    if (EVP_EncryptInit_ex(qc->hp, NULL, NULL, hp, NULL) != 1 ||
+        EVP_CIPHER_CTX_set_padding(qc->hp, 0) != 1 ||
+        EVP_EncryptUpdate(qc->hp, out, &n, sample, 16) != 1 || n != 16)
+        return -1;
+    memcpy(mask, out, 5);
+    return 0;
 }
 
 /* RFC 9000 A.3 */
@@ -136,14 +177,14 @@ static uint64_t decode_pn(int64_t largest, uint64_t truncated, unsigned bits)
     return cand;
 }
 
-int quic_unprotect(const struct quic_keys *k, uint8_t *pkt, size_t pkt_len, size_t pn_off,
-                   int64_t largest, uint64_t *pn, uint8_t *out, size_t *out_len)
+int quic_unprotect(struct quic_crypto *qc, const struct quic_keys *k, uint8_t *pkt, size_t pkt_len,
+                   size_t pn_off, int64_t largest, uint64_t *pn, uint8_t *out, size_t *out_len)
 {
     /* the sample starts 4 bytes after the packet number's first byte */
     if (pn_off + 4 + 16 > pkt_len)
         return -1;
     uint8_t mask[5];
-    if (quic_hp_mask(k->hp, pkt + pn_off + 4, mask))
+    if (quic_hp_mask(qc, k->hp, pkt + pn_off + 4, mask))
         return -1;
     uint8_t b0 = pkt[0] ^ (uint8_t)(mask[0] & ((pkt[0] & 0x80) ? 0x0f : 0x1f));
     size_t pn_len = (size_t)(b0 & 3) + 1;
@@ -164,22 +205,16 @@ int quic_unprotect(const struct quic_keys *k, uint8_t *pkt, size_t pkt_len, size
     size_t ct_len = pkt_len - hdr - 16;
     if (ct_len > (size_t)0x7fffffff || hdr > (size_t)0x7fffffff)
         return -1;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c)
+    EVP_CIPHER_CTX *c = qc->aead;
+    int n = 0, m = 0;
+    if (EVP_DecryptInit_ex(c, NULL, NULL, k->key, nonce) != 1 ||
+        EVP_DecryptUpdate(c, NULL, &n, pkt, (int)hdr) != 1 ||
+        EVP_DecryptUpdate(c, out, &n, pkt + hdr, (int)ct_len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, pkt + hdr + ct_len) != 1 ||
+        EVP_DecryptFinal_ex(c, out + n, &m) != 1)
         return -1;
-    int n = 0, m = 0, r = -1;
-    if (EVP_DecryptInit_ex(c, EVP_aes_128_gcm(), NULL, NULL, NULL) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
-        EVP_DecryptInit_ex(c, NULL, NULL, k->key, nonce) == 1 &&
-        EVP_DecryptUpdate(c, NULL, &n, pkt, (int)hdr) == 1 &&
-        EVP_DecryptUpdate(c, out, &n, pkt + hdr, (int)ct_len) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, pkt + hdr + ct_len) == 1 &&
-        EVP_DecryptFinal_ex(c, out + n, &m) == 1) {
-        *out_len = (size_t)n + (size_t)m;
-        r = 0;
-    }
-    EVP_CIPHER_CTX_free(c);
-    return r;
+    *out_len = (size_t)n + (size_t)m;
+    return 0;
 }
 
 bool quic_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)

@@ -20,9 +20,11 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -586,6 +588,94 @@ void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct t
         jw_kv_bool(w, "sslv2", true);
 }
 
+/* ---- per-run state ------------------------------------------------------ */
+
+/*
+ * The certificates of a capture repeat (the same servers, the same
+ * chains), so the JSON of a decoded certificate is kept per run: a
+ * direct-mapped table keyed by the whole DER (hash, then compare), so a
+ * hit is exact.  Bounded: X509_CACHE_SLOTS entries of at most
+ * X509_CACHE_DER + X509_CACHE_JSON bytes.
+ */
+#define X509_CACHE_SLOTS 1024
+#define X509_CACHE_DER 4096
+#define X509_CACHE_JSON 8192
+
+struct x509_slot {
+    uint64_t hash;
+    uint8_t *der;
+    char *json;
+    uint32_t der_len, json_len;
+};
+
+#define SPKI_TYPES 4 /* key types with a decoder of their own */
+
+/* A public-key decoder for one key algorithm (nid), NULL if none could be made. */
+struct spki_decoder {
+    int nid;
+    OSSL_DECODER_CTX *dc;
+};
+
+struct tls_ctx {
+    EVP_MD *md5, *sha256;     /* NULL if the library lacks one (no such fingerprint) */
+    EVP_MD_CTX *md;           /* reused by every digest */
+    /* Certificates are decoded in a library context that offers no
+     * algorithms (only the "null" provider), where d2i finds no key
+     * decoders to build; the public key is then decoded (into `key`) by
+     * a SubjectPublicKeyInfo decoder for its algorithm, made on first use
+     * (spki_decoder()), or by the one for any algorithm. */
+    OSSL_LIB_CTX *bare;
+    OSSL_PROVIDER *null_prov;
+    struct spki_decoder spki[SPKI_TYPES];
+    OSSL_DECODER_CTX *spki_any;
+    EVP_PKEY *key;
+    BIO *bio;                 /* text of printed certificate fields, reset after each */
+    struct jsonw scratch;     /* a certificate's JSON before it is cached */
+    struct x509_slot slot[X509_CACHE_SLOTS];
+};
+
+struct tls_ctx *tls_ctx_new(void)
+{
+    struct tls_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    jw_init(&c->scratch);
+    c->md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    c->md = EVP_MD_CTX_new();
+    c->bare = OSSL_LIB_CTX_new();
+    c->null_prov = c->bare ? OSSL_PROVIDER_load(c->bare, "null") : NULL;
+    c->bio = BIO_new(BIO_s_mem());
+    ERR_clear_error();
+    if (!c->md || !c->null_prov || !c->bio) {
+        tls_ctx_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void tls_ctx_free(struct tls_ctx *c)
+{
+    if (!c)
+        return;
+    for (unsigned i = 0; i < X509_CACHE_SLOTS; i++) {
+        free(c->slot[i].der);
+        free(c->slot[i].json);
+    }
+    jw_free(&c->scratch);
+    BIO_free(c->bio);
+    EVP_PKEY_free(c->key);
+    for (unsigned i = 0; i < SPKI_TYPES; i++)
+        OSSL_DECODER_CTX_free(c->spki[i].dc);
+    OSSL_DECODER_CTX_free(c->spki_any);
+    OSSL_PROVIDER_unload(c->null_prov);
+    OSSL_LIB_CTX_free(c->bare);
+    EVP_MD_CTX_free(c->md);
+    EVP_MD_free(c->sha256);
+    EVP_MD_free(c->md5);
+    free(c);
+}
+
 /* ---- certificates ------------------------------------------------------- */
 
 #define X509_MAX_RDN 32
@@ -594,9 +684,9 @@ void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct t
 #define X509_MAX_TEXT 4096
 #define X509_MAX_HEX 1024
 
-static const char *obj_name(const ASN1_OBJECT *o, char *buf, int len)
+/* The long name of an object (its nid if known), else its dotted OID. */
+static const char *obj_name(int nid, const ASN1_OBJECT *o, char *buf, int len)
 {
-    int nid = OBJ_obj2nid(o);
     if (nid != NID_undef) {
         const char *ln = OBJ_nid2ln(nid);
         if (ln)
@@ -635,9 +725,10 @@ static void json_name(struct jsonw *w, const char *key, const X509_NAME *nm)
     for (int i = 0; i < n && i < X509_MAX_RDN; i++) {
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(nm, i);
         const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+        const ASN1_OBJECT *o = X509_NAME_ENTRY_get_object(e);
         char buf[96];
         jw_obj_open(w);
-        jw_key(w, obj_name(X509_NAME_ENTRY_get_object(e), buf, sizeof buf));
+        jw_key(w, obj_name(OBJ_obj2nid(o), o, buf, sizeof buf));
         unsigned char *u = NULL;
         int ul = ASN1_STRING_to_UTF8(&u, v);
         if (ul >= 0 && u) {
@@ -652,6 +743,40 @@ static void json_name(struct jsonw *w, const char *key, const X509_NAME *nm)
     jw_close(w);
 }
 
+/* subjectAltName as a list of names; false if it does not decode */
+static bool json_san(struct jsonw *w, X509_EXTENSION *ex, BIO *bio)
+{
+    GENERAL_NAMES *gens = X509V3_EXT_d2i(ex);
+    if (!gens)
+        return false;
+    jw_arr_open(w);
+    int g = sk_GENERAL_NAME_num(gens);
+    for (int k = 0; k < g && k < X509_MAX_SAN; k++) {
+        GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, k));
+        kv_bio(w, NULL, bio);
+    }
+    jw_close(w);
+    GENERAL_NAMES_free(gens);
+    return true;
+}
+
+/* One extension's value: as OpenSSL prints it, else its bytes in hex. */
+static void json_extension_value(struct jsonw *w, X509_EXTENSION *ex, int nid, BIO *bio)
+{
+    if (nid == NID_subject_alt_name) {
+        if (json_san(w, ex, bio))
+            return;
+    } else if (X509V3_EXT_print(bio, ex, 0, 0) > 0) {
+        kv_bio(w, NULL, bio);
+        return;
+    }
+    (void)BIO_reset(bio);
+    const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(ex);
+    int dl = d ? ASN1_STRING_length(d) : 0;
+    jw_hex(w, d ? ASN1_STRING_get0_data(d) : (const unsigned char *)"",
+           dl > X509_MAX_HEX ? X509_MAX_HEX : (dl > 0 ? (size_t)dl : 0));
+}
+
 static void json_x509_extensions(struct jsonw *w, X509 *x, BIO *bio)
 {
     int n = X509_get_ext_count(x);
@@ -661,192 +786,270 @@ static void json_x509_extensions(struct jsonw *w, X509 *x, BIO *bio)
     jw_arr_open(w);
     for (int i = 0; i < n && i < X509_MAX_EXT; i++) {
         X509_EXTENSION *ex = X509_get_ext(x, i);
-        char buf[96];
         const ASN1_OBJECT *o = X509_EXTENSION_get_object(ex);
+        int nid = OBJ_obj2nid(o);
+        char buf[96];
         jw_obj_open(w);
-        jw_key(w, obj_name(o, buf, sizeof buf));
-        if (OBJ_obj2nid(o) == NID_subject_alt_name) {
-            GENERAL_NAMES *gens = X509V3_EXT_d2i(ex);
-            if (gens) {
-                jw_arr_open(w);
-                int g = sk_GENERAL_NAME_num(gens);
-                for (int k = 0; k < g && k < X509_MAX_SAN; k++) {
-                    GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(gens, k));
-                    kv_bio(w, NULL, bio);
-                }
-                jw_close(w);
-                GENERAL_NAMES_free(gens);
-                jw_close(w);
-                continue;
-            }
-        } else if (X509V3_EXT_print(bio, ex, 0, 0) > 0) {
-            kv_bio(w, NULL, bio);
-            jw_close(w);
-            continue;
-        }
-        (void)BIO_reset(bio);
-        const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(ex);
-        int dl = d ? ASN1_STRING_length(d) : 0;
-        jw_hex(w, d ? ASN1_STRING_get0_data(d) : (const unsigned char *)"",
-               dl > X509_MAX_HEX ? X509_MAX_HEX : (dl > 0 ? (size_t)dl : 0));
+        jw_key(w, obj_name(nid, o, buf, sizeof buf));
+        json_extension_value(w, ex, nid, bio);
         jw_close(w);
     }
     jw_close(w);
 }
 
-void tls_json_x509(struct jsonw *w, const uint8_t *der, size_t len)
+/* The certificate, decoded in the bare library context (see tls_ctx). */
+static X509 *cert_decode(const struct tls_ctx *c, const uint8_t *der, size_t len)
+{
+    const unsigned char *p = der;
+    if (len == 0 || len > INT_MAX)
+        return NULL;
+    return (X509 *)ASN1_item_d2i_ex(NULL, &p, (long)len, ASN1_ITEM_rptr(X509), c->bare, NULL);
+}
+
+/* A SubjectPublicKeyInfo decoder for keys of type `keytype` (NULL: any). */
+static OSSL_DECODER_CTX *spki_decoder_new(struct tls_ctx *c, const char *keytype)
+{
+    return OSSL_DECODER_CTX_new_for_pkey(&c->key, "DER", "SubjectPublicKeyInfo", keytype,
+                                         EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+}
+
+/* The decoder for keys of algorithm `alg` (named by its OID); NULL for an
+ * unknown algorithm, when all SPKI_TYPES are taken or none could be made. */
+static OSSL_DECODER_CTX *spki_decoder(struct tls_ctx *c, const ASN1_OBJECT *alg)
+{
+    int nid = OBJ_obj2nid(alg);
+    if (nid == NID_undef)
+        return NULL;
+    for (unsigned i = 0; i < SPKI_TYPES; i++) {
+        struct spki_decoder *d = &c->spki[i];
+        if (d->nid == nid)
+            return d->dc;
+        if (d->nid == NID_undef) {
+            char oid[80];
+            d->nid = nid;
+            if (OBJ_obj2txt(oid, sizeof oid, alg, 1) > 0)
+                d->dc = spki_decoder_new(c, oid);
+            return d->dc;
+        }
+    }
+    return NULL;
+}
+
+/* Decode the DER SubjectPublicKeyInfo into c->key with dc. */
+static bool spki_decode(struct tls_ctx *c, OSSL_DECODER_CTX *dc, const unsigned char *der, int n)
+{
+    const unsigned char *p = der;
+    size_t left = (size_t)n;
+    if (!dc || !OSSL_DECODER_from_data(dc, &p, &left) || !c->key) {
+        EVP_PKEY_free(c->key);
+        c->key = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* The contents of a DER element of tag `tag` (definite, minimal length). */
+static bool der_element(struct cursor *c, uint8_t tag, struct cursor *body)
+{
+    if (cur_u8(c) != tag)
+        return false;
+    size_t len = cur_u8(c);
+    if (len & 0x80) {
+        unsigned n = len & 0x7f;
+        if (n == 0 || n > 3)
+            return false;
+        len = 0;
+        for (unsigned i = 0; i < n; i++)
+            len = len << 8 | cur_u8(c);
+        if (len < 0x80 || len >> (8 * (n - 1)) == 0)
+            return false; /* not minimal */
+    }
+    *body = cur_sub(c, len);
+    return cur_ok(c);
+}
+
+/* The number of significant bits of a positive DER INTEGER, else 0. */
+static int der_uint_bits(struct cursor *c)
+{
+    struct cursor v;
+    if (!der_element(c, 0x02, &v) || !cur_left(&v) || (v.p[0] & 0x80) ||
+        (v.p[0] == 0 && (cur_left(&v) < 2 || !(v.p[1] & 0x80))))
+        return 0; /* not an INTEGER, negative or not minimal */
+    if (v.p[0] == 0)
+        cur_skip(&v, 1);
+    int bits = 8 * (int)(cur_left(&v) - 1);
+    for (uint8_t b = v.p[0]; b; b >>= 1)
+        bits++;
+    return bits;
+}
+
+/* The size of an RSA key, read directly (the decoder costs more than the
+ * rest of a certificate): its modulus, when the subjectPublicKey is a
+ * plain DER RSAPublicKey (RFC 8017 A.1.1: SEQUENCE of two positive
+ * INTEGERs, modulus and exponent), which OpenSSL would decode to a key of
+ * that many bits; 0 for anything else (the decoder then decides). */
+static int rsa_bits(const X509_PUBKEY *pub, const ASN1_OBJECT *alg)
+{
+    const unsigned char *pk = NULL;
+    int pklen = 0;
+    if (OBJ_obj2nid(alg) != NID_rsaEncryption ||
+        !X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, pub) || !pk || pklen <= 0 ||
+        pklen > 65536)
+        return 0;
+    struct cursor c, seq;
+    cur_init(&c, pk, (size_t)pklen);
+    if (!der_element(&c, 0x30, &seq))
+        return 0;
+    int modulus = der_uint_bits(&seq);
+    int exponent = der_uint_bits(&seq);
+    return modulus > 0 && exponent > 0 && cur_left(&seq) == 0 ? modulus : 0;
+}
+
+/* EVP_PKEY_bits() of the public key (algorithm alg), or 0. */
+static int pubkey_bits(struct tls_ctx *c, const X509_PUBKEY *pub, const ASN1_OBJECT *alg)
+{
+    int rsa = rsa_bits(pub, alg);
+    if (rsa > 0)
+        return rsa;
+    unsigned char *der = NULL;
+    int n = i2d_X509_PUBKEY(pub, &der);
+    int bits = 0;
+    if (n > 0) {
+        bool ok = spki_decode(c, spki_decoder(c, alg), der, n);
+        if (!ok && !c->spki_any)
+            c->spki_any = spki_decoder_new(c, NULL);
+        if (ok || spki_decode(c, c->spki_any, der, n))
+            bits = EVP_PKEY_bits(c->key);
+    }
+    EVP_PKEY_free(c->key);
+    c->key = NULL;
+    OPENSSL_free(der);
+    return bits;
+}
+
+static void json_x509_signature(struct jsonw *w, const X509 *x)
+{
+    const ASN1_BIT_STRING *sig = NULL;
+    const X509_ALGOR *alg = NULL;
+    X509_get0_signature(&sig, &alg, x);
+    if (!sig)
+        return;
+    /* Joy also wrote the signature itself as hex: 256-512 random bytes
+     * per certificate that identify nothing the other fields do not; it
+     * is left out (its size is signature_key_size) */
+    int sl = ASN1_STRING_length(sig);
+    if (alg) {
+        const ASN1_OBJECT *o = NULL;
+        X509_ALGOR_get0(&o, NULL, NULL, alg);
+        char buf[96];
+        if (o)
+            jw_kv_cstr(w, "signature_algo", obj_name(OBJ_obj2nid(o), o, buf, sizeof buf));
+    }
+    jw_kv_uint(w, "signature_key_size", (uint64_t)(sl > 0 ? sl : 0) * 8);
+}
+
+static void json_x509_time(struct jsonw *w, const char *key, const ASN1_TIME *t, BIO *bio)
+{
+    if (ASN1_TIME_print(bio, t) > 0)
+        kv_bio(w, key, bio);
+    (void)BIO_reset(bio);
+}
+
+static void json_x509_pubkey(struct jsonw *w, struct tls_ctx *c, const X509 *x)
+{
+    X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
+    ASN1_OBJECT *palg = NULL;
+    char buf[96];
+    if (pub && X509_PUBKEY_get0_param(&palg, NULL, NULL, NULL, pub) && palg)
+        jw_kv_cstr(w, "subject_public_key_algo", obj_name(OBJ_obj2nid(palg), palg, buf, sizeof buf));
+    int bits = pub ? pubkey_bits(c, pub, palg) : 0;
+    if (bits > 0)
+        jw_kv_uint(w, "subject_public_key_size", (uint64_t)bits);
+}
+
+/* One DER certificate as a JSON object. */
+static void json_x509(struct jsonw *w, const uint8_t *der, size_t len, struct tls_ctx *c)
 {
     jw_obj_open(w);
     jw_kv_uint(w, "length", len);
-    const unsigned char *p = der;
-    X509 *x = len > 0 && len <= INT_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
-    BIO *bio = x ? BIO_new(BIO_s_mem()) : NULL;
-    if (!x || !bio) {
+    X509 *x = cert_decode(c, der, len);
+    if (!x) {
         jw_kv_cstr(w, "error", "certificate not parsed");
-        X509_free(x);
         ERR_clear_error();
         jw_close(w);
         return;
     }
-    char buf[96];
-
     const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
     if (serial) {
         int sl = ASN1_STRING_length(serial);
         jw_kv_hex(w, "serial_number", ASN1_STRING_get0_data(serial), sl > 0 ? (size_t)sl : 0);
     }
-    const ASN1_BIT_STRING *sig = NULL;
-    const X509_ALGOR *alg = NULL;
-    X509_get0_signature(&sig, &alg, x);
-    if (sig) {
-        /* Joy also wrote the signature itself as hex: 256-512 random
-         * bytes per certificate that identify nothing the other fields
-         * do not; it is left out (its size is signature_key_size) */
-        int sl = ASN1_STRING_length(sig);
-        size_t n = sl > 0 ? (size_t)sl : 0;
-        if (alg) {
-            const ASN1_OBJECT *o = NULL;
-            X509_ALGOR_get0(&o, NULL, NULL, alg);
-            if (o)
-                jw_kv_cstr(w, "signature_algo", obj_name(o, buf, sizeof buf));
-        }
-        jw_kv_uint(w, "signature_key_size", (uint64_t)n * 8);
-    }
+    json_x509_signature(w, x);
     json_name(w, "issuer", X509_get_issuer_name(x));
     json_name(w, "subject", X509_get_subject_name(x));
-    json_x509_extensions(w, x, bio);
-    if (ASN1_TIME_print(bio, X509_get0_notBefore(x)) > 0)
-        kv_bio(w, "validity_not_before", bio);
-    (void)BIO_reset(bio);
-    if (ASN1_TIME_print(bio, X509_get0_notAfter(x)) > 0)
-        kv_bio(w, "validity_not_after", bio);
-    (void)BIO_reset(bio);
-    X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
-    ASN1_OBJECT *palg = NULL;
-    if (pub && X509_PUBKEY_get0_param(&palg, NULL, NULL, NULL, pub) && palg)
-        jw_kv_cstr(w, "subject_public_key_algo", obj_name(palg, buf, sizeof buf));
-    EVP_PKEY *pk = X509_get0_pubkey(x);
-    if (pk && EVP_PKEY_bits(pk) > 0)
-        jw_kv_uint(w, "subject_public_key_size", (uint64_t)EVP_PKEY_bits(pk));
-    BIO_free(bio);
+    json_x509_extensions(w, x, c->bio);
+    json_x509_time(w, "validity_not_before", X509_get0_notBefore(x), c->bio);
+    json_x509_time(w, "validity_not_after", X509_get0_notAfter(x), c->bio);
+    json_x509_pubkey(w, c, x);
     X509_free(x);
     ERR_clear_error();
     jw_close(w);
 }
 
-/*
- * The certificates of a capture repeat (the same servers, the same
- * chains), and OpenSSL 3's decoding is slow, so the JSON of a decoded
- * certificate is kept per run: a direct-mapped table keyed by the whole
- * DER (hash, then compare), so a hit is exact.  Bounded: X509_CACHE_SLOTS
- * entries of at most X509_CACHE_DER + X509_CACHE_JSON bytes.
- */
-#define X509_CACHE_SLOTS 1024
-#define X509_CACHE_DER 4096
-#define X509_CACHE_JSON 8192
-
-struct x509_slot {
-    uint64_t hash;
-    uint8_t *der;
-    char *json;
-    uint32_t der_len, json_len;
-};
-
-struct tls_x509_cache {
-    struct jsonw scratch;
-    struct x509_slot slot[X509_CACHE_SLOTS];
-};
-
-struct tls_x509_cache *tls_x509_cache_new(void)
+/* The slot hash of a certificate: its length and last 64 bytes (most of
+ * them signature, which differs between any two certificates). */
+static uint64_t cert_hash(const uint8_t *p, size_t n)
 {
-    struct tls_x509_cache *c = calloc(1, sizeof *c);
-    if (c)
-        jw_init(&c->scratch);
-    return c;
-}
-
-void tls_x509_cache_free(struct tls_x509_cache *c)
-{
-    if (!c)
-        return;
-    for (unsigned i = 0; i < X509_CACHE_SLOTS; i++) {
-        free(c->slot[i].der);
-        free(c->slot[i].json);
-    }
-    jw_free(&c->scratch);
-    free(c);
-}
-
-static uint64_t fnv1a(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
+    size_t from = n > 64 ? n - 64 : 0;
+    uint64_t h = 0xcbf29ce484222325ull ^ n;
+    for (size_t i = from; i < n; i++) {
         h ^= p[i];
-        h *= 0x100000001b3ull;
+        h *= 0x100000001b3ull; /* FNV-1a */
     }
     return h;
 }
 
-static void json_x509_cached(struct jsonw *w, const uint8_t *der, size_t len,
-                             struct tls_x509_cache *c)
+static void json_x509_cached(struct jsonw *w, const uint8_t *der, size_t len, struct tls_ctx *c)
 {
-    if (!c || len > X509_CACHE_DER) {
-        tls_json_x509(w, der, len);
+    if (len > X509_CACHE_DER) {
+        json_x509(w, der, len, c);
         return;
     }
-    uint64_t h = fnv1a(der, len);
+    uint64_t h = cert_hash(der, len);
     struct x509_slot *s = &c->slot[h % X509_CACHE_SLOTS];
     if (s->der && s->hash == h && s->der_len == len && memcmp(s->der, der, len) == 0) {
         jw_raw_value(w, s->json, s->json_len);
         return;
     }
     jw_reset(&c->scratch);
-    tls_json_x509(&c->scratch, der, len);
-    if (c->scratch.overflow || c->scratch.len > X509_CACHE_JSON) {
-        tls_json_x509(w, der, len);
+    json_x509(&c->scratch, der, len, c);
+    if (c->scratch.overflow) {
+        json_x509(w, der, len, c); /* w says what does not fit */
         return;
     }
-    uint8_t *d = malloc(len);
-    char *j = malloc(c->scratch.len);
-    if (d && j) {
-        free(s->der);
-        free(s->json);
-        memcpy(d, der, len);
-        memcpy(j, c->scratch.buf, c->scratch.len);
-        s->der = d;
-        s->json = j;
-        s->hash = h;
-        s->der_len = (uint32_t)len;
-        s->json_len = (uint32_t)c->scratch.len;
-    } else {
-        free(d);
-        free(j);
+    if (c->scratch.len <= X509_CACHE_JSON) {
+        uint8_t *d = malloc(len);
+        char *j = malloc(c->scratch.len);
+        if (d && j) {
+            free(s->der);
+            free(s->json);
+            memcpy(d, der, len);
+            memcpy(j, c->scratch.buf, c->scratch.len);
+            s->der = d;
+            s->json = j;
+            s->hash = h;
+            s->der_len = (uint32_t)len;
+            s->json_len = (uint32_t)c->scratch.len;
+        } else {
+            free(d);
+            free(j);
+        }
     }
     jw_raw_value(w, c->scratch.buf, c->scratch.len);
 }
 
 void tls_json_cert_list(struct jsonw *w, const uint8_t *body, size_t len, unsigned max_certs,
-                        struct tls_x509_cache *cache)
+                        struct tls_ctx *ctx)
 {
     struct cursor c;
     cur_init(&c, body, len);
@@ -859,10 +1062,10 @@ void tls_json_cert_list(struct jsonw *w, const uint8_t *body, size_t len, unsign
         size_t avail = cur_left(&l);
         if (n > avail) {
             /* cut short: what is there, which will not parse */
-            tls_json_x509(w, l.p, avail);
+            json_x509(w, l.p, avail, ctx);
             break;
         }
-        json_x509_cached(w, cur_bytes(&l, n), n, cache);
+        json_x509_cached(w, cur_bytes(&l, n), n, ctx);
     }
     jw_close(w);
 }
@@ -993,11 +1196,14 @@ size_t tls_fp_ja3s(const struct tls_hello *sh, char *out, size_t cap)
     return sb_end(&s);
 }
 
-static bool digest_hex(const EVP_MD *md, const void *data, size_t len, char *out, size_t nhex)
+/* The first nhex hex digits of the digest md (NULL: unavailable) of data. */
+static bool digest_hex(struct tls_ctx *c, const EVP_MD *md, const void *data, size_t len, char *out,
+                       size_t nhex)
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
-    if (!EVP_Digest(data, len, d, &dl, md, NULL)) {
+    if (!md || EVP_DigestInit_ex(c->md, md, NULL) != 1 || EVP_DigestUpdate(c->md, data, len) != 1 ||
+        EVP_DigestFinal_ex(c->md, d, &dl) != 1) {
         ERR_clear_error();
         return false;
     }
@@ -1035,7 +1241,8 @@ static bool is_alnum(uint8_t ch)
 }
 
 /* sha256 of a sorted list (and the signature algorithms), 12 hex digits */
-static void ja4_hash(const uint16_t *v, size_t n, const uint16_t *sig, size_t nsig, char out[13])
+static void ja4_hash(struct tls_ctx *c, const uint16_t *v, size_t n, const uint16_t *sig,
+                     size_t nsig, char out[13])
 {
     if (n == 0) {
         memcpy(out, "000000000000", 13);
@@ -1058,12 +1265,12 @@ static void ja4_hash(const uint16_t *v, size_t n, const uint16_t *sig, size_t ns
         sb_hex16(&s, sig[i]);
     }
     size_t len = sb_end(&s);
-    if (!digest_hex(EVP_sha256(), t, len, out, 12))
+    if (!digest_hex(c, c->sha256, t, len, out, 12))
         memcpy(out, "000000000000", 13);
     free(t);
 }
 
-bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37])
+bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37], struct tls_ctx *ctx)
 {
     if (ch->type != TLS_HS_CLIENT_HELLO || ch->sslv2 || ch->suite_size != 2)
         return false;
@@ -1141,8 +1348,8 @@ bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37])
         }
     }
     char hb[13], hc[13];
-    ja4_hash(suites, cs, NULL, 0, hb);
-    ja4_hash(exts, nh, sigs, nsig, hc);
+    ja4_hash(ctx, suites, cs, NULL, 0, hb);
+    ja4_hash(ctx, exts, nh, sigs, nsig, hc);
     unsigned c_n = cs > 99 ? 99 : (unsigned)cs;
     unsigned e_n = ext_count > 99 ? 99 : (unsigned)ext_count;
     const char *ver = ja4_version(tls_hello_version(ch));
@@ -1167,7 +1374,8 @@ bool tls_fp_ja4(const struct tls_hello *ch, char transport, char out[37])
     return true;
 }
 
-void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, char transport)
+void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, char transport,
+                                  struct tls_ctx *ctx)
 {
     if (!ch || ch->sslv2 || ch->type != TLS_HS_CLIENT_HELLO)
         return;
@@ -1183,17 +1391,18 @@ void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, c
     if (s) {
         jw_kv_str(w, "ja3", s, n);
         char md[33];
-        if (digest_hex(EVP_md5(), s, n, md, 32))
+        if (digest_hex(ctx, ctx->md5, s, n, md, 32))
             jw_kv_str(w, "ja3_md5", md, 32);
         if (s != small)
             free(s);
     }
     char j4[37];
-    if (tls_fp_ja4(ch, transport, j4))
+    if (tls_fp_ja4(ch, transport, j4, ctx))
         jw_kv_str(w, "ja4", j4, 36);
 }
 
-void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh)
+void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh,
+                                  struct tls_ctx *ctx)
 {
     if (!sh || sh->type != TLS_HS_SERVER_HELLO)
         return;
@@ -1208,7 +1417,7 @@ void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh)
     }
     jw_kv_str(w, "ja3s", s, n);
     char md[33];
-    if (digest_hex(EVP_md5(), s, n, md, 32))
+    if (digest_hex(ctx, ctx->md5, s, n, md, 32))
         jw_kv_str(w, "ja3s_md5", md, 32);
     if (s != small)
         free(s);

@@ -16,6 +16,7 @@
 static int gen(const char *path);
 
 static int fails;
+static struct quic_crypto *qc; /* the OpenSSL state of quic_crypto.h */
 
 static void hex(const uint8_t *p, size_t n, char *out)
 {
@@ -38,11 +39,16 @@ static void check(const char *name, const uint8_t *p, size_t n, const char *want
 
 int main(int argc, char **argv)
 {
+    qc = quic_crypto_new();
+    if (!qc) {
+        printf("FAIL quic_crypto_new\n");
+        return 1;
+    }
     if (argc == 3 && !strcmp(argv[1], "gen"))
         return gen(argv[2]);
     static const uint8_t dcid[8] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
     struct quic_keys c, s;
-    if (quic_initial_keys(QUIC_V1, dcid, 8, &c, &s)) {
+    if (quic_initial_keys(qc, QUIC_V1, dcid, 8, &c, &s)) {
         printf("FAIL v1 derive\n");
         return 1;
     }
@@ -55,14 +61,14 @@ int main(int argc, char **argv)
     uint8_t mask[5];
     static const uint8_t csample[16] = {0xd1, 0xb1, 0xc9, 0x8d, 0xd7, 0x68, 0x9f, 0xb8,
                                         0xec, 0x11, 0xd2, 0x42, 0xb1, 0x23, 0xdc, 0x9b};
-    quic_hp_mask(c.hp, csample, mask);
+    quic_hp_mask(qc, c.hp, csample, mask);
     check("v1 client hp mask", mask, 5, "437b9aec36");
     static const uint8_t ssample[16] = {0x2c, 0xd0, 0x99, 0x1c, 0xd2, 0x5b, 0x0a, 0xac,
                                         0x40, 0x6a, 0x58, 0x16, 0xb6, 0x39, 0x41, 0x00};
-    quic_hp_mask(s.hp, ssample, mask);
+    quic_hp_mask(qc, s.hp, ssample, mask);
     check("v1 server hp mask", mask, 5, "2ec0d8356a");
 
-    if (quic_initial_keys(QUIC_V2, dcid, 8, &c, &s)) {
+    if (quic_initial_keys(qc, QUIC_V2, dcid, 8, &c, &s)) {
         printf("FAIL v2 derive\n");
         return 1;
     }
@@ -84,7 +90,7 @@ int main(int argc, char **argv)
     uint8_t short_pkt[8] = {0};
     uint64_t pn;
     size_t ol;
-    if (quic_unprotect(&c, short_pkt, sizeof short_pkt, 2, -1, &pn, short_pkt, &ol) != -1) {
+    if (quic_unprotect(qc, &c, short_pkt, sizeof short_pkt, 2, -1, &pn, short_pkt, &ol) != -1) {
         printf("FAIL short packet accepted\n");
         fails++;
     } else {
@@ -239,7 +245,7 @@ static void protect(struct buf *d, const struct quic_keys *k, uint32_t version, 
         ct[n + 3] ^= 1;
     put(d, ct, n + 16);
     uint8_t mask[5];
-    quic_hp_mask(k->hp, d->b + pn_off + 4, mask);
+    quic_hp_mask(qc, k->hp, d->b + pn_off + 4, mask);
     d->b[start] ^= mask[0] & 0x0f;
     d->b[pn_off] ^= mask[1];
     d->b[pn_off + 1] ^= mask[2];
@@ -304,7 +310,7 @@ static int gen(const char *path)
     /* A (port 40001, v1): the ClientHello in three Initials, out of order; two
      * coalesced in the first datagram; the server's Initial coalesced with a
      * Handshake packet we cannot read. */
-    quic_initial_keys(QUIC_V1, dcid, 8, &ck, &sk);
+    quic_initial_keys(qc, QUIC_V1, dcid, 8, &ck, &sk);
     d->n = 0;
     p->n = 0;
     crypto_frame(p, 2000, ch->b + 2000, ch->n - 2000);
@@ -344,7 +350,7 @@ static int gen(const char *path)
 
     /* B (port 40002, v2): one Initial each way */
     dcid[7] = 2;
-    quic_initial_keys(QUIC_V2, dcid, 8, &ck, &sk);
+    quic_initial_keys(qc, QUIC_V2, dcid, 8, &ck, &sk);
     struct buf *ch2 = calloc(1, sizeof *ch2);
     client_hello(ch2, "v2.example", 1100);
     d->n = 0;
@@ -360,7 +366,7 @@ static int gen(const char *path)
 
     /* C (port 40003): CRYPTO frames with absurd offsets */
     dcid[7] = 3;
-    quic_initial_keys(QUIC_V1, dcid, 8, &ck, &sk);
+    quic_initial_keys(qc, QUIC_V1, dcid, 8, &ck, &sk);
     d->n = 0;
     p->n = 0;
     crypto_frame(p, ((uint64_t)1 << 62) - 1, ch2->b, 10);
@@ -371,7 +377,7 @@ static int gen(const char *path)
 
     /* D (port 40004): a forged tag */
     dcid[7] = 4;
-    quic_initial_keys(QUIC_V1, dcid, 8, &ck, &sk);
+    quic_initial_keys(qc, QUIC_V1, dcid, 8, &ck, &sk);
     d->n = 0;
     p->n = 0;
     crypto_frame(p, 0, ch2->b, ch2->n);
@@ -380,14 +386,14 @@ static int gen(const char *path)
 
     /* E (port 40005): a Length field larger than the datagram */
     dcid[7] = 5;
-    quic_initial_keys(QUIC_V1, dcid, 8, &ck, &sk);
+    quic_initial_keys(qc, QUIC_V1, dcid, 8, &ck, &sk);
     d->n = 0;
     protect(d, &ck, QUIC_V1, 0, dcid, 8, scid, 4, 0, p->b, p->n, 9000, 0);
     frame(40005, 0, d);
 
     /* F (port 40006): a datagram cut inside the header */
     dcid[7] = 6;
-    quic_initial_keys(QUIC_V1, dcid, 8, &ck, &sk);
+    quic_initial_keys(qc, QUIC_V1, dcid, 8, &ck, &sk);
     d->n = 0;
     protect(d, &ck, QUIC_V1, 0, dcid, 8, scid, 4, 0, p->b, p->n, -1, 0);
     d->n = 19;
@@ -395,7 +401,7 @@ static int gen(const char *path)
 
     /* G (port 40007): the server closes the connection in its Initial */
     dcid[7] = 7;
-    quic_initial_keys(QUIC_V1, dcid, 8, &ck, &sk);
+    quic_initial_keys(qc, QUIC_V1, dcid, 8, &ck, &sk);
     d->n = 0;
     protect(d, &ck, QUIC_V1, 0, dcid, 8, scid, 4, 0, p->b, p->n, -1, 0);
     frame(40007, 0, d);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_quic_dtls.py - tests of the quic (quic=1) and dtls (dtls=1) modules.
+"""test_quic_dtls.py - tests of the quic (quic=1) and dtls (on with tls=1) modules.
 
 Usage:  JOY=path/to/joy python3 test/test_quic_dtls.py [-v] [--seeds]
 
@@ -252,7 +252,7 @@ def test_dtls_capture():
     if not os.path.exists(pcap):
         skip(name + ' absent')
         return
-    rc, recs, valid, _ = run_joy(pcap, 'dtls=1', 'fpx=1')
+    rc, recs, valid, _ = run_joy(pcap, 'tls=1', 'fpx=1')
     ok(rc == 0 and valid, name + ': exit 0, valid JSON')
     ds = [r for r in recs if 'tls' in r]
     if not ok(len(ds) == 1, name + ': one DTLS flow'):
@@ -379,7 +379,7 @@ def test_generated_dtls(tmp):
     ]
     pcap = os.path.join(tmp, 'gen-dtls.pcap')
     pcap_file(pcap, frames)
-    rc, recs, valid, _ = run_joy(pcap, 'dtls=1', 'fpx=1')
+    rc, recs, valid, _ = run_joy(pcap, 'tls=1', 'fpx=1')
     ok(rc == 0 and valid, 'generated DTLS: exit 0, valid JSON')
     by = {r['sp']: r for r in recs if 'tls' in r}
     a = by.get(5000, {})
@@ -448,7 +448,7 @@ def test_live_dtls(tmp):
     if not os.path.exists(pcap):
         skip('live DTLS: no capture (dumpcap not permitted?)')
         return
-    rc, recs, valid, _ = run_joy(pcap, 'dtls=1', 'fpx=1')
+    rc, recs, valid, _ = run_joy(pcap, 'tls=1', 'fpx=1')
     ok(rc == 0 and valid, 'live DTLS: exit 0, valid JSON')
     ds = [r for r in recs if isinstance(r.get('tls'), dict)]
     rows = tshark(pcap, ['udp.srcport', 'dtls.handshake.random', 'dtls.handshake.ciphersuite',
@@ -514,7 +514,7 @@ def test_mutations(pcaps, tmp, rounds=60):
             path = os.path.join(tmp, 'mut.pcap')
             write_frames(path, hdr, fs)
             for b in bins:
-                rc, _, valid, err = run_joy(path, 'quic=1', 'dtls=1', 'fpx=1', joy=b)
+                rc, _, valid, err = run_joy(path, 'quic=1', 'tls=1', 'fpx=1', joy=b)
                 if rc != 0 or not valid or 'ERROR' in err or 'runtime error' in err:
                     bad += 1
                     print('mutation %d of %s with %s: rc %d valid %s %s' % (i, src, b, rc, valid, err[:300]))

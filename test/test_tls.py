@@ -496,12 +496,21 @@ def read_pcap(path):
     return lt, frames
 
 
+def ip_frame(src, dst, proto, l4):
+    """an Ethernet frame holding an IPv4 packet"""
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(l4), 1, 0x4000, 64, proto, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    return b'\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x01\x08\x00' + ip + l4
+
+
 def tcp_frame(src, dst, sport, dport, seq, ack, flags, payload=b''):
     tcp = struct.pack('!HHIIBBHHH', sport, dport, seq & 0xffffffff, ack & 0xffffffff, 0x50,
                       flags, 65535, 0, 0) + payload
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0,
-                     socket.inet_aton(src), socket.inet_aton(dst))
-    return b'\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x01\x08\x00' + ip + tcp
+    return ip_frame(src, dst, 6, tcp)
+
+
+def udp_frame(src, dst, sport, dport, payload):
+    return ip_frame(src, dst, 17, struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload)
 
 
 class Conn:
@@ -1164,6 +1173,35 @@ def test_hostile(tmp):
 # fuzz seeds
 # --------------------------------------------------------------------------
 
+def dtls_client_hello_body():
+    """the ClientHello body of client_hello_body() in DTLS 1.2 form (empty cookie)"""
+    body = client_hello_body()
+    return struct.pack('!H', 0xfefd) + body[2:34 + 33] + b'\x00' + body[34 + 33:]
+
+
+def test_dtls_switch(tmp):
+    """tls=1 reads DTLS too (dtls=2, the default, follows tls); dtls=0 and dtls=1 override."""
+    body = dtls_client_hello_body()
+    msg = hs(1, body)[:4] + b'\x00\x00' + u24(0) + u24(len(body)) + body
+    rec = struct.pack('!BHH', 22, 0xfefd, 0) + b'\x00' * 6 + u16v(msg)
+    path = os.path.join(tmp, 'dtls-switch.pcap')
+    with open(path, 'wb') as f:
+        f.write(pcap_bytes([(1600000000.0, udp_frame('10.1.0.1', '10.1.0.2', 40001, 4433, rec))]))
+    for opts, want in (((), True), (('dtls=0',), False), (('tls=0', 'dtls=1'), True),
+                       (('tls=0',), False)):
+        recs, rc, _ = run_joy(path, *opts)
+        t = recs[0].get('tls') if len(recs) == 1 else None
+        tag = ' '.join(('DTLS, options tls=1',) + opts)
+        if want:
+            good = rc == 0 and t is not None and t.get('transport') == 'dtls' and \
+                t.get('sni') == ['joy.test']
+            ok(good, tag + ': DTLS fields' + ('' if good else ' (got %r)' % t))
+            ja4 = recs[0].get('fingerprints', {}).get('ja4', '')
+            eq(ja4[:4], 'd13d', tag + ': JA4 with transport d')
+        else:
+            ok(rc == 0 and len(recs) == 1 and t is None, tag + ': no DTLS fields')
+
+
 def write_seeds():
     base = os.path.join(ROOT, 'fuzz', 'corpus')
     tdir, rdir = os.path.join(base, 'tls'), os.path.join(base, 'reasm')
@@ -1233,6 +1271,7 @@ def main():
         live = test_live(tmp)
         test_shredded(tmp, live)
         test_hostile(tmp)
+        test_dtls_switch(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print('%d passed, %d failed, %d skipped' % (passed, failed, skipped))
