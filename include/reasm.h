@@ -51,6 +51,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flow.h"
+#include "packet.h"
+
 #define REASM_STOP ((size_t)-1)
 #define REASM_MAX_SEGS 64
 #define REASM_DEFAULT_CAP 65536u
@@ -109,5 +112,35 @@ static inline bool reasm_running(const struct reasm *r) { return r->state == REA
 static inline uint32_t reasm_held(const struct reasm *r) { return r->kept + r->queued; }
 
 const char *reasm_state_name(enum reasm_state s);
+
+/*
+ * For a module that starts following a TCP flow's streams at one packet
+ * (HTTP, SSH): is p the first data of its side - the byte right after the
+ * side's SYN or, without a SYN seen, the side's first payload?  *seq gets
+ * the sequence number of p's first payload byte.
+ */
+static inline bool reasm_first_data(const struct flow_side *fs, const struct packet *p,
+                                    uint32_t *seq)
+{
+    *seq = p->tcp_seq + ((p->tcp_flags & TCP_SYN) ? 1 : 0);
+    if (fs->syn_seen)
+        return *seq == fs->syn_seq + 1;
+    return fs->bytes <= p->payload_len;
+}
+
+/* Start the reassembler of one side: at `start` for the side whose packet
+ * started the module, else right after that side's SYN, else at the
+ * highest sequence number it has sent (with neither, at the first segment
+ * fed). */
+static inline void reasm_start_side(struct reasm *r, const struct flow_side *fs, bool starter,
+                                    uint32_t start)
+{
+    if (starter)
+        reasm_start(r, start);
+    else if (fs->syn_seen)
+        reasm_start(r, fs->syn_seq + 1);
+    else if (fs->seq_valid)
+        reasm_start(r, fs->seq_hi);
+}
 
 #endif

@@ -667,13 +667,7 @@ static struct http_flow *http_new(const struct flow *f, int dir, uint32_t start)
         s->fl = h;
         s->dir = (uint8_t)d;
         s->phase = PH_START;
-        const struct flow_side *fs = &f->side[d];
-        if (d == dir)
-            reasm_start(&s->rs, start);
-        else if (fs->syn_seen)
-            reasm_start(&s->rs, fs->syn_seq + 1);
-        else if (fs->seq_valid)
-            reasm_start(&s->rs, fs->seq_hi);
+        reasm_start_side(&s->rs, &f->side[d], d == dir, start);
     }
     return h;
 }
@@ -688,14 +682,9 @@ static void http_packet(const struct module_env *env, void **state, const struct
     if (!h) {
         if (!p->payload_cap)
             return;
-        const struct flow_side *fs = &f->side[dir];
-        uint32_t seq = p->tcp_seq + ((p->tcp_flags & TCP_SYN) ? 1 : 0);
-        if (fs->syn_seen) {
-            if (seq != fs->syn_seq + 1)
-                return; /* only the stream's first bytes can start HTTP */
-        } else if (fs->bytes > p->payload_len) {
-            return; /* not the direction's first data */
-        }
+        uint32_t seq;
+        if (!reasm_first_data(&f->side[dir], p, &seq))
+            return; /* only the stream's first bytes can start HTTP */
         if (start_line_prefix(p->payload, p->payload_cap) != 1)
             return;
         h = http_new(f, dir, seq);

@@ -196,13 +196,7 @@ static struct ssh_flow *ssh_new(const struct flow *f, int dir, uint32_t start)
         struct ssh_side *s = &h->s[d];
         reasm_init(&s->rs, REASM_CAP);
         s->phase = PH_BANNER;
-        const struct flow_side *fs = &f->side[d];
-        if (d == dir)
-            reasm_start(&s->rs, start);
-        else if (fs->syn_seen)
-            reasm_start(&s->rs, fs->syn_seq + 1);
-        else if (fs->seq_valid)
-            reasm_start(&s->rs, fs->seq_hi);
+        reasm_start_side(&s->rs, &f->side[d], d == dir, start);
     }
     return h;
 }
@@ -217,14 +211,9 @@ static void ssh_packet(const struct module_env *env, void **state, const struct 
     if (!h) {
         if (!p->payload_cap)
             return;
-        const struct flow_side *fs = &f->side[dir];
-        uint32_t seq = p->tcp_seq + ((p->tcp_flags & TCP_SYN) ? 1 : 0);
-        if (fs->syn_seen) {
-            if (seq != fs->syn_seq + 1)
-                return;
-        } else if (fs->bytes > p->payload_len) {
-            return;
-        }
+        uint32_t seq;
+        if (!reasm_first_data(&f->side[dir], p, &seq))
+            return; /* only the stream's first bytes can start SSH */
         if (ssh_prefix(p->payload, p->payload_cap) != 1)
             return;
         h = ssh_new(f, dir, seq);
