@@ -1,51 +1,139 @@
 # Makefile for joy - one non-recursive makefile.  Run ./configure first.
 #
-#   make            build ./joy (and libjoy.a)
-#   make check      build and run every test (last line: N passed, N failed)
-#   make asan       build build-asan/joy with AddressSanitizer + UBSan
-#   make install    install under $(DESTDIR)$(PREFIX)
-#   make uninstall  remove what install put there
+#   make              build ./joy, ./joy-anon, libjoy.a and libjoy.so
+#   make check        build and run every test (last line: N passed, N failed)
+#   make asan         sanitizer builds (AddressSanitizer + UBSan) in build-asan/
+#   make tsan         the threaded API test under ThreadSanitizer (build-tsan/)
+#   make fuzz         libFuzzer targets (clang) run for FUZZ_SECONDS each
+#   make install      install under $(DESTDIR)$(PREFIX)
+#   make uninstall    remove what install put there
+#   make help         this list
 #   make clean
+#
+# Source layout (doc/internals/architecture.md): src/<layer>/, one job per
+# folder; include/joy/joy.h is the only public header.
 
 -include config.mk
 ifeq ($(wildcard config.mk),)
 $(error config.mk is missing: run ./configure first)
 endif
 
+# --- versions ------------------------------------------------------------
+# The library's version is in include/joy/joy.h; the soname changes only
+# when the ABI breaks (SONAME_MAJOR).
+JOY_VERSION := $(shell sed -n 's/^\#define JOY_VERSION_STRING "\(.*\)"/\1/p' include/joy/joy.h)
+SONAME_MAJOR = 1
+LIBJOY_SO = libjoy.so.$(SONAME_MAJOR)
+LIBJOY_REAL = libjoy.so.$(JOY_VERSION)
+
+# --- install locations (configure's --sysconfdir/--mandir override) -----
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+
+# --- flags ---------------------------------------------------------------
+SRC_DIRS = engine modules proto util capture output
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter
-BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
+INCS = -Iinclude $(addprefix -Isrc/,$(SRC_DIRS))
+BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(INCS) $(PKG_CFLAGS)
+# Objects are position-independent with hidden visibility: the same
+# objects make ./joy, libjoy.a and libjoy.so (JOY_API marks the exports).
+LIB_FLAGS = -fPIC -fvisibility=hidden -DJOY_BUILDING_LIB
 OPT = -O2 -g
 CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) $(WARN) $(USER_CFLAGS)
-LIBS = $(PKG_LIBS) -lm
+LIBS = $(PKG_LIBS) -lm -lpthread
+DEPFLAGS = -MMD -MP
 
-LIB_SRC = $(filter-out src/main.c,$(wildcard src/*.c))
-HDRS = $(wildcard include/*.h)
+# libjoy proper: the engine and what it uses.  capture/ and output/ serve
+# the programs (joy, joy-anon) and are linked into them, not exported.
+LIB_SRC = $(foreach d,engine modules proto util,$(wildcard src/$(d)/*.c))
+RUN_SRC = $(foreach d,capture output,$(wildcard src/$(d)/*.c))
+ALL_SRC = $(LIB_SRC) $(RUN_SRC)
 
 BUILD ?= build
 JOY_BIN ?= joy
 JOY_ANON_BIN ?= $(dir $(JOY_BIN))joy-anon
-LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+OBJ = $(BUILD)/obj
+LIB_OBJ = $(LIB_SRC:src/%.c=$(OBJ)/%.o)
+RUN_OBJ = $(RUN_SRC:src/%.c=$(OBJ)/%.o)
+CLI_OBJ = $(OBJ)/cli/main.o $(OBJ)/cli/joy_anon.o
 
 ASAN_DIR ?= build-asan
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-ASAN_OBJ = $(LIB_SRC:src/%.c=$(ASAN_DIR)/%.o)
+ASAN_OBJ = $(ALL_SRC:src/%.c=$(ASAN_DIR)/obj/%.o)
+
+TSAN_DIR ?= build-tsan
+TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
+TSAN_OBJ = $(LIB_SRC:src/%.c=$(TSAN_DIR)/obj/%.o)
 
 UNIT_SRC = $(wildcard test/unit/*.c)
+API_SRC = $(wildcard test/api/*.c)
 
-.PHONY: all check asan install uninstall clean fuzz fuzz-build
+.PHONY: all lib check asan tsan install uninstall clean fuzz fuzz-build help api-check
 
-all: $(JOY_BIN) $(JOY_ANON_BIN)
+all: $(JOY_BIN) $(JOY_ANON_BIN) lib
 
-$(BUILD)/%.o: src/%.c $(HDRS) config.mk | $(BUILD)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+help:
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
-$(BUILD):
-	mkdir -p $(BUILD)
+$(OBJ)/%.o: src/%.c config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LIB_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-# output.c as built on a machine without ISA-L (zlib for every gzip level):
-# compiled by make check so that variant never rots.
-$(BUILD)/output-zlib-only.o: src/output.c $(HDRS) config.mk | $(BUILD)
+# The whole engine as one archive for the programs and the unit tests
+# (every internal symbol visible to them).
+$(BUILD)/libjoy-internal.a: $(LIB_OBJ) $(RUN_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# --- the public library --------------------------------------------------
+# libjoy.a: the objects linked into one relocatable object whose hidden
+# symbols are made local, so a program linking it statically sees the
+# joy_* API and nothing else (no clash with its own jw_init or pt_new).
+$(BUILD)/libjoy.a: $(LIB_OBJ)
+	rm -f $@ $(BUILD)/libjoy-r.o
+	$(LD) -r -o $(BUILD)/libjoy-r.o $^
+	objcopy --localize-hidden $(BUILD)/libjoy-r.o
+	ar rcs $@ $(BUILD)/libjoy-r.o
+	rm -f $(BUILD)/libjoy-r.o
+
+$(BUILD)/$(LIBJOY_REAL): $(LIB_OBJ) src/engine/libjoy.map
+	$(CC) -shared -Wl,-soname,$(LIBJOY_SO) -Wl,--version-script=src/engine/libjoy.map \
+	    -Wl,-z,defs -Wl,--as-needed $(USER_LDFLAGS) -o $@ $(LIB_OBJ) $(PKG_LIBS) -lm -lpthread
+	ln -sf $(LIBJOY_REAL) $(BUILD)/$(LIBJOY_SO)
+	ln -sf $(LIBJOY_SO) $(BUILD)/libjoy.so
+
+$(BUILD)/joy.pc: share/joy.pc.in include/joy/joy.h config.mk
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(JOY_VERSION)|' -e 's|@LIBS_PRIVATE@|$(filter-out -lpcap -lz -lisal,$(PKG_LIBS)) -lm -lpthread|' \
+	    share/joy.pc.in > $@
+
+lib: $(BUILD)/libjoy.a $(BUILD)/$(LIBJOY_REAL) $(BUILD)/joy.pc
+
+# --- programs --------------------------------------------------------------
+$(JOY_BIN): $(OBJ)/cli/main.o $(BUILD)/libjoy-internal.a
+	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
+
+# joy-anon maps Crypto-PAn pseudonyms back and forth
+$(BUILD)/joy-anon: $(OBJ)/cli/joy_anon.o $(BUILD)/libjoy-internal.a
+	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
+
+ifneq ($(abspath $(JOY_ANON_BIN)),$(abspath $(BUILD)/joy-anon))
+$(JOY_ANON_BIN): $(BUILD)/joy-anon
+	cp $< $@
+endif
+
+# output sinks as built on a machine without ISA-L (zlib for every gzip
+# level): compiled by make check so that variant never rots.
+$(BUILD)/zlib-only/%.o: src/output/%.c config.mk
+	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -DJOY_HAVE_ISAL,$(CFLAGS_ALL)) -Werror -c $< -o $@
+ZLIB_ONLY_OBJ = $(patsubst src/output/%.c,$(BUILD)/zlib-only/%.o,$(wildcard src/output/*.c))
 
 # --- fuzz targets (clang + libFuzzer): one per fuzz/fuzz_*.c --------------
 FUZZ_DIR ?= build-fuzz
@@ -53,12 +141,11 @@ FUZZ_SRC = $(wildcard fuzz/fuzz_*.c)
 FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_SECONDS ?= 300
+FUZZ_OBJ = $(ALL_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 
-FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
-
-$(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS)
-	@mkdir -p $(FUZZ_DIR)/obj
-	clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -c $< -o $@
+$(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer $(DEPFLAGS) -c $< -o $@
 
 $(FUZZ_DIR)/%: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_OBJ)
 	clang $(BASE_CFLAGS) -Ifuzz -O1 -g $(FUZZ_FLAGS) -o $@ $< $(FUZZ_OBJ) $(LIBS)
@@ -68,76 +155,87 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
-$(BUILD)/libjoy.a: $(LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $^
-
-$(JOY_BIN): $(BUILD)/main.o $(BUILD)/libjoy.a
-	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
-
-# joy-anon (src/tools/, outside libjoy): maps Crypto-PAn pseudonyms back and forth
-$(BUILD)/joy-anon: src/tools/joy_anon.c $(BUILD)/libjoy.a $(HDRS) config.mk
-	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ src/tools/joy_anon.c $(BUILD)/libjoy.a $(LIBS)
-
-ifneq ($(abspath $(JOY_ANON_BIN)),$(abspath $(BUILD)/joy-anon))
-$(JOY_ANON_BIN): $(BUILD)/joy-anon
-	cp $< $@
-endif
-
 # --- sanitizer build ---------------------------------------------------
-$(ASAN_DIR)/%.o: src/%.c $(HDRS) config.mk | $(ASAN_DIR)
-	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) -c $< -o $@
+$(ASAN_DIR)/obj/%.o: src/%.c config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(ASAN_DIR):
-	mkdir -p $(ASAN_DIR)
-
-$(ASAN_DIR)/joy: $(ASAN_DIR)/main.o $(ASAN_OBJ)
+$(ASAN_DIR)/joy: $(ASAN_DIR)/obj/cli/main.o $(ASAN_OBJ)
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-$(ASAN_DIR)/joy-anon: src/tools/joy_anon.c $(ASAN_OBJ) $(HDRS)
-	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) -o $@ src/tools/joy_anon.c $(ASAN_OBJ) $(LIBS)
+$(ASAN_DIR)/joy-anon: $(ASAN_DIR)/obj/cli/joy_anon.o $(ASAN_OBJ)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-$(ASAN_DIR)/unit_tests: $(UNIT_SRC) $(ASAN_OBJ) $(HDRS)
+$(ASAN_DIR)/unit_tests: $(UNIT_SRC) $(ASAN_OBJ) $(wildcard test/unit/*.h)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(ASAN_OBJ) $(LIBS)
 
 # every fuzz target also gets a replay binary (gcc + ASan, no libFuzzer)
 REPLAY_BIN = $(FUZZ_SRC:fuzz/fuzz_%.c=$(ASAN_DIR)/replay_%)
 
-$(ASAN_DIR)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(wildcard fuzz/*.h) $(ASAN_OBJ) $(HDRS)
+$(ASAN_DIR)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(wildcard fuzz/*.h) $(ASAN_OBJ)
 	$(CC) $(BASE_CFLAGS) -Ifuzz -O1 -g $(WARN) $(ASAN_FLAGS) -o $@ $< fuzz/replay.c $(ASAN_OBJ) $(LIBS)
 
 asan: $(ASAN_DIR)/joy $(ASAN_DIR)/joy-anon $(ASAN_DIR)/unit_tests $(REPLAY_BIN)
 
+# --- ThreadSanitizer: the two-thread API example --------------------------
+$(TSAN_DIR)/obj/%.o: src/%.c config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(TSAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(TSAN_DIR)/api_threads: test/api/api_threads.c $(TSAN_OBJ) include/joy/joy.h
+	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude -O1 -g $(WARN) $(TSAN_FLAGS) -o $@ $< $(TSAN_OBJ) $(LIBS)
+
+tsan: $(TSAN_DIR)/api_threads
+
 # --- tests ---------------------------------------------------------------
-$(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy.a $(HDRS)
-	$(CC) $(CFLAGS_ALL) -o $@ $(UNIT_SRC) $(BUILD)/libjoy.a $(LIBS)
+$(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy-internal.a $(wildcard test/unit/*.h)
+	$(CC) $(CFLAGS_ALL) -o $@ $(UNIT_SRC) $(BUILD)/libjoy-internal.a $(LIBS)
 
 PYTHON ?= python3
 
-check: $(JOY_BIN) $(JOY_ANON_BIN) $(BUILD)/unit_tests asan $(BUILD)/output-zlib-only.o
-	JOY=$(abspath $(JOY_BIN)) JOY_ASAN=$(abspath $(ASAN_DIR))/joy UNIT_TESTS=$(abspath $(BUILD))/unit_tests $(PYTHON) test/run_all.py
+check: all $(BUILD)/unit_tests asan $(ZLIB_ONLY_OBJ)
+	JOY=$(abspath $(JOY_BIN)) JOY_ASAN=$(abspath $(ASAN_DIR))/joy UNIT_TESTS=$(abspath $(BUILD))/unit_tests \
+	  JOY_TSAN_API=$(abspath $(TSAN_DIR))/api_threads JOY_BUILD=$(abspath $(BUILD)) $(PYTHON) test/run_all.py
 
 # --- install -------------------------------------------------------------
-install: $(JOY_BIN) $(JOY_ANON_BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/joy
-	install -m 755 joy $(DESTDIR)$(PREFIX)/bin/joy
-	install -m 755 $(JOY_ANON_BIN) $(DESTDIR)$(PREFIX)/bin/joy-anon
-	install -m 644 doc/joy.1 $(DESTDIR)$(MANDIR)/man1/joy.1
-	install -m 644 doc/joy-anon.1 $(DESTDIR)$(MANDIR)/man1/joy-anon.1
+MAN1 = doc/joy.1 doc/joy-anon.1 $(wildcard doc/sleuth.1)
+MAN3 = $(wildcard doc/libjoy.3)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/joy $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(DESTDIR)$(SYSCONFDIR)/joy $(DESTDIR)$(DATADIR)/joy
+	install -m 755 $(JOY_BIN) $(DESTDIR)$(BINDIR)/joy
+	install -m 755 $(JOY_ANON_BIN) $(DESTDIR)$(BINDIR)/joy-anon
+	install -m 644 include/joy/joy.h $(DESTDIR)$(INCLUDEDIR)/joy/joy.h
+	install -m 644 $(BUILD)/libjoy.a $(DESTDIR)$(LIBDIR)/libjoy.a
+	install -m 755 $(BUILD)/$(LIBJOY_REAL) $(DESTDIR)$(LIBDIR)/$(LIBJOY_REAL)
+	ln -sf $(LIBJOY_REAL) $(DESTDIR)$(LIBDIR)/$(LIBJOY_SO)
+	ln -sf $(LIBJOY_SO) $(DESTDIR)$(LIBDIR)/libjoy.so
+	install -m 644 $(BUILD)/joy.pc $(DESTDIR)$(PKGCONFIGDIR)/joy.pc
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	install -m 644 options.cfg $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg
+	install -m 644 share/compact_bd.txt share/internal.net $(DESTDIR)$(DATADIR)/joy/
 	if [ -f sleuth/sleuth ]; then \
-	  install -d $(DESTDIR)$(PREFIX)/share/joy/sleuth && \
-	  cp -R sleuth/. $(DESTDIR)$(PREFIX)/share/joy/sleuth/ && \
-	  rm -rf $(DESTDIR)$(PREFIX)/share/joy/sleuth/tests && \
-	  ln -sf ../share/joy/sleuth/sleuth $(DESTDIR)$(PREFIX)/bin/sleuth; fi
-	if [ -f doc/sleuth.1 ]; then install -m 644 doc/sleuth.1 $(DESTDIR)$(MANDIR)/man1/sleuth.1; fi
+	  install -d $(DESTDIR)$(DATADIR)/joy/sleuth && \
+	  cp -R sleuth/. $(DESTDIR)$(DATADIR)/joy/sleuth/ && \
+	  rm -rf $(DESTDIR)$(DATADIR)/joy/sleuth/tests && \
+	  ln -sf ../share/joy/sleuth/sleuth $(DESTDIR)$(BINDIR)/sleuth; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/joy $(DESTDIR)$(PREFIX)/bin/sleuth $(DESTDIR)$(PREFIX)/bin/joy-anon
-	rm -f $(DESTDIR)$(MANDIR)/man1/joy.1 $(DESTDIR)$(MANDIR)/man1/sleuth.1 $(DESTDIR)$(MANDIR)/man1/joy-anon.1
+	rm -f $(DESTDIR)$(BINDIR)/joy $(DESTDIR)$(BINDIR)/sleuth $(DESTDIR)$(BINDIR)/joy-anon
+	rm -f $(DESTDIR)$(LIBDIR)/libjoy.a $(DESTDIR)$(LIBDIR)/libjoy.so $(DESTDIR)$(LIBDIR)/$(LIBJOY_SO) \
+	    $(DESTDIR)$(LIBDIR)/$(LIBJOY_REAL) $(DESTDIR)$(PKGCONFIGDIR)/joy.pc
+	rm -f $(DESTDIR)$(INCLUDEDIR)/joy/joy.h
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/joy 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) $(DESTDIR)$(MANDIR)/man1/sleuth.1
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3)))
 	rm -f $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/joy 2>/dev/null
-	rm -rf $(DESTDIR)$(PREFIX)/share/joy
+	rm -rf $(DESTDIR)$(DATADIR)/joy
 
 clean:
-	rm -rf $(BUILD) $(ASAN_DIR) $(FUZZ_DIR) $(JOY_BIN) $(JOY_ANON_BIN)
+	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR) $(JOY_BIN) $(JOY_ANON_BIN)
+
+-include $(shell find $(BUILD) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR) -name '*.d' 2>/dev/null)

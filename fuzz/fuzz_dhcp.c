@@ -1,5 +1,5 @@
 /*
- * fuzz_dhcp.c - the dhcp module (src/mod_dhcp.c) on arbitrary packets, through
+ * fuzz_dhcp.c - the dhcp module (src/modules/mod_dhcp.c) on arbitrary packets, through
  * its module interface: see fuzz_appmod.h for the input layout.  The port
  * pairs cover the well-known ports and one that needs detection by content.
  */

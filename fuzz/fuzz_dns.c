@@ -1,5 +1,5 @@
 /*
- * fuzz_dns.c - the dns module (src/mod_dns.c) on arbitrary packets, through
+ * fuzz_dns.c - the dns module (src/modules/mod_dns.c) on arbitrary packets, through
  * its module interface: see fuzz_appmod.h for the input layout.  The port
  * pairs cover the well-known ports and one that needs detection by content.
  */

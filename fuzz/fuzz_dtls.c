@@ -1,5 +1,5 @@
 /*
- * fuzz_dtls.c - the dtls module (src/mod_dtls.c) on arbitrary datagrams
+ * fuzz_dtls.c - the dtls module (src/modules/mod_dtls.c) on arbitrary datagrams
  * through its module interface (fuzz_udpmod.h): record and fragment
  * headers, reassembly, the TLS hello parser, JSON and fingerprints.
  */

@@ -1,5 +1,5 @@
 /*
- * fuzz_http.c - the http module (src/mod_http.c) on arbitrary TCP segments,
+ * fuzz_http.c - the http module (src/modules/mod_http.c) on arbitrary TCP segments,
  * through its module interface: see fuzz_appmod.h for the input layout
  * (set bit 2 of the first byte for TCP; UDP input is ignored by the
  * module).  Port pairs: the well-known port and ones that need detection

@@ -1,5 +1,5 @@
 /*
- * fuzz_ike.c - the ike module (src/mod_ike.c) on arbitrary packets, through
+ * fuzz_ike.c - the ike module (src/modules/mod_ike.c) on arbitrary packets, through
  * its module interface: see fuzz_appmod.h for the input layout.  The port
  * pairs cover the well-known ports and one that needs detection by content.
  */

@@ -1,5 +1,5 @@
 /*
- * fuzz_quic.c - the quic module (src/mod_quic.c).  Mode byte bit 7 clear:
+ * fuzz_quic.c - the quic module (src/modules/mod_quic.c).  Mode byte bit 7 clear:
  * datagrams through the module interface (fuzz_udpmod.h), so headers,
  * coalescing, key derivation and decryption failures are exercised;
  * random bytes rarely pass the AEAD tag, so with bit 7 set the rest is

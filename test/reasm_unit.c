@@ -1,8 +1,8 @@
 /*
- * reasm_unit.c - unit tests of the TCP reassembler (src/reasm.c).
+ * reasm_unit.c - unit tests of the TCP reassembler (src/proto/reasm.c).
  *
  * Built and run by test/test_tls.py:
- *   cc -std=c11 -Iinclude test/reasm_unit.c src/reasm.c -o reasm_unit && ./reasm_unit
+ *   cc -std=c11 -Isrc/proto -Isrc/engine -Isrc/util test/reasm_unit.c src/proto/reasm.c -o reasm_unit && ./reasm_unit
  * Prints one line per failed check and a last line "N passed, N failed".
  */
 #include "reasm.h"

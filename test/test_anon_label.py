@@ -50,7 +50,7 @@ JOY_ANON = os.environ.get("JOY_ANON") or os.path.join(os.path.dirname(os.path.ab
 if not os.path.exists(JOY_ANON):
     JOY_ANON = os.path.join(ROOT, "joy-anon")
 PCAPS = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
-INTERNAL_NET = os.path.join(ROOT, "internal.net")
+INTERNAL_NET = os.path.join(ROOT, "share/internal.net")
 FOREVER = ["inactive_timeout=315360000", "active_timeout=315360000"]
 
 SAMPLE_KEY = bytes([21, 34, 23, 141, 51, 164, 207, 128, 19, 10, 91, 22, 73, 144, 125, 16,
@@ -563,7 +563,7 @@ def test_anon_capture(tmp):
         raw = [k for k in ("payload", "idp_out", "idp_in") if k in r]
         if want_anon:
             check(tag + ": raw-byte fields left out (payload, idp)", not raw,
-                  "present: %s (the module does not honour anon_active(), include/anon.h)" % raw)
+                  "present: %s (the module does not honour anon_active(), src/engine/anon.h)" % raw)
         elif have_payload:
             check(tag + ": raw-byte fields kept for flows outside anonymised subnets", "payload" in r)
     # in-record prefix preservation

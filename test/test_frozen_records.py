@@ -35,9 +35,9 @@ ROOT = os.path.dirname(HERE)
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
 FROZEN = os.path.join(HERE, "frozen", "records.sha256")
 JOY = os.environ.get("JOY", os.path.join(ROOT, "joy"))
-INTERNAL_NET = os.path.join(ROOT, "share", "internal.net")
+INTERNAL_NET = os.path.join(ROOT, "share", "share/internal.net")
 if not os.path.exists(INTERNAL_NET):
-    INTERNAL_NET = os.path.join(ROOT, "internal.net")
+    INTERNAL_NET = os.path.join(ROOT, "share/internal.net")
 
 FOREVER = "inactive_timeout=315360000 active_timeout=315360000"
 FULL = ("bidir=1 dist=1 entropy=1 tls=1 dns=1 http=1 ssh=1 dhcp=1 ike=1 idp=1400 "

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_http_ssh.py - the http and ssh modules (src/mod_http.c, src/mod_ssh.c).
+"""test_http_ssh.py - the http and ssh modules (src/modules/mod_http.c, src/modules/mod_ssh.c).
 
 Checks, with joy run as `joy http=1 ssh=1 -r F -w -`:
   * every capture in ../shared/pcaps whose truth file has http/ssh records:

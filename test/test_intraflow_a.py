@@ -30,7 +30,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOY = os.environ.get("JOY", os.path.join(ROOT, "joy"))
 PCAPS = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
-MAP_FILE = os.path.join(ROOT, "compact_bd.txt")
+MAP_FILE = os.path.join(ROOT, "share/compact_bd.txt")
 FOREVER = ["inactive_timeout=315360000", "active_timeout=315360000"]
 
 passed = failed = skipped = 0
@@ -643,7 +643,7 @@ def cdist_cases(tmp, path):
     rc2, r2, e2 = run_joy(FOREVER + ["cdist=" + MAP_FILE, "-r", path])
     c1 = [x.get("compact_byte_dist") for x in r1]
     if rc1 == rc2 == 0 and c1 == [x.get("compact_byte_dist") for x in r2] and any(c1):
-        ok("cdist=default gives the same counts as the shipped compact_bd.txt")
+        ok("cdist=default gives the same counts as the shipped share/compact_bd.txt")
     else:
         bad("cdist default", "%s %s %s" % (rc1, rc2, e1 + e2))
     # an alternative map with CRLF line ends, comments and blank lines

@@ -3,7 +3,7 @@
 
 Usage:  JOY=path/to/joy python3 test/test_quic_dtls.py [-v] [--seeds]
 
-  1. test/quic_unit.c (compiled with cc against src/quic_crypto.c): Initial
+  1. test/quic_unit.c (compiled with cc against src/proto/quic_crypto.c): Initial
      keys and header protection masks against RFC 9001 Appendix A and RFC
      9369 Appendix A;
   2. the QUIC and DTLS captures in ../shared/pcaps against tshark (which
@@ -108,9 +108,9 @@ def build_unit(tmp):
     if not cc:
         return None
     exe = os.path.join(tmp, 'quic_unit')
-    p = subprocess.run([cc, '-std=c11', '-D_DEFAULT_SOURCE', '-I' + os.path.join(ROOT, 'include'),
+    p = subprocess.run([cc, '-std=c11', '-D_DEFAULT_SOURCE', '-I' + os.path.join(ROOT, 'src', 'proto'),
                         '-O1', '-o', exe, os.path.join(HERE, 'quic_unit.c'),
-                        os.path.join(ROOT, 'src', 'quic_crypto.c'), '-lcrypto'],
+                        os.path.join(ROOT, 'src', 'proto', 'quic_crypto.c'), '-lcrypto'],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if not ok(p.returncode == 0, 'quic_unit.c compiles: ' + p.stdout.decode()[-400:]):
         return None

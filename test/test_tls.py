@@ -621,9 +621,9 @@ def test_reasm_unit(tmp):
         skip('reassembler unit test: no C compiler')
         return
     exe = os.path.join(tmp, 'reasm_unit')
-    flags = ['-std=c11', '-D_DEFAULT_SOURCE', '-I' + os.path.join(ROOT, 'include'), '-O1', '-g']
+    flags = ['-std=c11', '-D_DEFAULT_SOURCE'] + ['-I' + os.path.join(ROOT, 'src', d) for d in ('proto', 'engine', 'util')] + ['-O1', '-g']
     san = ['-fsanitize=address,undefined', '-fno-omit-frame-pointer']
-    cmd = [cc] + flags + san + [os.path.join(HERE, 'reasm_unit.c'), os.path.join(ROOT, 'src', 'reasm.c'),
+    cmd = [cc] + flags + san + [os.path.join(HERE, 'reasm_unit.c'), os.path.join(ROOT, 'src', 'proto', 'reasm.c'),
                                 '-o', exe]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if p.returncode != 0:  # no sanitizer runtime: plain build

@@ -3,7 +3,7 @@
  *
  * A map file has one line per byte value: "BYTE<white space>BIN" with BYTE
  * a decimal 0..255 and BIN a decimal 0..15 (the format of the original
- * Joy's compact_bd.txt).  Blank lines and '#' comments are allowed; every
+ * Joy's share/compact_bd.txt).  Blank lines and '#' comments are allowed; every
  * byte value must appear exactly once.  See doc/modules/intraflow-a.md.
  */
 #ifndef JOY_BYTEDIST_H
@@ -23,7 +23,7 @@
 int cdist_parse_map(const uint8_t *data, size_t len, const char *name, uint8_t map[256],
                     char *err, size_t errlen);
 
-/* The built-in map (cdist=default), identical to the shipped compact_bd.txt. */
+/* The built-in map (cdist=default), identical to the shipped share/compact_bd.txt. */
 void cdist_default_map(uint8_t map[256]);
 
 #endif

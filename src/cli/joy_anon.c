@@ -52,7 +52,7 @@ static void usage(FILE *out)
             "2 usage error or unusable key file.\n"
             "\n"
             "Examples:\n"
-            "  joy anon=internal.net anon_key=site.key -w flows.json.gz capture.pcap\n"
+            "  joy anon=share/internal.net anon_key=site.key -w flows.json.gz capture.pcap\n"
             "  joy-anon -k site.key -r 117.161.29.118     # the real address behind it\n"
             "  jq -r 'select(.anon) | .sa' flows.json | joy-anon -k site.key -r -p\n",
             DEFAULT_KEY);
