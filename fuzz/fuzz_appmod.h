@@ -85,7 +85,8 @@ static inline void fuzz_appmod(const struct joy_module *mod, const uint16_t port
             p.tcp_flags = (ctl & 8) ? TCP_SYN : TCP_ACK;
             seq[dir] += p.payload_len + ((ctl & 8) ? 1u : 0u);
         }
-        mod->packet(&env, &state, &f, &p, dir);
+        if (state != MODULE_DECLINED) /* as the meter does */
+            mod->packet(&env, &state, &f, &p, dir);
         data += n;
         size -= n;
     }
@@ -93,7 +94,7 @@ static inline void fuzz_appmod(const struct joy_module *mod, const uint16_t port
     struct jsonw w;
     jw_init(&w);
     jw_obj_open(&w);
-    if (state)
+    if (state && state != MODULE_DECLINED)
         mod->write_json(&env, state, &f, &w);
     jw_finish(&w);
     if (!json_validate(w.buf, w.len)) {
@@ -101,7 +102,7 @@ static inline void fuzz_appmod(const struct joy_module *mod, const uint16_t port
         abort();
     }
     jw_free(&w);
-    if (state)
+    if (module_state_is_data(state))
         mod->free_state(state);
     free(cfg);
 }

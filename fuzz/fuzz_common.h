@@ -8,6 +8,8 @@
 #ifndef JOY_FUZZ_COMMON_H
 #define JOY_FUZZ_COMMON_H
 
+#include "joy/joy.h"
+
 #include "config.h"
 #include "jsonw.h"
 #include "module.h"
@@ -44,6 +46,33 @@ static inline void fuzz_check_json(void *ctx, const char *json, size_t len)
         fprintf(stderr, "invalid JSON record: %.*s\n", (int)len, json);
         abort();
     }
+}
+
+/* The same as a joy_record_fn. */
+static inline void fuzz_on_record(void *user, const struct joy_record *rec)
+{
+    fuzz_check_json(user, rec->json, rec->len);
+}
+
+/* A context over cfg and one meter on it, through the public API, as a
+ * program would make them; aborts if either cannot be made. */
+static inline struct joy_meter *fuzz_meter_new(const struct joy_config *cfg,
+                                               struct joy_context **ctx)
+{
+    char err[512];
+    *ctx = joy_context_new(cfg, err, sizeof err);
+    struct joy_meter *m = *ctx ? joy_meter_new(*ctx, fuzz_on_record, NULL, err, sizeof err) : NULL;
+    if (!m) {
+        fprintf(stderr, "%s\n", err);
+        abort();
+    }
+    return m;
+}
+
+static inline void fuzz_meter_free(struct joy_meter *m, struct joy_context *ctx)
+{
+    joy_meter_free(m);
+    joy_context_free(ctx);
 }
 
 #endif

@@ -8,7 +8,6 @@
  * valid JSON.
  */
 #include "fuzz_common.h"
-#include "meter.h"
 
 #include <stdint.h>
 
@@ -43,9 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     set(&cfg, "zeros", (data[3] >> 2) & 1);
     if (config_set(&cfg, "cdist", "default", "fuzz", err, sizeof err) != 0)
         abort();
-    struct joy_meter *m = meter_new(&cfg, fuzz_check_json, NULL, err, sizeof err);
-    if (!m)
-        abort();
+    struct joy_context *ctx;
+    struct joy_meter *m = fuzz_meter_new(&cfg, &ctx);
     size_t off = 4;
     uint64_t ts = 1000000000ull;
     while (size - off >= 2) {
@@ -53,12 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += 2;
         if (len > size - off)
             len = size - off;
-        meter_packet(m, 101, data + off, (uint32_t)len, (uint32_t)len, ts);
+        joy_meter_packet(m, 101, data + off, (uint32_t)len, (uint32_t)len, ts);
         ts += 1000;
         off += len;
     }
-    meter_flush(m, EXPIRE_END);
-    meter_free(m);
+    joy_meter_flush(m);
+    fuzz_meter_free(m, ctx);
     config_free(&cfg);
     return 0;
 }

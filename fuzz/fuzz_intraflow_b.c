@@ -9,7 +9,6 @@
  * Every record must be valid JSON.
  */
 #include "fuzz_common.h"
-#include "meter.h"
 
 #include <stdint.h>
 
@@ -38,9 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     set(&cfg, "bidir", !(data[1] & 2));
     set(&cfg, "os", !(data[1] & 4));
     set(&cfg, "fpx", !(data[1] & 8));
-    struct joy_meter *m = meter_new(&cfg, fuzz_check_json, NULL, err, sizeof err);
-    if (!m)
-        abort();
+    struct joy_context *ctx;
+    struct joy_meter *m = fuzz_meter_new(&cfg, &ctx);
     size_t off = 2;
     uint64_t ts = 1000000000000000000ull;
     while (size - off >= 3) {
@@ -50,11 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len > size - off)
             len = size - off;
         ts = (uint64_t)((int64_t)ts + (int64_t)step * 1000000);
-        meter_packet(m, 101, data + off, (uint32_t)len, (uint32_t)len, ts);
+        joy_meter_packet(m, 101, data + off, (uint32_t)len, (uint32_t)len, ts);
         off += len;
     }
-    meter_flush(m, EXPIRE_END);
-    meter_free(m);
+    joy_meter_flush(m);
+    fuzz_meter_free(m, ctx);
     config_free(&cfg);
     return 0;
 }

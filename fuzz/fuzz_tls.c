@@ -17,7 +17,6 @@
  * All JSON must be valid.
  */
 #include "fuzz_common.h"
-#include "meter.h"
 #include "tls_parse.h"
 
 #include <stdint.h>
@@ -128,9 +127,8 @@ static void connection(const uint8_t *data, size_t size)
     set(&cfg, "reasm_bytes", opt & 4 ? "1024" : "65536");
     snprintf(v, sizeof v, "%u", 1u << ((opt >> 3) & 7));
     set(&cfg, "num_pkts", v);
-    struct joy_meter *m = meter_new(&cfg, fuzz_check_json, NULL, err, sizeof err);
-    if (!m)
-        abort();
+    struct joy_context *ctx;
+    struct joy_meter *m = fuzz_meter_new(&cfg, &ctx);
     static uint8_t pkt[40 + 65536];
     uint32_t isn[2] = {0xfffff000u, 0x7ffffff0u};
     uint32_t pos[2] = {isn[0] + 1, isn[1] + 1};
@@ -145,9 +143,9 @@ static void connection(const uint8_t *data, size_t size)
             len = size - off;
         if (first && !(ctl & 4)) {
             size_t n = build(pkt, 0, isn[0], 0, 0x02, NULL, 0);
-            meter_packet(m, 101, pkt, (uint32_t)n, (uint32_t)n, ts);
+            joy_meter_packet(m, 101, pkt, (uint32_t)n, (uint32_t)n, ts);
             n = build(pkt, 1, isn[1], isn[0] + 1, 0x12, NULL, 0);
-            meter_packet(m, 101, pkt, (uint32_t)n, (uint32_t)n, ts + 1000);
+            joy_meter_packet(m, 101, pkt, (uint32_t)n, (uint32_t)n, ts + 1000);
         }
         first = false;
         int dir = ctl & 1;
@@ -156,13 +154,13 @@ static void connection(const uint8_t *data, size_t size)
             seq -= (uint32_t)(ctl >> 2);
         size_t n = build(pkt, dir, seq, pos[!dir], 0x18, data + off, len);
         ts += 1000000;
-        meter_packet(m, 101, pkt, (uint32_t)n, (uint32_t)n, ts);
+        joy_meter_packet(m, 101, pkt, (uint32_t)n, (uint32_t)n, ts);
         if (!(ctl & 2))
             pos[dir] += (uint32_t)len;
         off += len;
     }
-    meter_flush(m, EXPIRE_END);
-    meter_free(m);
+    joy_meter_flush(m);
+    fuzz_meter_free(m, ctx);
     config_free(&cfg);
 }
 

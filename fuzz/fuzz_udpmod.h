@@ -30,21 +30,28 @@ static inline void fuzz_udpmod(const struct joy_module *mod, const uint8_t *data
     if (!cfg)
         return;
     *(bool *)cfg = true; /* the module's bool switch comes first */
-    /* the module's per-run state, made once (as a run would) */
-    static void *shared;
+    /* the module's run data and one meter's scratch, made once (as a
+     * context and a meter would) */
+    static void *data_, *scratch;
     static bool set_up;
-    if (!set_up && mod->setup) {
+    struct module_env env;
+    memset(&env, 0, sizeof env);
+    env.cfg = cfg;
+    if (!set_up) {
         char err[256];
-        if (mod->setup(cfg, NULL, &shared, err, sizeof err) != 0) {
+        if (mod->setup && mod->setup(cfg, NULL, &data_, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            abort();
+        }
+        env.data = data_;
+        if (mod->worker_init && mod->worker_init(&env, &scratch, err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             abort();
         }
     }
     set_up = true;
-    struct module_env env;
-    memset(&env, 0, sizeof env);
-    env.cfg = cfg;
-    env.shared = shared;
+    env.data = data_;
+    env.scratch = scratch;
     struct flow f;
     memset(&f, 0, sizeof f);
     f.key.proto = 17;
@@ -70,14 +77,15 @@ static inline void fuzz_udpmod(const struct joy_module *mod, const uint8_t *data
         p.payload = data;
         p.payload_cap = (uint32_t)n;
         p.payload_len = (uint32_t)n + ((ctl & 4) ? 100u : 0u);
-        mod->packet(&env, &state, &f, &p, dir);
+        if (state != MODULE_DECLINED) /* as the meter does */
+            mod->packet(&env, &state, &f, &p, dir);
         data += n;
         size -= n;
     }
     struct jsonw w;
     jw_init(&w);
     jw_obj_open(&w);
-    if (state) {
+    if (state && state != MODULE_DECLINED) {
         mod->write_json(&env, state, &f, &w);
         for (int d = 0; d < 2; d++) {
             jw_key(&w, d ? "fingerprints_in" : "fingerprints");
@@ -92,7 +100,7 @@ static inline void fuzz_udpmod(const struct joy_module *mod, const uint8_t *data
         abort();
     }
     jw_free(&w);
-    if (state)
+    if (module_state_is_data(state))
         mod->free_state(state);
     free(cfg);
 }

@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
 FROZEN = os.path.join(HERE, "frozen", "records.sha256")
-JOY = os.environ.get("JOY", os.path.join(ROOT, "joy"))
+JOY = os.path.abspath(os.environ.get("JOY", os.path.join(ROOT, "joy")))
 INTERNAL_NET = os.path.join(ROOT, "share", "share/internal.net")
 if not os.path.exists(INTERNAL_NET):
     INTERNAL_NET = os.path.join(ROOT, "share/internal.net")

@@ -150,6 +150,11 @@ JOY_API int joy_config_has_key(const char *key);
 JOY_API void joy_config_print_help(FILE *out);
 JOY_API void joy_config_print_defaults(FILE *out);
 
+/* Does joy decode frames of this pcap link type (1 Ethernet, 101 raw IP,
+ * 113 Linux SLL, ...)?  1 or 0.  And its name ("EN10MB", ...). */
+JOY_API int joy_linktype_supported(int linktype);
+JOY_API const char *joy_linktype_name(int linktype);
+
 /* ---------------------------------------------------------------------
  * Context: read-only, shared by every meter made from it.
  */

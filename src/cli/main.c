@@ -10,13 +10,10 @@
  * unreadable, unsupported) or the output failed - every flow seen is still
  * written; 2 a usage or configuration error (nothing was read).
  */
+#include "joy/joy.h"
+
 #include "capfile.h"
-#include "config.h"
-#include "jsonw.h"
-#include "meter.h"
-#include "module.h"
 #include "output.h"
-#include "packet.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,16 +30,24 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define JOY_VERSION "1.0.0"
-
 /* Set by the signal handler; the only process-wide state, as signals are. */
 static volatile sig_atomic_t stop_requested;
 static pcap_t *volatile live_handle;
 
 enum severity { SEV_DEBUG = 1, SEV_INFO = 2, SEV_WARN = 3, SEV_ERROR = 4 };
 
+/* The options that concern this program rather than the library: where
+ * packets come from and where records go (read from the configuration). */
+struct run_opts {
+    char output[4096], interface[256], bpf[8192];
+    bool promisc, progress;
+    uint64_t snaplen, verbosity, gzip_level;
+};
+
 struct run {
-    struct joy_config cfg;
+    struct joy_config *cfg;
+    struct run_opts opt;
+    struct joy_context *ctx;
     struct joy_meter *meter;
     struct joy_output *out;
     int status;                   /* exit status so far */
@@ -67,7 +72,7 @@ static void say(const struct run *r, enum severity sev, const char *fmt, ...)
 
 static void say(const struct run *r, enum severity sev, const char *fmt, ...)
 {
-    if (r && (r->cfg.verbosity == 0 || (unsigned)sev < r->cfg.verbosity))
+    if (r && (r->opt.verbosity == 0 || (unsigned)sev < r->opt.verbosity))
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -130,13 +135,13 @@ static void usage(FILE *out)
             "  joy -i eth0 -f 'tcp port 443' -w live.json.gz\n"
             "  joy -x options.cfg capture1.pcap capture2.pcap dir/\n"
             "\n");
-    config_print_help(out);
+    joy_config_print_help(out);
     fprintf(out, "\nSee joy(1) and doc/schema.md for every field of the output.\n");
 }
 
 static void version(void)
 {
-    printf("joy %s\n%s\n%s\nzlib %s\ngzip levels 1-3: %s, 4-9: zlib\n", JOY_VERSION,
+    printf("joy %s\n%s\n%s\nzlib %s\ngzip levels 1-3: %s, 4-9: zlib\n", joy_version(),
            pcap_lib_version(), OpenSSL_version(OPENSSL_VERSION), zlibVersion(),
            strcmp(output_gzip_engine(1), "isa-l") == 0 ? "ISA-L igzip" : "zlib");
 }
@@ -144,29 +149,66 @@ static void version(void)
 /* ---------------------------------------------------------------------
  * Output
  */
-static void sink(void *ctx, const char *json, size_t len)
+static void write_out(struct run *r, const char *text, size_t len)
 {
-    struct run *r = ctx;
-    if (output_write(r->out, json, len) != 0)
+    if (output_write(r->out, text, len) != 0)
         r->output_failed = true;
 }
 
-static void write_metadata(struct run *r, char **inputs, size_t n_inputs)
+static void on_record(void *user, const struct joy_record *rec)
 {
-    struct jsonw w;
-    jw_init(&w);
-    jw_obj_open(&w);
-    jw_kv_cstr(&w, "version", JOY_VERSION);
-    jw_kv_cstr(&w, "schema", "joy-flow-2");
-    config_to_json(&r->cfg, &w);
-    jw_key(&w, "inputs");
-    jw_arr_open(&w);
-    for (size_t i = 0; i < n_inputs; i++)
-        jw_cstr(&w, inputs[i]);
-    jw_close(&w);
-    jw_finish(&w);
-    sink(r, w.buf, w.len);
-    jw_free(&w);
+    write_out(user, rec->json, rec->len);
+}
+
+static int write_metadata(struct run *r, char **inputs, size_t n_inputs)
+{
+    const char *const *in = (const char *const *)inputs;
+    long n = joy_context_metadata(r->ctx, in, n_inputs, NULL, 0);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf || joy_context_metadata(r->ctx, in, n_inputs, buf, (size_t)n + 1) != n) {
+        free(buf);
+        say(r, SEV_ERROR, "out of memory");
+        return -1;
+    }
+    write_out(r, buf, (size_t)n);
+    free(buf);
+    return 0;
+}
+
+/* Read the program's own options from the configuration. */
+static void get_str(const struct joy_config *c, const char *key, char *buf, size_t len)
+{
+    if (joy_config_get(c, key, buf, len) != JOY_OK)
+        buf[0] = '\0';
+}
+
+static uint64_t get_uint(const struct joy_config *c, const char *key)
+{
+    char v[32];
+    get_str(c, key, v, sizeof v);
+    return strtoull(v, NULL, 10);
+}
+
+static int read_run_opts(const struct joy_config *c, struct run_opts *o)
+{
+    static const char *const too_long = "joy: option '%s' is too long\n";
+    struct { const char *key; char *buf; size_t len; } strs[] = {
+        {"output", o->output, sizeof o->output},
+        {"interface", o->interface, sizeof o->interface},
+        {"bpf", o->bpf, sizeof o->bpf},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (joy_config_get(c, strs[i].key, strs[i].buf, strs[i].len) != JOY_OK) {
+            fprintf(stderr, too_long, strs[i].key);
+            return -1;
+        }
+    }
+    o->promisc = get_uint(c, "promisc");
+    o->progress = get_uint(c, "progress");
+    o->snaplen = get_uint(c, "snaplen");
+    o->verbosity = get_uint(c, "verbosity");
+    o->gzip_level = get_uint(c, "gzip_level");
+    return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -184,11 +226,12 @@ static void progress(struct run *r, bool final)
     if (!final && secs_between(&r->last_progress, &now) < 0.5)
         return;
     r->last_progress = now;
-    const struct meter_stats *st = meter_get_stats(r->meter);
+    struct joy_stats st;
+    joy_meter_get_stats(r->meter, &st);
     double el = secs_between(&r->t0, &now);
     fprintf(stderr, "\rjoy: %llu packets, %llu flows open, %llu records, %.1f MB/s\033[K",
-            (unsigned long long)st->packets, (unsigned long long)meter_active_flows(r->meter),
-            (unsigned long long)st->records, el > 0 ? (double)st->bytes / 1e6 / el : 0.0);
+            (unsigned long long)st.packets, (unsigned long long)st.flows_open,
+            (unsigned long long)st.records, el > 0 ? (double)st.bytes / 1e6 / el : 0.0);
     if (final)
         fputc('\n', stderr);
 }
@@ -217,10 +260,10 @@ static struct bpf_program *bpf_for(struct run *r, int linktype)
     pcap_t *dead = pcap_open_dead(dlt_for_linktype(linktype), 262144);
     if (!dead)
         return NULL;
-    if (pcap_compile(dead, &r->bpf[i].prog, r->cfg.bpf, 1, PCAP_NETMASK_UNKNOWN) == 0)
+    if (pcap_compile(dead, &r->bpf[i].prog, r->opt.bpf, 1, PCAP_NETMASK_UNKNOWN) == 0)
         r->bpf[i].ok = true;
     else
-        say(r, SEV_ERROR, "filter '%s' does not compile for link type %d: %s", r->cfg.bpf,
+        say(r, SEV_ERROR, "filter '%s' does not compile for link type %d: %s", r->opt.bpf,
             linktype, pcap_geterr(dead));
     pcap_close(dead);
     return r->bpf[i].ok ? &r->bpf[i].prog : NULL;
@@ -238,9 +281,9 @@ static void read_capture(struct run *r, const char *path)
         r->status = 1;
         return;
     }
-    if (!capfile_is_pcapng(cf) && !linktype_supported(capfile_linktype(cf))) {
+    if (!capfile_is_pcapng(cf) && !joy_linktype_supported(capfile_linktype(cf))) {
         say(r, SEV_ERROR, "%s: link type %d (%s) is not supported; file skipped", path,
-            capfile_linktype(cf), linktype_name(capfile_linktype(cf)));
+            capfile_linktype(cf), joy_linktype_name(capfile_linktype(cf)));
         capfile_close(cf);
         r->status = 1;
         return;
@@ -253,14 +296,14 @@ static void read_capture(struct run *r, const char *path)
     enum cap_status st = CAP_EOF;
     uint64_t n = 0;
     while (!stop_requested && !r->output_failed && (st = capfile_next(cf, &cp)) == CAP_PACKET) {
-        if (!linktype_supported(cp.linktype)) {
+        if (!joy_linktype_supported(cp.linktype)) {
             bool seen = false;
             for (size_t i = 0; i < n_warned; i++)
                 seen |= warned_lt[i] == cp.linktype;
             if (!seen) {
                 say(r, SEV_ERROR, "%s: interface %u has link type %d (%s), which is not "
                     "supported; its packets are skipped", path, cp.interface, cp.linktype,
-                    linktype_name(cp.linktype));
+                    joy_linktype_name(cp.linktype));
                 if (n_warned < 8)
                     warned_lt[n_warned++] = cp.linktype;
                 r->status = 1;
@@ -268,7 +311,7 @@ static void read_capture(struct run *r, const char *path)
             r->unsupported_pkts++;
             continue;
         }
-        if (r->cfg.bpf) {
+        if (r->opt.bpf[0]) {
             struct bpf_program *prog = bpf_for(r, cp.linktype);
             struct pcap_pkthdr h = {.caplen = cp.caplen, .len = cp.wirelen};
             if (!prog || !pcap_offline_filter(prog, &h, cp.data)) {
@@ -276,7 +319,7 @@ static void read_capture(struct run *r, const char *path)
                 continue;
             }
         }
-        meter_packet(r->meter, cp.linktype, cp.data, cp.caplen, cp.wirelen, cp.ts);
+        joy_meter_packet(r->meter, cp.linktype, cp.data, cp.caplen, cp.wirelen, cp.ts);
         if (r->show_progress && (++n & 0xffff) == 0)
             progress(r, false);
     }
@@ -355,7 +398,7 @@ static void live_packet(u_char *user, const struct pcap_pkthdr *h, const u_char 
     struct live_ctx *lc = (struct live_ctx *)user;
     uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000u +
                   (uint64_t)h->ts.tv_usec * (lc->nano ? 1u : 1000u);
-    meter_packet(lc->r->meter, lc->dlt, bytes, h->caplen, h->len, ts);
+    joy_meter_packet(lc->r->meter, lc->dlt, bytes, h->caplen, h->len, ts);
 }
 
 static uint64_t wall_ns(void)
@@ -368,54 +411,54 @@ static uint64_t wall_ns(void)
 static int capture_live(struct run *r)
 {
     char errbuf[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *p = pcap_create(r->cfg.interface, errbuf);
+    pcap_t *p = pcap_create(r->opt.interface, errbuf);
     if (!p) {
-        say(r, SEV_ERROR, "%s: %s", r->cfg.interface, errbuf);
+        say(r, SEV_ERROR, "%s: %s", r->opt.interface, errbuf);
         return 1;
     }
-    pcap_set_snaplen(p, (int)r->cfg.snaplen);
-    pcap_set_promisc(p, r->cfg.promisc);
+    pcap_set_snaplen(p, (int)r->opt.snaplen);
+    pcap_set_promisc(p, r->opt.promisc);
     pcap_set_timeout(p, 100);
     pcap_set_buffer_size(p, 32 << 20);
     pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
     int rc = pcap_activate(p);
     if (rc < 0) {
-        say(r, SEV_ERROR, "%s: cannot capture: %s", r->cfg.interface,
+        say(r, SEV_ERROR, "%s: cannot capture: %s", r->opt.interface,
             rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc));
         pcap_close(p);
         return 1;
     }
     if (rc > 0)
-        say(r, SEV_WARN, "%s: %s", r->cfg.interface, pcap_statustostr(rc));
+        say(r, SEV_WARN, "%s: %s", r->opt.interface, pcap_statustostr(rc));
     struct live_ctx lc = {r, pcap_datalink(p),
                           pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO};
-    if (!linktype_supported(lc.dlt)) {
-        say(r, SEV_ERROR, "%s: link type %d (%s) is not supported", r->cfg.interface, lc.dlt,
-            linktype_name(lc.dlt));
+    if (!joy_linktype_supported(lc.dlt)) {
+        say(r, SEV_ERROR, "%s: link type %d (%s) is not supported", r->opt.interface, lc.dlt,
+            joy_linktype_name(lc.dlt));
         pcap_close(p);
         return 1;
     }
-    if (r->cfg.bpf) {
+    if (r->opt.bpf[0]) {
         struct bpf_program prog;
-        if (pcap_compile(p, &prog, r->cfg.bpf, 1, PCAP_NETMASK_UNKNOWN) != 0 ||
+        if (pcap_compile(p, &prog, r->opt.bpf, 1, PCAP_NETMASK_UNKNOWN) != 0 ||
             pcap_setfilter(p, &prog) != 0) {
-            say(r, SEV_ERROR, "filter '%s': %s", r->cfg.bpf, pcap_geterr(p));
+            say(r, SEV_ERROR, "filter '%s': %s", r->opt.bpf, pcap_geterr(p));
             pcap_close(p);
             return 2;
         }
         pcap_freecode(&prog);
     }
-    say(r, SEV_INFO, "capturing on %s (link type %s)", r->cfg.interface, linktype_name(lc.dlt));
+    say(r, SEV_INFO, "capturing on %s (link type %s)", r->opt.interface, joy_linktype_name(lc.dlt));
     live_handle = p;
     int status = 0;
     while (!stop_requested && !r->output_failed) {
         int n = pcap_dispatch(p, -1, live_packet, (u_char *)&lc);
         if (n == PCAP_ERROR) {
-            say(r, SEV_ERROR, "%s: %s", r->cfg.interface, pcap_geterr(p));
+            say(r, SEV_ERROR, "%s: %s", r->opt.interface, pcap_geterr(p));
             status = 1;
             break;
         }
-        meter_advance_time(r->meter, wall_ns());
+        joy_meter_advance(r->meter, wall_ns());
     }
     live_handle = NULL;
     struct pcap_stat ps;
@@ -465,7 +508,6 @@ int main(int argc, char **argv)
         return 1;
     }
     int status = 0;
-    bool cfg_ready = false;
     size_t n_inputs = 0, n_x = 0, n_set = 0;
     int verbose = 0, quiet = 0;
     int c;
@@ -490,7 +532,7 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); status = 0; goto done;
         case 'V': version(); status = 0; goto done;
-        case 'O': config_write_cfg(stdout); status = 0; goto done;
+        case 'O': joy_config_print_defaults(stdout); status = 0; goto done;
         case '?':
         default:
             if (optopt && strchr("rwifx", optopt))
@@ -504,48 +546,52 @@ int main(int argc, char **argv)
         }
     }
 
-    cfg_ready = true;
-    if (config_init(&r->cfg, err, sizeof err) != 0) {
+    if (!(r->cfg = joy_config_new(err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
         status = 2;
         goto done;
     }
     for (size_t i = 0; i < n_x; i++) {
-        if (config_load_file(&r->cfg, xfiles[i], err, sizeof err) != 0) {
+        if (joy_config_load_file(r->cfg, xfiles[i], err, sizeof err) != JOY_OK) {
             fprintf(stderr, "joy: %s\n", err);
             status = 2;
             goto done;
         }
     }
     for (size_t i = 0; i < n_set; i++) {
-        if (config_set(&r->cfg, set[i].key, set[i].value, "command line", err, sizeof err) != 0) {
+        if (joy_config_set(r->cfg, set[i].key, set[i].value, "command line", err, sizeof err) !=
+            JOY_OK) {
             fprintf(stderr, "joy: %s\n", err);
             status = 2;
             goto done;
         }
     }
-    if (quiet)
-        r->cfg.verbosity = SEV_ERROR;
-    else if (verbose)
-        r->cfg.verbosity = verbose >= 2 ? SEV_DEBUG : SEV_INFO;
+    if (quiet || verbose) {
+        char v[2] = {(char)('0' + (quiet ? SEV_ERROR : verbose >= 2 ? SEV_DEBUG : SEV_INFO)), 0};
+        joy_config_set(r->cfg, "verbosity", v, "command line", err, sizeof err);
+    }
+    if (read_run_opts(r->cfg, &r->opt) != 0) {
+        status = 2;
+        goto done;
+    }
 
-    if (r->cfg.interface && n_inputs) {
+    if (r->opt.interface[0] && n_inputs) {
         fprintf(stderr, "joy: give either capture files or an interface (-i), not both\n");
         status = 2;
         goto done;
     }
-    if (!r->cfg.interface && n_inputs == 0) {
+    if (!r->opt.interface[0] && n_inputs == 0) {
         fprintf(stderr, "joy: no input: give a capture file (-r FILE, '-' for standard input), "
                 "a directory, or an interface (-i IFACE); see joy -h\n");
         status = 2;
         goto done;
     }
-    if (r->cfg.bpf && !r->cfg.interface) {
+    if (r->opt.bpf[0] && !r->opt.interface[0]) {
         /* check the filter now, so a typo is a usage error */
         pcap_t *dead = pcap_open_dead(1, 262144);
         struct bpf_program prog;
-        if (dead && pcap_compile(dead, &prog, r->cfg.bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-            fprintf(stderr, "joy: filter '%s': %s\n", r->cfg.bpf, pcap_geterr(dead));
+        if (dead && pcap_compile(dead, &prog, r->opt.bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+            fprintf(stderr, "joy: filter '%s': %s\n", r->opt.bpf, pcap_geterr(dead));
             pcap_close(dead);
             status = 2;
             goto done;
@@ -556,14 +602,15 @@ int main(int argc, char **argv)
         }
     }
 
-    r->out = output_open(r->cfg.output, (int)r->cfg.gzip_level, err, sizeof err);
+    r->out = output_open(r->opt.output[0] ? r->opt.output : NULL, (int)r->opt.gzip_level, err,
+                         sizeof err);
     if (!r->out) {
         fprintf(stderr, "joy: %s\n", err);
         status = 1;
         goto done;
     }
-    r->meter = meter_new(&r->cfg, sink, r, err, sizeof err);
-    if (!r->meter) {
+    if (!(r->ctx = joy_context_new(r->cfg, err, sizeof err)) ||
+        !(r->meter = joy_meter_new(r->ctx, on_record, r, err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
         output_close(r->out, false, err, sizeof err);
         r->out = NULL;
@@ -571,15 +618,20 @@ int main(int argc, char **argv)
         goto done;
     }
     install_signals();
-    write_metadata(r, r->cfg.interface ? &r->cfg.interface : inputs,
-                   r->cfg.interface ? 1 : n_inputs);
+    char *iface = r->opt.interface;
+    if (write_metadata(r, iface[0] ? &iface : inputs, iface[0] ? 1 : n_inputs) != 0) {
+        output_close(r->out, false, err, sizeof err);
+        r->out = NULL;
+        status = 1;
+        goto done;
+    }
 
-    r->show_progress = r->cfg.progress && isatty(2) && !r->cfg.interface && r->cfg.verbosity &&
-                       r->cfg.verbosity <= SEV_WARN;
+    r->show_progress = r->opt.progress && isatty(2) && !iface[0] && r->opt.verbosity &&
+                       r->opt.verbosity <= SEV_WARN;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
     r->last_progress = r->t0;
 
-    if (r->cfg.interface) {
+    if (iface[0]) {
         int st = capture_live(r);
         if (st)
             r->status = st;
@@ -589,11 +641,12 @@ int main(int argc, char **argv)
     }
     if (stop_requested)
         say(r, SEV_INFO, "stopped by a signal; writing the open flows");
-    meter_flush(r->meter, EXPIRE_END);
+    joy_meter_flush(r->meter);
     if (r->show_progress)
         progress(r, true);
 
-    const struct meter_stats *st = meter_get_stats(r->meter);
+    struct joy_stats stats, *st = &stats;
+    joy_meter_get_stats(r->meter, st);
     say(r, SEV_INFO, "%llu packets, %llu records; skipped: %llu not IP, %llu truncated, "
         "%llu malformed, %llu filtered, %llu unsupported link type; %llu later fragments "
         "without their first",
@@ -606,7 +659,7 @@ int main(int argc, char **argv)
         say(r, SEV_WARN, "%llu records exceeded the record size cap and were written with the "
             "core fields only", (unsigned long long)st->oversized);
 
-    meter_free(r->meter);
+    joy_meter_free(r->meter);
     r->meter = NULL;
     if (output_close(r->out, true, err, sizeof err) != 0) {
         fprintf(stderr, "joy: %s\n", err);
@@ -617,8 +670,9 @@ int main(int argc, char **argv)
             pcap_freecode(&r->bpf[i].prog);
     status = r->status;
 done:
-    if (cfg_ready)
-        config_free(&r->cfg);
+    joy_meter_free(r->meter);
+    joy_context_free(r->ctx);
+    joy_config_free(r->cfg);
     free(r);
     free(inputs);
     free(xfiles);

@@ -444,3 +444,102 @@ void config_write_cfg(FILE *out)
         cfg_opts(out, joy_modules[i]->options);
     }
 }
+
+/* Copy the option values of one block (strings and lists duplicated). */
+static int copy_block(void *dst, const void *src, const struct joy_option *opts)
+{
+    for (const struct joy_option *o = opts; o && o->key; o++) {
+        char *d = (char *)dst + o->offset;
+        const char *s = (const char *)src + o->offset;
+        switch (o->type) {
+        case OPT_BOOL:
+            memcpy(d, s, sizeof(bool));
+            break;
+        case OPT_UINT:
+            memcpy(d, s, sizeof(uint64_t));
+            break;
+        case OPT_STR: {
+            char *old, *from, *dup = NULL;
+            memcpy(&old, d, sizeof old);
+            memcpy(&from, s, sizeof from);
+            if (from && !(dup = strdup(from)))
+                return -1;
+            free(old);
+            memcpy(d, &dup, sizeof dup);
+            break;
+        }
+        case OPT_LIST: {
+            struct strlist *dl = (struct strlist *)d;
+            const struct strlist *sl = (const struct strlist *)s;
+            for (size_t i = 0; i < dl->n; i++)
+                free(dl->v[i]);
+            free(dl->v);
+            dl->v = NULL;
+            dl->n = 0;
+            if (!sl->n)
+                break;
+            if (!(dl->v = calloc(sl->n, sizeof *dl->v)))
+                return -1;
+            for (size_t i = 0; i < sl->n; i++, dl->n++)
+                if (!(dl->v[i] = strdup(sl->v[i])))
+                    return -1;
+            break;
+        }
+        }
+    }
+    return 0;
+}
+
+int config_copy(struct joy_config *dst, const struct joy_config *src, char *err, size_t errlen)
+{
+    if (config_init(dst, err, errlen) != 0)
+        return -1;
+    if (copy_block(dst, src, core_options) != 0)
+        return fail(err, errlen, "out of memory");
+    for (size_t i = 0; i < joy_module_count; i++)
+        if (copy_block(dst->modcfg[i], src->modcfg[i], joy_modules[i]->options) != 0)
+            return fail(err, errlen, "out of memory");
+    return 0;
+}
+
+int config_get(const struct joy_config *cfg, const char *key, char *buf, size_t buflen,
+               bool *fits)
+{
+    struct opt_ref r;
+    if (!find_option(cfg, key, &r))
+        return -1;
+    const char *field = (const char *)r.block + r.opt->offset;
+    size_t n = 0;
+    switch (r.opt->type) {
+    case OPT_BOOL: {
+        bool b;
+        memcpy(&b, field, sizeof b);
+        n = (size_t)snprintf(buf, buflen, "%d", b ? 1 : 0);
+        break;
+    }
+    case OPT_UINT: {
+        uint64_t x;
+        memcpy(&x, field, sizeof x);
+        n = (size_t)snprintf(buf, buflen, "%llu", (unsigned long long)x);
+        break;
+    }
+    case OPT_STR: {
+        const char *s;
+        memcpy(&s, field, sizeof s);
+        n = (size_t)snprintf(buf, buflen, "%s", s ? s : "");
+        break;
+    }
+    case OPT_LIST: {
+        const struct strlist *l = (const struct strlist *)field;
+        if (buflen)
+            buf[0] = '\0';
+        for (size_t i = 0; i < l->n; i++) {
+            size_t at = n < buflen ? n : buflen;
+            n += (size_t)snprintf(buf + at, buflen - at, "%s%s", i ? "\n" : "", l->v[i]);
+        }
+        break;
+    }
+    }
+    *fits = n < buflen;
+    return 0;
+}

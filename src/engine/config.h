@@ -94,6 +94,15 @@ int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t
 /* The same from an open stream; `name` is used in messages. */
 int config_load_stream(struct joy_config *cfg, FILE *f, const char *name, char *err, size_t errlen);
 
+/* A deep copy of src into dst (dst need not be initialised; free it with
+ * config_free() whatever the result).  0, or -1 with a message. */
+int config_copy(struct joy_config *dst, const struct joy_config *src, char *err, size_t errlen);
+
+/* The value of `key` as text (joy_config_get() in joy.h); *fits says
+ * whether it fitted buflen.  0, or -1 for an unknown key. */
+int config_get(const struct joy_config *cfg, const char *key, char *buf, size_t buflen,
+               bool *fits);
+
 /* Write every option and its value as members of the current object. */
 void config_to_json(const struct joy_config *cfg, struct jsonw *w);
 

@@ -10,10 +10,13 @@
  */
 #include "meter.h"
 
+#include "anon.h"
+#include "context.h"
+#include "cursor.h"
 #include "jsonw.h"
 #include "module.h"
-#include "cursor.h"
 #include "packet.h"
+#include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,21 +49,44 @@ struct frag_entry {
 };
 
 enum frag_action { FRAG_PROCESS, FRAG_PARKED };
+/*
+ * Packet classes for module dispatch: each enabled module is listed, in
+ * slot order, under every class its `interest` names, so the packet path
+ * calls only the modules that asked for that transport.
+ */
+enum { CLS_TCP, CLS_UDP, CLS_ICMP, CLS_OTHER, N_CLS };
+
+#define TICK_NS 1000000000ull   /* module tick hooks: once per second of meter time */
+
 struct joy_meter {
-    const struct joy_config *cfg;
+    const struct joy_context *ctx;
+    const struct joy_config *cfg;   /* &ctx->cfg */
     struct flow_table *table;
-    record_sink_fn sink;
-    void *sink_ctx;
+    joy_record_fn on_record;
+    void *user;
     struct jsonw w;
-    uint64_t now;                 /* ns: newest packet time */
-    struct meter_stats stats;
-    /* enabled modules */
+    uint64_t now;                   /* ns: newest packet time */
+    uint64_t next_tick;             /* meter time of the next tick call */
+    struct joy_stats stats;
+    /* enabled modules, in slot order (ctx->mod_index) */
     size_t n_mod;
-    size_t mod_index[JOY_MAX_MODULES];        /* index into joy_modules[] */
     struct module_env env[JOY_MAX_MODULES];
-    struct frag_entry *frags;     /* FRAG_SLOTS entries, allocated at the first fragment */
+    uint8_t want[N_CLS][JOY_MAX_MODULES];   /* slots per packet class */
+    uint8_t n_want[N_CLS];
+    uint8_t ticks[JOY_MAX_MODULES];         /* slots with a tick hook */
+    uint8_t n_ticks;
+    struct anon_worker *anon;       /* anon=: this meter's cipher and buffer */
+    struct record_env rec_env;
+    struct frag_entry *frags;       /* FRAG_SLOTS entries, allocated at the first fragment */
     uint64_t frag_parked_hint[FRAG_SLOTS / 64]; /* bit set: that slot may hold parked fragments */
 };
+
+char module_declined_marker, module_noted_marker;
+
+static inline const struct joy_module *slot_module(const struct joy_meter *m, size_t slot)
+{
+    return joy_modules[m->ctx->mod_index[slot]];
+}
 
 static uint32_t frag_slot(const struct packet *p)
 {
@@ -137,53 +163,79 @@ static enum frag_action frag_track(struct joy_meter *m, struct packet *p, struct
     return FRAG_PARKED;
 }
 
+/* The structured view of a record (joy.h struct joy_record). */
+static void fill_view(struct joy_record *r, const struct flow *f, const struct flow *shown)
+{
+    _Static_assert(sizeof(struct joy_pkt) == sizeof(struct splt_entry) &&
+                   offsetof(struct joy_pkt, len) == offsetof(struct splt_entry, len) &&
+                   offsetof(struct joy_pkt, dir) == offsetof(struct splt_entry, dir),
+                   "struct joy_pkt mirrors struct splt_entry");
+    r->ip_version = f->key.ipver;
+    r->protocol = f->key.proto;
+    r->has_ports = flow_has_ports(f);
+    r->expire = f->expire;
+    r->sp = r->has_ports ? flow_sp(f) : 0;
+    r->dp = r->has_ports ? flow_dp(f) : 0;
+    memcpy(r->sa, flow_sa(shown)->b, 16);
+    memcpy(r->da, flow_da(shown)->b, 16);
+    r->time_start_ns = f->t_start;
+    r->time_end_ns = f->t_end;
+    struct joy_side *side[2] = {&r->out, &r->in};
+    for (int d = 0; d < 2; d++) {
+        const struct flow_side *s = &f->side[d];
+        *side[d] = (struct joy_side){.packets = s->pkts, .bytes = s->bytes,
+                                     .ip_bytes = s->ip_bytes, .retrans = s->retrans,
+                                     .tcp_flags = s->flags_or, .min_ttl = s->min_ttl,
+                                     .ttl_seen = s->ttl_seen};
+    }
+    r->n_pkts = f->n_splt;
+    r->pkts = (const struct joy_pkt *)(const void *)f->splt;
+}
+
 static void emit_record(void *ctx, struct flow *f)
 {
     struct joy_meter *m = ctx;
+    struct flow copy;
+    const struct flow *shown = record_shown_flow(&m->rec_env, f, &copy);
     jw_reset(&m->w);
-    record_write(&m->w, f, m->cfg, m->env, m->mod_index, m->n_mod);
+    record_write(&m->w, f, shown, &m->rec_env, true);
     if (m->w.overflow) {
         /* Too large even for the cap: write the core fields only (the
-         * module states are hidden, the address hooks still apply). */
-        void *saved[JOY_MAX_MODULES] = {0};
+         * module states are left out, the addresses still anonymised). */
         m->stats.oversized++;
         jw_reset(&m->w);
-        for (size_t i = 0; i < m->n_mod; i++) {
-            saved[i] = f->mod[i];
-            f->mod[i] = NULL;
-        }
-        record_write(&m->w, f, m->cfg, m->env, m->mod_index, m->n_mod);
-        for (size_t i = 0; i < m->n_mod; i++)
-            f->mod[i] = saved[i];
+        record_write(&m->w, f, shown, &m->rec_env, false);
     }
     m->stats.records++;
-    m->sink(m->sink_ctx, m->w.buf, m->w.len);
+    struct joy_record r;
+    memset(&r, 0, sizeof r);
+    r.json = m->w.buf;
+    r.len = m->w.len;
+    fill_view(&r, f, shown);
+    m->on_record(m->user, &r);
 }
 
-/* A new flow: does a module hide one of its addresses (anon.h)? */
+/* A new flow: is one of its addresses anonymised (anon.h)? */
 static void flag_anon(struct joy_meter *m, struct flow *f)
 {
-    for (size_t i = 0; i < m->n_mod; i++) {
-        const struct joy_module *mod = joy_modules[m->mod_index[i]];
-        if (mod->hide_addr &&
-            (mod->hide_addr(&m->env[i], &f->key.addr[0], f->key.ipver, NULL) ||
-             mod->hide_addr(&m->env[i], &f->key.addr[1], f->key.ipver, NULL)))
-            f->anon = true;
-    }
+    const struct anon_policy *p = m->ctx->anon;
+    if (p && (anon_hidden(p, &f->key.addr[0], f->key.ipver) ||
+              anon_hidden(p, &f->key.addr[1], f->key.ipver)))
+        f->anon = true;
 }
 
 static void release_record(void *ctx, struct flow *f)
 {
     struct joy_meter *m = ctx;
     for (size_t i = 0; i < m->n_mod; i++) {
-        if (f->mod[i]) {
-            const struct joy_module *mod = joy_modules[m->mod_index[i]];
+        if (module_state_is_data(f->mod[i])) {
+            const struct joy_module *mod = slot_module(m, i);
             if (mod->free_state)
                 mod->free_state(f->mod[i]);
             else
                 free(f->mod[i]);
-            f->mod[i] = NULL;
         }
+        f->mod[i] = NULL;
     }
 }
 
@@ -222,43 +274,60 @@ static void account_orphans(struct joy_meter *m, const struct frag_entry *e)
     flow_touch(m->table, f);
 }
 
-struct joy_meter *meter_new(const struct joy_config *cfg, record_sink_fn sink, void *sink_ctx,
-                            char *err, size_t errlen)
+static unsigned interest_classes(const struct joy_module *mod)
 {
+    return mod->interest ? mod->interest : MI_ALL;
+}
+
+struct joy_meter *joy_meter_new(const struct joy_context *ctx, joy_record_fn on_record,
+                                void *user, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (!ctx || !on_record) {
+        snprintf(err, errlen, "joy_meter_new: %s is NULL", ctx ? "on_record" : "the context");
+        return NULL;
+    }
     struct joy_meter *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    const struct joy_config *cfg = &ctx->cfg;
+    m->ctx = ctx;
     m->cfg = cfg;
-    m->sink = sink;
-    m->sink_ctx = sink_ctx;
+    m->on_record = on_record;
+    m->user = user;
     jw_init(&m->w);
-    for (size_t i = 0; i < joy_module_count; i++) {
-        const struct joy_module *mod = joy_modules[i];
-        if (!mod->enabled || !mod->enabled(cfg->modcfg[i], cfg))
-            continue;
-        struct module_env *env = &m->env[m->n_mod];
-        env->cfg = cfg->modcfg[i];
+    if (ctx->anon && !(m->anon = anon_worker_new(ctx->anon, err, errlen))) {
+        joy_meter_free(m);
+        return NULL;
+    }
+    static const unsigned cls_bit[N_CLS] = {MI_TCP, MI_UDP, MI_ICMP, MI_OTHER};
+    for (size_t i = 0; i < ctx->n_mod; i++) {
+        const struct joy_module *mod = joy_modules[ctx->mod_index[i]];
+        struct module_env *env = &m->env[i];
+        env->cfg = cfg->modcfg[ctx->mod_index[i]];
+        env->data = ctx->mod_data[i];
         env->core = cfg;
-        env->shared = NULL;
-        if (mod->setup && mod->setup(cfg->modcfg[i], cfg, &env->shared, err, errlen) != 0) {
-            meter_free(m);
+        env->ctx = ctx;
+        env->anon = m->anon;
+        m->n_mod = i + 1;
+        if (mod->worker_init && mod->worker_init(env, &env->scratch, err, errlen) != 0) {
+            joy_meter_free(m);
             return NULL;
         }
-        m->mod_index[m->n_mod++] = i;
+        for (int c = 0; c < N_CLS; c++)
+            if (mod->packet && (interest_classes(mod) & cls_bit[c]))
+                m->want[c][m->n_want[c]++] = (uint8_t)i;
+        if (mod->tick)
+            m->ticks[m->n_ticks++] = (uint8_t)i;
     }
-    /* every module may map the addresses it prints through the anonymiser */
-    for (size_t i = 0; i < m->n_mod; i++) {
-        const struct joy_module *mod = joy_modules[m->mod_index[i]];
-        if (!mod->hide_addr)
-            continue;
-        for (size_t j = 0; j < m->n_mod; j++) {
-            m->env[j].anon_mod = mod;
-            m->env[j].anon_env = &m->env[i];
-        }
-        break;
-    }
+    m->rec_env = (struct record_env){.cfg = cfg, .envs = m->env, .mod_index = ctx->mod_index,
+                                     .n_mod = m->n_mod, .anon = m->anon};
     struct flow_table_params prm = {
         .bidir = cfg->bidir,
         .num_pkts = (uint32_t)cfg->num_pkts,
@@ -273,25 +342,41 @@ struct joy_meter *meter_new(const struct joy_config *cfg, record_sink_fn sink, v
     m->table = flow_table_new(&prm);
     if (!m->table) {
         snprintf(err, errlen, "out of memory");
-        meter_free(m);
+        joy_meter_free(m);
         return NULL;
     }
     return m;
 }
 
-void meter_free(struct joy_meter *m)
+void joy_meter_free(struct joy_meter *m)
 {
     if (!m)
         return;
     flow_table_free(m->table);
     for (size_t i = 0; i < m->n_mod; i++) {
-        const struct joy_module *mod = joy_modules[m->mod_index[i]];
-        if (mod->teardown)
-            mod->teardown(m->env[i].shared);
+        const struct joy_module *mod = slot_module(m, i);
+        if (mod->worker_free && m->env[i].scratch)
+            mod->worker_free(m->env[i].scratch);
     }
+    anon_worker_free(m->anon);
     jw_free(&m->w);
     free(m->frags);
     free(m);
+}
+
+/* The meter's clock moves on: expire what is due, and tick the modules
+ * that asked for it (at most once per second of meter time). */
+static void clock_advance(struct joy_meter *m, uint64_t now)
+{
+    m->now = now;
+    flow_table_expire(m->table, now);
+    if (m->n_ticks && now >= m->next_tick) {
+        m->next_tick = now + TICK_NS;
+        for (size_t k = 0; k < m->n_ticks; k++) {
+            size_t i = m->ticks[k];
+            slot_module(m, i)->tick(&m->env[i], now);
+        }
+    }
 }
 
 /* Sequence number comparisons modulo 2^32 (RFC 9293 3.4). */
@@ -360,8 +445,19 @@ static void record_syn(struct flow_side *s, const struct packet *p)
         memcpy(s->syn_opts, p->tcp_opts, n);
 }
 
-void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t caplen,
-                  uint32_t wirelen, uint64_t ts)
+static int packet_class(const struct packet *p)
+{
+    switch (p->proto) {
+    case 6: return CLS_TCP;
+    case 17: return CLS_UDP;
+    case 1:
+    case 58: return CLS_ICMP;
+    default: return CLS_OTHER;
+    }
+}
+
+void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t caplen,
+                      uint32_t wirelen, uint64_t ts)
 {
     struct packet pkt;
     m->stats.packets++;
@@ -373,10 +469,8 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
     case DECODE_MALFORMED: m->stats.malformed++; return;
     case DECODE_UNSUPPORTED: m->stats.unsupported++; return;
     }
-    if (ts > m->now) {
-        m->now = ts;
-        flow_table_expire(m->table, ts);
-    }
+    if (ts > m->now)
+        clock_advance(m, ts);
     struct frag_entry *parked = NULL;
     if (pkt.frag != FRAG_NONE && frag_track(m, &pkt, &parked) == FRAG_PARKED)
         return;
@@ -433,9 +527,11 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
     if (!counted) {
         /* A reordered segment that arrives late looks like a
          * retransmission; stream reassemblers (TLS) still need it. */
-        for (size_t i = 0; i < m->n_mod; i++) {
-            const struct joy_module *mod = joy_modules[m->mod_index[i]];
-            if (mod->sees_retrans && mod->packet)
+        const int cls = packet_class(&pkt);
+        for (size_t k = 0; k < m->n_want[cls]; k++) {
+            size_t i = m->want[cls][k];
+            const struct joy_module *mod = slot_module(m, i);
+            if (mod->sees_retrans && f->mod[i] != MODULE_DECLINED)
                 mod->packet(&m->env[i], &f->mod[i], f, &pkt, dir);
         }
         return;
@@ -456,22 +552,26 @@ void meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t ca
         e->len = pkt.payload_len;
         e->dir = (uint32_t)dir;
     }
-    for (size_t i = 0; i < m->n_mod; i++) {
-        const struct joy_module *mod = joy_modules[m->mod_index[i]];
-        if (mod->packet)
-            mod->packet(&m->env[i], &f->mod[i], f, &pkt, dir);
+    const int cls = packet_class(&pkt);
+    for (size_t k = 0; k < m->n_want[cls]; k++) {
+        size_t i = m->want[cls][k];
+        if (f->mod[i] != MODULE_DECLINED)
+            slot_module(m, i)->packet(&m->env[i], &f->mod[i], f, &pkt, dir);
     }
 }
 
-void meter_advance_time(struct joy_meter *m, uint64_t now)
+void joy_meter_advance(struct joy_meter *m, uint64_t now)
 {
-    if (now > m->now) {
-        m->now = now;
-        flow_table_expire(m->table, now);
-    }
+    if (now > m->now)
+        clock_advance(m, now);
 }
 
-void meter_flush(struct joy_meter *m, enum expire_type why)
+void joy_meter_flush(struct joy_meter *m)
+{
+    meter_flush_why(m, EXPIRE_END);
+}
+
+void meter_flush_why(struct joy_meter *m, enum expire_type why)
 {
     for (size_t w = 0; w < FRAG_SLOTS / 64; w++) {
         for (uint64_t bits = m->frag_parked_hint[w]; bits; bits &= bits - 1) {
@@ -486,5 +586,8 @@ void meter_flush(struct joy_meter *m, enum expire_type why)
     flow_table_flush(m->table, why);
 }
 
-const struct meter_stats *meter_get_stats(const struct joy_meter *m) { return &m->stats; }
-uint64_t meter_active_flows(const struct joy_meter *m) { return flow_table_count(m->table); }
+void joy_meter_get_stats(const struct joy_meter *m, struct joy_stats *out)
+{
+    *out = m->stats;
+    out->flows_open = flow_table_count(m->table);
+}

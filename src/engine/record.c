@@ -5,8 +5,10 @@
  * tcp, community_id, then each enabled module in table order, then debug
  * and expire_type.  doc/schema.md defines every field.
  */
+#include "record.h"
+
+#include "anon.h"
 #include "jsonw.h"
-#include "meter.h"
 #include "module.h"
 #include "proto_util.h"
 
@@ -59,47 +61,36 @@ static void write_tcp_side(struct jsonw *w, const char *name, const struct flow_
     jw_close(w);
 }
 
-/* The flow as the record shows it: f itself, or (f->anon, see anon.h)
- * `copy` with each address that a module hides replaced. */
-static const struct flow *shown_flow(const struct flow *f, const struct module_env *envs,
-                                     const size_t *mod_index, size_t n_mod, struct flow *copy)
+const struct flow *record_shown_flow(const struct record_env *re, const struct flow *f,
+                                     struct flow *copy)
 {
-    if (!f->anon)
+    if (!f->anon || !re->anon)
         return f;
     *copy = *f;
-    for (int k = 0; k < 2; k++) {
-        for (size_t i = 0; i < n_mod; i++) {
-            const struct joy_module *mod = joy_modules[mod_index[i]];
-            if (mod->hide_addr && mod->hide_addr(&envs[i], &copy->key.addr[k], f->key.ipver,
-                                                 &copy->key.addr[k]))
-                break;
-        }
-    }
+    for (int k = 0; k < 2; k++)
+        anon_map(re->anon, &copy->key.addr[k], f->key.ipver, &copy->key.addr[k]);
     return copy;
 }
 
-/* Let modules rewrite what the modules wrote, from offset `from` on
- * (module.h rewrite_json: anon replaces quoted addresses). */
-static void rewrite_module_fields(struct jsonw *w, size_t from, const struct module_env *envs,
-                                  const size_t *mod_index, size_t n_mod)
+/* Let the anonymiser rewrite what the modules wrote, from offset `from` on
+ * (anon.h: quoted addresses become pseudonyms). */
+static void scrub_module_fields(struct jsonw *w, size_t from, struct anon_worker *anon)
 {
-    for (size_t i = 0; i < n_mod; i++) {
-        const struct joy_module *mod = joy_modules[mod_index[i]];
-        size_t n;
-        const char *text;
-        if (mod->rewrite_json && !w->overflow && w->len > from &&
-            (text = mod->rewrite_json(&envs[i], w->buf + from, w->len - from, &n)))
-            jw_replace_from(w, from, text, n);
-    }
+    size_t n;
+    const char *text;
+    if (anon && !w->overflow && w->len > from && (text = anon_scrub(anon, w->buf + from,
+                                                                   w->len - from, &n)))
+        jw_replace_from(w, from, text, n);
 }
 
-void record_write(struct jsonw *w, const struct flow *f, const struct joy_config *cfg,
-                  const struct module_env *envs, const size_t *mod_index, size_t n_mod)
+void record_write(struct jsonw *w, const struct flow *f, const struct flow *shown,
+                  const struct record_env *re, bool with_modules)
 {
     char addr[64];
     const struct flow_side *out = &f->side[0], *in = &f->side[1];
-    struct flow copy;
-    const struct flow *shown = shown_flow(f, envs, mod_index, n_mod, &copy);
+    const struct joy_config *cfg = re->cfg;
+    const struct module_env *envs = re->envs;
+    size_t n_mod = with_modules ? re->n_mod : 0;
 
     jw_obj_open(w);
     jw_kv_cstr(w, "sa", ipaddr_str(flow_sa(shown), f->key.ipver, addr, sizeof addr));
@@ -154,8 +145,8 @@ void record_write(struct jsonw *w, const struct flow *f, const struct joy_config
 
     size_t module_fields = w->len;
     for (size_t i = 0; i < n_mod; i++) {
-        const struct joy_module *mod = joy_modules[mod_index[i]];
-        if (f->mod[i] && mod->write_json)
+        const struct joy_module *mod = joy_modules[re->mod_index[i]];
+        if (f->mod[i] && f->mod[i] != MODULE_DECLINED && mod->write_json)
             mod->write_json(&envs[i], f->mod[i], f, w);
     }
 
@@ -167,8 +158,8 @@ void record_write(struct jsonw *w, const struct flow *f, const struct joy_config
             jw_obj_open(w);
             size_t body = w->len;
             for (size_t i = 0; i < n_mod; i++) {
-                const struct joy_module *mod = joy_modules[mod_index[i]];
-                if (f->mod[i] && mod->write_fingerprints)
+                const struct joy_module *mod = joy_modules[re->mod_index[i]];
+                if (f->mod[i] && f->mod[i] != MODULE_DECLINED && mod->write_fingerprints)
                     mod->write_fingerprints(&envs[i], f->mod[i], f, w, dir);
             }
             if (w->len == body)
@@ -178,7 +169,7 @@ void record_write(struct jsonw *w, const struct flow *f, const struct joy_config
         }
     }
 
-    rewrite_module_fields(w, module_fields, envs, mod_index, n_mod);
+    scrub_module_fields(w, module_fields, re->anon);
 
     uint64_t retrans = out->retrans + in->retrans;
     if (retrans || f->frag_pkts) {

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct flow;
+struct module_env;
+
 #define CDIST_BINS 16
 #define CDIST_MAX_FILE 65536 /* a map file is at most this many bytes */
 
@@ -25,5 +28,14 @@ int cdist_parse_map(const uint8_t *data, size_t len, const char *name, uint8_t m
 
 /* The built-in map (cdist=default), identical to the shipped share/compact_bd.txt. */
 void cdist_default_map(uint8_t map[256]);
+
+/*
+ * Typed access for other modules (the classifier): the byte counts of flow
+ * f as the dist module keeps them (both directions summed, the first
+ * dist_bytes payload bytes of each) into k[256].  Returns the number of
+ * bytes counted: 0 (and k all zero) when the module is off or saw no
+ * payload of f.  `env` is the calling module's own environment.
+ */
+uint64_t bytedist_of(const struct module_env *env, const struct flow *f, uint64_t k[256]);
 
 #endif

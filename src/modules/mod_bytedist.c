@@ -39,7 +39,7 @@ struct bytedist_cfg {
     uint64_t dist_bytes;
 };
 
-struct bytedist_shared {
+struct bytedist_data {
     bool have_map;
     uint8_t map[256];
 };
@@ -235,14 +235,14 @@ static bool bytedist_enabled(const void *cfg, const struct joy_config *core)
     return c->dist || c->entropy || c->cdist;
 }
 
-static int bytedist_setup(const void *cfg, const struct joy_config *core, void **shared,
+static int bytedist_setup(const void *cfg, const struct joy_config *core, void **data,
                           char *err, size_t errlen)
 {
     (void)core;
     const struct bytedist_cfg *c = cfg;
     if (!c->cdist)
         return 0;
-    struct bytedist_shared *s = calloc(1, sizeof *s);
+    struct bytedist_data *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -254,7 +254,7 @@ static int bytedist_setup(const void *cfg, const struct joy_config *core, void *
         return -1;
     }
     s->have_map = true;
-    *shared = s;
+    *data = s;
     return 0;
 }
 
@@ -328,6 +328,19 @@ static void get_counts(const struct bytedist_state *s, uint64_t k[256])
         for (int b = 0; b < 256; b++)
             k[b] = s->hist[b];
     }
+}
+
+extern const struct joy_module bytedist_module;
+
+uint64_t bytedist_of(const struct module_env *env, const struct flow *f, uint64_t k[256])
+{
+    const struct bytedist_state *s = module_state(env, f, &bytedist_module);
+    if (!s) {
+        memset(k, 0, 256 * sizeof k[0]);
+        return 0;
+    }
+    get_counts(s, k);
+    return s->counted[0] + s->counted[1];
 }
 
 /*
@@ -456,7 +469,7 @@ static void bytedist_json(const struct module_env *env, const void *state, const
 {
     (void)f;
     const struct bytedist_cfg *c = env->cfg;
-    const struct bytedist_shared *sh = env->shared;
+    const struct bytedist_data *sh = env->data;
     const struct bytedist_state *s = state;
     uint64_t n = s->counted[0] + s->counted[1];
     if (!n)

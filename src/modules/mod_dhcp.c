@@ -56,8 +56,6 @@ struct dhcp_state {
     struct appmsg_store *store;
 };
 
-static const char dhcp_not_dhcp;
-#define DHCP_REJECTED ((void *)(uintptr_t)&dhcp_not_dhcp)
 
 /* ---------------------------------------------------------------------
  * helpers
@@ -870,16 +868,10 @@ static void dhcp6_message_json(struct jsonw *w, const uint8_t *m, size_t len, si
 /* ---------------------------------------------------------------------
  * the module
  */
-static bool dhcp_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct dhcp_cfg *)cfg)->on;
-}
-
 static void dhcp_free(void *state)
 {
     struct dhcp_state *s = state;
-    if (!s || state == DHCP_REJECTED)
+    if (!s)
         return;
     appmsg_free(s->store);
     free(s);
@@ -898,7 +890,7 @@ static void dhcp_packet(const struct module_env *env, void **state, const struct
     (void)env;
     (void)f;
     struct dhcp_state *s = *state;
-    if (s == DHCP_REJECTED || p->proto != 17 || p->frag == FRAG_LATER || !p->has_ports ||
+    if (p->proto != 17 || p->frag == FRAG_LATER || !p->has_ports ||
         !p->payload_cap)
         return;
     if (!s) {
@@ -907,7 +899,7 @@ static void dhcp_packet(const struct module_env *env, void **state, const struct
         if (!v4 && !v6)
             v4 = dhcp4_looks_like(p->payload, p->payload_cap);
         if (!v4 && !v6) {
-            *state = DHCP_REJECTED;
+            module_decline(state);
             return;
         }
         s = calloc(1, sizeof *s);
@@ -938,8 +930,6 @@ static void dhcp_json(const struct module_env *env, const void *state, const str
                       struct jsonw *w)
 {
     const struct dhcp_state *s = state;
-    if (state == DHCP_REJECTED)
-        return;
     const struct appmsg_store *st = s->store;
     struct danon an = {anon_active(f)};
     const struct danon *hide = &an;
@@ -965,7 +955,7 @@ const struct joy_module dhcp_module = {
     .summary = "DHCP and DHCPv6 messages of both directions",
     .options = dhcp_options,
     .config_size = sizeof(struct dhcp_cfg),
-    .enabled = dhcp_enabled,
+    .interest = MI_UDP,
     .packet = dhcp_packet,
     .write_json = dhcp_json,
     .free_state = dhcp_free,

@@ -70,14 +70,6 @@ struct dns_state {
 };
 
 /* Marks a flow that was looked at and is not DNS (never dereferenced). */
-static const char dns_not_dns;
-#define DNS_REJECTED ((void *)(uintptr_t)&dns_not_dns)
-
-static bool dns_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct dns_cfg *)cfg)->on;
-}
 
 static bool dns_port(uint16_t port)
 {
@@ -87,7 +79,7 @@ static bool dns_port(uint16_t port)
 static void dns_free(void *state)
 {
     struct dns_state *s = state;
-    if (!s || state == DNS_REJECTED)
+    if (!s)
         return;
     if (s->tcp) {
         reasm_free(&s->t[0].r);
@@ -177,7 +169,7 @@ static void dns_packet(const struct module_env *env, void **state, const struct 
     (void)env;
     (void)f;
     struct dns_state *s = *state;
-    if (s == DNS_REJECTED || p->frag == FRAG_LATER || !p->has_ports)
+    if (p->frag == FRAG_LATER || !p->has_ports)
         return;
     if (!s) {
         bool syn = p->proto == 6 && (p->tcp_flags & TCP_SYN);
@@ -187,7 +179,7 @@ static void dns_packet(const struct module_env *env, void **state, const struct 
         bool ok = p->proto == 17 ? hinted || dns_looks_like(p->payload, p->payload_cap)
                                  : p->proto == 6 && hinted;
         if (!ok) {
-            *state = DNS_REJECTED;
+            module_decline(state);
             return;
         }
         s = calloc(1, sizeof *s);
@@ -221,7 +213,7 @@ static void dns_json(const struct module_env *env, const void *state, const stru
                      struct jsonw *w)
 {
     const struct dns_state *s = state;
-    if (state == DNS_REJECTED || !s->store)
+    if (!s->store)
         return;
     const struct appmsg_store *st = s->store;
     struct dns_anon an = {anon_active(f)};
@@ -246,7 +238,7 @@ const struct joy_module dns_module = {
     .summary = "DNS, mDNS and LLMNR messages of both directions",
     .options = dns_options,
     .config_size = sizeof(struct dns_cfg),
-    .enabled = dns_enabled,
+    .interest = MI_TCP | MI_UDP,
     .packet = dns_packet,
     .write_json = dns_json,
     .free_state = dns_free,

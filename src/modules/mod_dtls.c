@@ -82,21 +82,20 @@ static bool dtls_enabled(const void *cfg, const struct joy_config *core)
     return mode == DTLS_AS_TLS ? config_bool(core, "tls") : mode == DTLS_ON;
 }
 
-/* Per run: the digests of the fingerprints (tls_parse.h). */
-static int dtls_setup(const void *cfg, const struct joy_config *core, void **shared, char *err,
-                      size_t errlen)
+/* Per meter: the digests of the fingerprints (tls_parse.h). */
+static int dtls_worker_init(const struct module_env *env, void **scratch, char *err,
+                     size_t errlen)
 {
-    (void)cfg;
-    (void)core;
-    *shared = tls_ctx_new();
-    if (!*shared) {
+    (void)env;
+    *scratch = tls_ctx_new();
+    if (!*scratch) {
         snprintf(err, errlen, "dtls: cannot set up OpenSSL (out of memory?)");
         return -1;
     }
     return 0;
 }
 
-static void dtls_teardown(void *shared) { tls_ctx_free(shared); }
+static void dtls_worker_free(void *scratch) { tls_ctx_free(scratch); }
 
 static bool dtls_version(uint16_t v) { return v == 0xfeff || v == 0xfefd || v == 0xfefc; }
 
@@ -311,11 +310,11 @@ static void dtls_fingerprints(const struct module_env *env, const void *state, c
     if (dir == t->cli_dir) {
         const struct tls_hello *ch = parse_side(&t->s[0], TLS_HS_CLIENT_HELLO, &hb);
         if (ch)
-            tls_json_client_fingerprints(w, ch, 'd', env->shared);
+            tls_json_client_fingerprints(w, ch, 'd', env->scratch);
     } else {
         const struct tls_hello *sh = parse_side(&t->s[1], TLS_HS_SERVER_HELLO, &hb);
         if (sh)
-            tls_json_server_fingerprints(w, sh, env->shared);
+            tls_json_server_fingerprints(w, sh, env->scratch);
     }
 }
 
@@ -334,9 +333,10 @@ const struct joy_module dtls_module = {
     .summary = "DTLS ClientHello/ServerHello over UDP into \"tls\", JA4 (d)",
     .options = dtls_options,
     .config_size = sizeof(struct dtls_cfg),
+    .interest = MI_UDP,
     .enabled = dtls_enabled,
-    .setup = dtls_setup,
-    .teardown = dtls_teardown,
+    .worker_init = dtls_worker_init,
+    .worker_free = dtls_worker_free,
     .packet = dtls_packet,
     .write_json = dtls_json,
     .free_state = dtls_free,

@@ -51,12 +51,6 @@ static const struct joy_option hd_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool hd_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct hd_cfg *)cfg)->n > 0;
-}
-
 static void hd_packet(const struct module_env *env, void **state, const struct flow *f,
                       const struct packet *p, int dir)
 {
@@ -122,7 +116,7 @@ const struct joy_module hd_module = {
     .summary = "header description of the client's first TCP payloads",
     .options = hd_options,
     .config_size = sizeof(struct hd_cfg),
-    .enabled = hd_enabled,
+    .interest = MI_TCP,
     .packet = hd_packet,
     .write_json = hd_json,
     .free_state = free,

@@ -60,7 +60,7 @@ struct http_cfg {
 };
 
 /* Per run (useranon=): the names and their pseudonyms, computed once. */
-struct http_shared {
+struct http_data {
     uint32_t n;
     uint8_t len[UA_MAX_NAMES];
     char name[UA_MAX_NAMES][UA_MAX_NAME];
@@ -130,20 +130,14 @@ struct http_flow {
     uint32_t alen, asize;
 };
 
-static bool http_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct http_cfg *)cfg)->on;
-}
-
 /* useranon=FILE: read the names, derive each one's pseudonym =
  * HMAC-SHA256(key, name) cut to UA_PSEUDO bytes, lowercase hex. */
-static int http_setup(const void *cfgp, const struct joy_config *core, void **shared, char *err,
+static int http_setup(const void *cfgp, const struct joy_config *core, void **data, char *err,
                       size_t errlen)
 {
     (void)core;
     const struct http_cfg *cfg = cfgp;
-    *shared = NULL;
+    *data = NULL;
     if (!cfg->useranon)
         return 0;
     if (!cfg->useranon_key) {
@@ -155,7 +149,7 @@ static int http_setup(const void *cfgp, const struct joy_config *core, void **sh
         snprintf(err, errlen, "useranon: cannot open %s", cfg->useranon);
         return -1;
     }
-    struct http_shared *sh = calloc(1, sizeof *sh);
+    struct http_data *sh = calloc(1, sizeof *sh);
     if (!sh) {
         fclose(fp);
         snprintf(err, errlen, "out of memory");
@@ -213,14 +207,14 @@ static int http_setup(const void *cfgp, const struct joy_config *core, void **sh
         free(sh);
         return -1;
     }
-    *shared = sh;
+    *data = sh;
     return 0;
 }
 
 static void http_teardown(void *shared)
 {
     if (shared) {
-        cryptopan_wipe(shared, sizeof(struct http_shared));
+        cryptopan_wipe(shared, sizeof(struct http_data));
         free(shared);
     }
 }
@@ -728,7 +722,7 @@ static void one_kv(struct jsonw *w, const uint8_t *k, size_t kn, const uint8_t *
  * quote anonymised addresses (anon.h). */
 /* {"uri": ...} with every listed user name replaced by its pseudonym (the
  * longest name matching at each position, left to right). */
-static void write_uri(const struct http_shared *sh, const uint8_t *u, size_t n, struct jsonw *w)
+static void write_uri(const struct http_data *sh, const uint8_t *u, size_t n, struct jsonw *w)
 {
     uint8_t *o = sh && sh->n ? malloc(n * 2 * UA_PSEUDO + 1) : NULL;
     if (!o) {
@@ -755,7 +749,7 @@ static void write_uri(const struct http_shared *sh, const uint8_t *u, size_t n, 
 }
 
 static void write_msg(const struct http_flow *h, const struct http_msg *m, bool anon,
-                      const struct http_shared *sh, struct jsonw *w)
+                      const struct http_data *sh, struct jsonw *w)
 {
     jw_arr_open(w);
     const uint8_t *a = h->arena + m->off;
@@ -822,7 +816,7 @@ static void http_write_json(const struct module_env *env, const void *state, con
         for (int d = 0; d < 2; d++) {
             if (i < h->s[d].nmsg) {
                 jw_key(w, d == 0 ? "out" : "in");
-                write_msg(h, &h->s[d].msg[i], anon_active(f), env->shared, w);
+                write_msg(h, &h->s[d].msg[i], anon_active(f), env->data, w);
             }
         }
         jw_close(w);
@@ -846,7 +840,7 @@ const struct joy_module http_module = {
     .summary = "HTTP/1.x messages over reassembled TCP (any port)",
     .options = http_options,
     .config_size = sizeof(struct http_cfg),
-    .enabled = http_enabled,
+    .interest = MI_TCP,
     .setup = http_setup,
     .teardown = http_teardown,
     .packet = http_packet,

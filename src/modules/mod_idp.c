@@ -50,12 +50,6 @@ static const struct joy_option idp_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool idp_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct idp_cfg *)cfg)->n > 0;
-}
-
 static bool is_initial(const struct flow *f, const struct packet *p, int dir)
 {
     if (p->payload_len == 0 || p->frag == FRAG_LATER || !p->ip)
@@ -129,7 +123,6 @@ const struct joy_module idp_module = {
     .summary = "initial data packet of each direction",
     .options = idp_options,
     .config_size = sizeof(struct idp_cfg),
-    .enabled = idp_enabled,
     .packet = idp_packet,
     .write_json = idp_json,
     .free_state = idp_free,

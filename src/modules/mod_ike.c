@@ -53,8 +53,6 @@ struct ike_state {
     struct appmsg_store *store;
 };
 
-static const char ike_not_ike;
-#define IKE_REJECTED ((void *)(uintptr_t)&ike_not_ike)
 
 /* ---------------------------------------------------------------------
  * names (IANA "Internet Key Exchange (IKE) Attributes", "Internet Key
@@ -905,16 +903,10 @@ done:
 /* ---------------------------------------------------------------------
  * the module
  */
-static bool ike_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct ike_cfg *)cfg)->on;
-}
-
 static void ike_free(void *state)
 {
     struct ike_state *s = state;
-    if (!s || state == IKE_REJECTED)
+    if (!s)
         return;
     appmsg_free(s->store);
     free(s);
@@ -964,7 +956,7 @@ static void ike_packet(const struct module_env *env, void **state, const struct 
     (void)env;
     (void)f;
     struct ike_state *s = *state;
-    if (s == IKE_REJECTED || p->proto != 17 || p->frag == FRAG_LATER || !p->has_ports ||
+    if (p->proto != 17 || p->frag == FRAG_LATER || !p->has_ports ||
         !p->payload_cap)
         return;
     const uint8_t *d = p->payload;
@@ -973,7 +965,7 @@ static void ike_packet(const struct module_env *env, void **state, const struct 
     bool hinted = natt || p->sport == 500 || p->dport == 500;
     if (!s) {
         if (!hinted && !ike_looks_like(d, cap)) {
-            *state = IKE_REJECTED;
+            module_decline(state);
             return;
         }
     }
@@ -1022,8 +1014,6 @@ static void ike_json(const struct module_env *env, const void *state, const stru
                      struct jsonw *w)
 {
     const struct ike_state *s = state;
-    if (state == IKE_REJECTED)
-        return;
     const struct appmsg_store *st = s->store;
     struct ike_ctx x = {w, anon_active(f)};
     if (st->n) {
@@ -1062,7 +1052,7 @@ const struct joy_module ike_module = {
     .summary = "IKEv1/IKEv2 headers and unencrypted payloads",
     .options = ike_options,
     .config_size = sizeof(struct ike_cfg),
-    .enabled = ike_enabled,
+    .interest = MI_UDP,
     .packet = ike_packet,
     .write_json = ike_json,
     .free_state = ike_free,

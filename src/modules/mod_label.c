@@ -14,7 +14,7 @@
  *
  * All prefixes of all files go into one prefix trie whose tags are one bit
  * per name; a lookup returns every name at once.  Nothing is stored per
- * flow: the per-flow state is a marker (the shared run state), so the
+ * flow: the per-flow state is the core's note (module_note()), so the
  * labels are looked up once, when the record is written.
  */
 #include "flow.h"
@@ -32,7 +32,7 @@ struct label_cfg {
     struct strlist specs;   /* "NAME:FILE" */
 };
 
-struct label_shared {
+struct label_data {
     struct prefix_trie *trie;
     unsigned n;
     char *name[LABEL_MAX];
@@ -45,15 +45,9 @@ static const struct joy_option label_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool label_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct label_cfg *)cfg)->specs.n > 0;
-}
-
 static void label_teardown(void *shared)
 {
-    struct label_shared *s = shared;
+    struct label_data *s = shared;
     if (!s)
         return;
     pt_free(s->trie);
@@ -73,12 +67,12 @@ static bool valid_name(const char *s, size_t n)
     return true;
 }
 
-static int label_setup(const void *cfgp, const struct joy_config *core, void **shared, char *err,
+static int label_setup(const void *cfgp, const struct joy_config *core, void **data, char *err,
                        size_t errlen)
 {
     (void)core;
     const struct label_cfg *cfg = cfgp;
-    struct label_shared *s = calloc(1, sizeof *s);
+    struct label_data *s = calloc(1, sizeof *s);
     if (!s || !(s->trie = pt_new())) {
         free(s);
         snprintf(err, errlen, "out of memory");
@@ -120,7 +114,7 @@ static int label_setup(const void *cfgp, const struct joy_config *core, void **s
         label_teardown(s);
         return -1;
     }
-    *shared = s;
+    *data = s;
     return 0;
 }
 
@@ -130,11 +124,10 @@ static void label_packet(const struct module_env *env, void **state, const struc
     (void)f;
     (void)p;
     (void)dir;
-    if (!*state)
-        *state = env->shared; /* a marker: the labels are looked up at write time */
+    module_note(state); /* the labels are looked up at write time */
 }
 
-static void write_labels(struct jsonw *w, const char *key, const struct label_shared *s,
+static void write_labels(struct jsonw *w, const char *key, const struct label_data *s,
                          uint64_t mask)
 {
     if (!mask)
@@ -151,15 +144,10 @@ static void label_json(const struct module_env *env, const void *state, const st
                        struct jsonw *w)
 {
     (void)state;
-    const struct label_shared *s = env->shared;
+    const struct label_data *s = env->data;
     int v = f->key.ipver;
     write_labels(w, "sa_labels", s, pt_lookup(s->trie, v, flow_sa(f)->b));
     write_labels(w, "da_labels", s, pt_lookup(s->trie, v, flow_da(f)->b));
-}
-
-static void label_free(void *state)
-{
-    (void)state; /* the marker is the shared state: nothing to free */
 }
 
 const struct joy_module label_module = {
@@ -167,10 +155,8 @@ const struct joy_module label_module = {
     .summary = "sa_labels/da_labels: names of the listed subnets sa and da belong to",
     .options = label_options,
     .config_size = sizeof(struct label_cfg),
-    .enabled = label_enabled,
     .setup = label_setup,
     .teardown = label_teardown,
     .packet = label_packet,
     .write_json = label_json,
-    .free_state = label_free,
 };

@@ -23,8 +23,8 @@
  * wrong entry, and the window depends on the MSS, on tuning and on
  * middleboxes.  Treat it as a hint, never as an identification.
  *
- * Per-flow state: none is allocated; at a flow's first SYN packet the state
- * pointer is set to a constant marker so that write_json is called.
+ * Per-flow state: none is allocated; at a flow's first SYN packet the
+ * module notes the flow (module_note()) so that write_json is called.
  */
 #include "flow.h"
 #include "jsonw.h"
@@ -56,19 +56,12 @@ static const struct os_sig os_sigs[] = {
     {129, 255, 8760, "Solaris 7"},
 };
 
-static const uint8_t os_marker = 1;
 
 static const struct joy_option os_options[] = {
     {"os", OPT_BOOL, offsetof(struct os_cfg, on), 0, 1, "1", "0|1",
      "probable_os: crude OS guess from minimum TTL and SYN window of each side"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
-
-static bool os_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct os_cfg *)cfg)->on;
-}
 
 static void os_packet(const struct module_env *env, void **state, const struct flow *f,
                       const struct packet *p, int dir)
@@ -78,12 +71,7 @@ static void os_packet(const struct module_env *env, void **state, const struct f
     (void)dir;
     if (*state || p->proto != 6 || !p->has_ports || !(p->tcp_flags & TCP_SYN))
         return;
-    *state = (void *)(uintptr_t)&os_marker;
-}
-
-static void os_free(void *state)
-{
-    (void)state; /* the marker is not allocated */
+    module_note(state);
 }
 
 static const char *os_guess(const struct flow_side *s)
@@ -122,8 +110,7 @@ const struct joy_module os_module = {
     .summary = "probable operating system from TTL and SYN window (a crude heuristic)",
     .options = os_options,
     .config_size = sizeof(struct os_cfg),
-    .enabled = os_enabled,
+    .interest = MI_TCP,
     .packet = os_packet,
     .write_json = os_json,
-    .free_state = os_free,
 };

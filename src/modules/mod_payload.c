@@ -40,12 +40,6 @@ static uint32_t payload_bytes(const struct payload_cfg *c)
     return c->n == 1 ? 32 : (uint32_t)c->n;
 }
 
-static bool payload_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct payload_cfg *)cfg)->n > 0;
-}
-
 static void payload_packet(const struct module_env *env, void **state, const struct flow *f,
                            const struct packet *p, int dir)
 {
@@ -88,7 +82,6 @@ const struct joy_module payload_module = {
     .summary = "first payload bytes of each direction",
     .options = payload_options,
     .config_size = sizeof(struct payload_cfg),
-    .enabled = payload_enabled,
     .packet = payload_packet,
     .write_json = payload_json,
     .free_state = free,

@@ -83,12 +83,6 @@ static const struct joy_option ppi_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool ppi_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct ppi_cfg *)cfg)->on;
-}
-
 static void ppi_packet(const struct module_env *env, void **state, const struct flow *f,
                        const struct packet *p, int dir)
 {
@@ -237,7 +231,7 @@ const struct joy_module ppi_module = {
     .summary = "per-packet TCP information (seq, ack, flags, options)",
     .options = ppi_options,
     .config_size = sizeof(struct ppi_cfg),
-    .enabled = ppi_enabled,
+    .interest = MI_TCP,
     .packet = ppi_packet,
     .write_json = ppi_json,
     .free_state = free,

@@ -101,21 +101,15 @@ struct quic_flow {
     struct quic_side s[2];
 };
 
-/* Per run: the decryption state and the fingerprints' digests. */
+/* Per meter: the decryption state and the fingerprints' digests. */
 struct quic_run {
     struct quic_crypto *qc;
     struct tls_ctx *tls;
 };
 
-static bool quic_enabled(const void *cfg, const struct joy_config *core)
+static void quic_worker_free(void *scratch)
 {
-    (void)core;
-    return ((const struct quic_cfg *)cfg)->on;
-}
-
-static void quic_teardown(void *shared)
-{
-    struct quic_run *run = shared;
+    struct quic_run *run = scratch;
     if (!run)
         return;
     quic_crypto_free(run->qc);
@@ -123,22 +117,21 @@ static void quic_teardown(void *shared)
     free(run);
 }
 
-static int quic_setup(const void *cfg, const struct joy_config *core, void **shared, char *err,
-                      size_t errlen)
+static int quic_worker_init(const struct module_env *env, void **scratch, char *err,
+                            size_t errlen)
 {
-    (void)cfg;
-    (void)core;
+    (void)env;
     struct quic_run *run = calloc(1, sizeof *run);
     if (run) {
         run->qc = quic_crypto_new();
         run->tls = tls_ctx_new();
     }
     if (!run || !run->qc || !run->tls) {
-        quic_teardown(run);
+        quic_worker_free(run);
         snprintf(err, errlen, "quic: cannot set up OpenSSL (out of memory?)");
         return -1;
     }
-    *shared = run;
+    *scratch = run;
     return 0;
 }
 
@@ -421,7 +414,7 @@ static void quic_packet(const struct module_env *env, void **state, const struct
     struct quic_side *s = &q->s[role];
     if (s->done || ++s->pkts > QUIC_MAX_PKTS)
         return;
-    const struct quic_run *run = env->shared;
+    struct quic_run *run = env->scratch;
     quic_datagram(q, run->qc, role, p->payload, p->payload_cap);
     if (q->s[0].done && q->s[1].done)
         q->done = true;
@@ -528,7 +521,7 @@ static void quic_fingerprints(const struct module_env *env, const void *state, c
                               struct jsonw *w, int dir)
 {
     (void)f;
-    const struct quic_run *run = env->shared;
+    struct quic_run *run = env->scratch;
     write_fingerprints(state, w, dir, run->tls);
 }
 
@@ -579,9 +572,9 @@ const struct joy_module quic_module = {
     .summary = "QUIC Initial packets decrypted: version, connection IDs, TLS hellos, JA4 (q)",
     .options = quic_options,
     .config_size = sizeof(struct quic_cfg),
-    .enabled = quic_enabled,
-    .setup = quic_setup,
-    .teardown = quic_teardown,
+    .interest = MI_UDP,
+    .worker_init = quic_worker_init,
+    .worker_free = quic_worker_free,
     .packet = quic_packet,
     .write_json = quic_json,
     .free_state = quic_free,

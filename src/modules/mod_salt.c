@@ -50,12 +50,6 @@ static const struct joy_option salt_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool salt_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct salt_cfg *)cfg)->on;
-}
-
 /* The first block is full in one direction: take the whole num_pkts slots
  * per direction, once; the "in" half moves up to its new place.  Returns
  * the new block, or NULL (the old one kept) when out of memory. */
@@ -138,7 +132,7 @@ const struct joy_module salt_module = {
     .summary = "TCP sequence and acknowledgement numbers per direction",
     .options = salt_options,
     .config_size = sizeof(struct salt_cfg),
-    .enabled = salt_enabled,
+    .interest = MI_TCP,
     .packet = salt_packet,
     .write_json = salt_json,
     .free_state = free,

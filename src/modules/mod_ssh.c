@@ -77,12 +77,6 @@ struct ssh_flow {
     struct ssh_side s[2];
 };
 
-static bool ssh_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct ssh_cfg *)cfg)->on;
-}
-
 static uint8_t *copy_of(const uint8_t *p, size_t n)
 {
     uint8_t *c = malloc(n ? n : 1);
@@ -461,7 +455,7 @@ const struct joy_module ssh_module = {
     .summary = "SSH handshake: banners, KEXINIT lists, key exchange, host key, HASSH",
     .options = ssh_options,
     .config_size = sizeof(struct ssh_cfg),
-    .enabled = ssh_enabled,
+    .interest = MI_TCP,
     .packet = ssh_packet,
     .write_json = ssh_write_json,
     .free_state = ssh_free,

@@ -21,9 +21,9 @@
  * a server's record carries its SYN/ACK fingerprint in "fingerprints".
  *
  * Per-flow state: none is allocated.  The record writer calls the
- * fingerprint hook only for modules with non-NULL state, so at a flow's
- * first SYN packet the state pointer is set to a constant marker (and
- * free_state does nothing).
+ * fingerprint hook only for flows the module stored state or a note for,
+ * so at a flow's first SYN packet the module notes the flow
+ * (module_note()).
  */
 #include "cursor.h"
 #include "flow.h"
@@ -36,7 +36,6 @@
 /* Longest string: 40 option bytes -> at most 40 * 4 characters + NUL. */
 #define TCPFP_MAX (TCP_OPT_MAX * 4 + 1)
 
-static const uint8_t tcpfp_marker = 1;
 
 static bool tcpfp_enabled(const void *cfg, const struct joy_config *core)
 {
@@ -51,12 +50,7 @@ static void tcpfp_packet(const struct module_env *env, void **state, const struc
     (void)dir;
     if (*state || p->proto != 6 || !p->has_ports || !(p->tcp_flags & TCP_SYN))
         return;
-    *state = (void *)(uintptr_t)&tcpfp_marker;
-}
-
-static void tcpfp_free(void *state)
-{
-    (void)state; /* the marker is not allocated */
+    module_note(state);
 }
 
 static void put_hex(char *buf, size_t *n, uint8_t b)
@@ -121,9 +115,9 @@ const struct joy_module tcpfp_module = {
     .summary = "TCP option fingerprint of each side's SYN (with fpx=1)",
     .options = NULL,
     .config_size = 0,
+    .interest = MI_TCP,
     .enabled = tcpfp_enabled,
     .packet = tcpfp_packet,
     .write_json = NULL,
-    .free_state = tcpfp_free,
     .write_fingerprints = tcpfp_fingerprints,
 };

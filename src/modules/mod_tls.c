@@ -107,27 +107,20 @@ struct tls_flow {
     struct srlt_ent *srlt;
 };
 
-static bool tls_enabled(const void *cfg, const struct joy_config *core)
+/* Per meter: the certificate decoder and cache, the digests (tls_parse.h). */
+static int tls_worker_init(const struct module_env *env, void **scratch, char *err,
+                    size_t errlen)
 {
-    (void)core;
-    return ((const struct tls_cfg *)cfg)->on;
-}
-
-/* Per run: the certificate decoder and cache, the digests (tls_parse.h). */
-static int tls_setup(const void *cfg, const struct joy_config *core, void **shared, char *err,
-                     size_t errlen)
-{
-    (void)cfg;
-    (void)core;
-    *shared = tls_ctx_new();
-    if (!*shared) {
+    (void)env;
+    *scratch = tls_ctx_new();
+    if (!*scratch) {
         snprintf(err, errlen, "tls: cannot set up OpenSSL (out of memory?)");
         return -1;
     }
     return 0;
 }
 
-static void tls_teardown(void *shared) { tls_ctx_free(shared); }
+static void tls_worker_free(void *scratch) { tls_ctx_free(scratch); }
 
 /* ---- detection ------------------------------------------------------------ */
 
@@ -680,7 +673,7 @@ static void tls_json(const struct module_env *env, const void *state, const stru
         for (int d = 0; d < 2; d++) {
             if (t->cert[d] && is_server(t, d) == (role == 1)) {
                 jw_key(w, role ? "s_cert" : "c_cert");
-                tls_json_cert_list(w, t->cert[d], t->cert_len[d], MAX_CERTS, env->shared);
+                tls_json_cert_list(w, t->cert[d], t->cert_len[d], MAX_CERTS, env->scratch);
                 break;
             }
         }
@@ -733,9 +726,9 @@ static void tls_fingerprints(const struct module_env *env, const void *state, co
     const struct tls_hello *ch, *sh;
     parse_kept(t, &chb, &shb, &ch, &sh);
     if (ch && t->ch_dir == dir)
-        tls_json_client_fingerprints(w, ch, 't', env->shared);
+        tls_json_client_fingerprints(w, ch, 't', env->scratch);
     if (sh && t->sh_dir == dir)
-        tls_json_server_fingerprints(w, sh, env->shared);
+        tls_json_server_fingerprints(w, sh, env->scratch);
 }
 
 static void tls_free(void *state)
@@ -760,9 +753,9 @@ const struct joy_module tls_module = {
     .summary = "TLS handshakes, certificates, srlt and fingerprints (reassembled TCP)",
     .options = tls_options,
     .config_size = sizeof(struct tls_cfg),
-    .enabled = tls_enabled,
-    .setup = tls_setup,
-    .teardown = tls_teardown,
+    .interest = MI_TCP,
+    .worker_init = tls_worker_init,
+    .worker_free = tls_worker_free,
     .packet = tls_packet,
     .write_json = tls_json,
     .free_state = tls_free,

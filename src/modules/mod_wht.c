@@ -45,12 +45,6 @@ static const struct joy_option wht_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static bool wht_enabled(const void *cfg, const struct joy_config *core)
-{
-    (void)core;
-    return ((const struct wht_cfg *)cfg)->on;
-}
-
 static void wht_packet(const struct module_env *env, void **state, const struct flow *f,
                        const struct packet *p, int dir)
 {
@@ -140,7 +134,6 @@ const struct joy_module wht_module = {
     .summary = "Walsh-Hadamard transform of the payload bytes",
     .options = wht_options,
     .config_size = sizeof(struct wht_cfg),
-    .enabled = wht_enabled,
     .packet = wht_packet,
     .write_json = wht_json,
     .free_state = free,

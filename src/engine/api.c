@@ -1,0 +1,248 @@
+/*
+ * api.c - the small public functions of libjoy (joy.h): versions, status
+ * texts, the configuration handle, link types, the flow hash for spreading
+ * packets over meters, and member look-up in a record.
+ *
+ * The context is in context.c and the meter in meter.c; everything here
+ * is a thin, argument-checking layer over the engine.
+ */
+#include "joy/joy.h"
+
+#include "config.h"
+#include "packet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *joy_version(void) { return JOY_VERSION_STRING; }
+int joy_version_number(void) { return JOY_VERSION_NUMBER; }
+
+const char *joy_strerror(int status)
+{
+    switch (status) {
+    case JOY_OK: return "success";
+    case JOY_ERR_INVALID: return "invalid argument";
+    case JOY_ERR_UNKNOWN_KEY: return "unknown option key";
+    case JOY_ERR_VALUE: return "invalid option value";
+    case JOY_ERR_FILE: return "file cannot be read or is malformed";
+    case JOY_ERR_NOMEM: return "out of memory";
+    case JOY_ERR_SETUP: return "a module could not be set up";
+    case JOY_ERR_SPACE: return "buffer too small";
+    case JOY_ERR_NOT_IP: return "not an IP packet";
+    case JOY_ERR_NOT_FOUND: return "not found";
+    default: return "unknown status";
+    }
+}
+
+/* err may be NULL or errlen 0: messages then go nowhere. */
+static char *errbuf(char *err, size_t *errlen, char dummy[1])
+{
+    if (!err || !*errlen) {
+        *errlen = 1;
+        return dummy;
+    }
+    return err;
+}
+
+/* --- configuration ----------------------------------------------------- */
+
+struct joy_config *joy_config_new(char *err, size_t errlen)
+{
+    char dummy[1];
+    err = errbuf(err, &errlen, dummy);
+    struct joy_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (config_init(cfg, err, errlen) != 0) {
+        config_free(cfg);
+        free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void joy_config_free(struct joy_config *cfg)
+{
+    if (!cfg)
+        return;
+    config_free(cfg);
+    free(cfg);
+}
+
+int joy_config_set(struct joy_config *cfg, const char *key, const char *value,
+                   const char *origin, char *err, size_t errlen)
+{
+    char dummy[1];
+    err = errbuf(err, &errlen, dummy);
+    if (!cfg || !key || !value) {
+        snprintf(err, errlen, "joy_config_set: NULL argument");
+        return JOY_ERR_INVALID;
+    }
+    bool known = config_has_key(key);
+    if (config_set(cfg, key, value, origin ? origin : "joy_config_set", err, errlen) != 0)
+        return known ? JOY_ERR_VALUE : JOY_ERR_UNKNOWN_KEY;
+    return JOY_OK;
+}
+
+int joy_config_load_file(struct joy_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char dummy[1];
+    err = errbuf(err, &errlen, dummy);
+    if (!cfg || !path) {
+        snprintf(err, errlen, "joy_config_load_file: NULL argument");
+        return JOY_ERR_INVALID;
+    }
+    return config_load_file(cfg, path, err, errlen) == 0 ? JOY_OK : JOY_ERR_FILE;
+}
+
+int joy_config_get(const struct joy_config *cfg, const char *key, char *buf, size_t buflen)
+{
+    if (!cfg || !key || (buflen && !buf))
+        return JOY_ERR_INVALID;
+    bool fits;
+    if (config_get(cfg, key, buf, buflen, &fits) != 0)
+        return JOY_ERR_UNKNOWN_KEY;
+    return fits ? JOY_OK : JOY_ERR_SPACE;
+}
+
+int joy_config_has_key(const char *key) { return key && config_has_key(key); }
+
+void joy_config_print_help(FILE *out) { config_print_help(out); }
+void joy_config_print_defaults(FILE *out) { config_write_cfg(out); }
+
+/* --- link types ----------------------------------------------------------- */
+
+int joy_linktype_supported(int linktype) { return linktype_supported(linktype); }
+const char *joy_linktype_name(int linktype) { return linktype_name(linktype); }
+
+/* --- the flow hash -------------------------------------------------------- */
+
+/* One 64-bit mixing step (the finaliser of MurmurHash3's 64-bit variant). */
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t load64(const uint8_t *b)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++)
+        x = x << 8 | b[i];
+    return x;
+}
+
+/*
+ * Symmetric: the two endpoints are put in a fixed order (the smaller
+ * address first; with ports, the smaller (address, port) pair first)
+ * before hashing, so both directions give the same value.  The constants
+ * and the byte order are fixed, so the value is stable across processes,
+ * machines and library versions of the same major number.
+ */
+int joy_flow_hash(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                  int mode, uint32_t *hash)
+{
+    if (!hash || (!data && caplen) || (mode != JOY_HASH_ADDRS && mode != JOY_HASH_5TUPLE))
+        return JOY_ERR_INVALID;
+    *hash = 0;
+    struct packet p;
+    if (decode_packet(&p, linktype, data, caplen, wirelen, 0) != DECODE_OK)
+        return JOY_ERR_NOT_IP;
+    const uint8_t *a = p.src.b, *b = p.dst.b;
+    uint16_t pa = 0, pb = 0;
+    if (mode == JOY_HASH_5TUPLE && p.has_ports) {
+        pa = p.sport;
+        pb = p.dport;
+    }
+    int c = memcmp(a, b, 16);
+    if (c > 0 || (c == 0 && pa > pb)) {
+        const uint8_t *t = a;
+        a = b;
+        b = t;
+        uint16_t tp = pa;
+        pa = pb;
+        pb = tp;
+    }
+    uint64_t h = 0x6a6f79666c6f77ull ^ ((uint64_t)p.proto << 32) ^ ((uint64_t)pa << 16) ^ pb;
+    h = mix64(h ^ load64(a));
+    h = mix64(h ^ load64(a + 8));
+    h = mix64(h ^ load64(b));
+    h = mix64(h ^ load64(b + 8));
+    *hash = (uint32_t)(h ^ (h >> 32));
+    return JOY_OK;
+}
+
+/* --- record members ------------------------------------------------------- */
+
+/* Skip a JSON string starting at s[i] == '"'; the index after it, or n. */
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+/* Skip one JSON value starting at s[i]; the index after it, or n. */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    size_t depth = 0;
+    while (i < n) {
+        char ch = s[i];
+        if (ch == '"') {
+            i = skip_string(s, i, n);
+            if (!depth)
+                return i;
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (!depth)
+                return i;
+            if (--depth == 0)
+                return i + 1;
+        } else if (!depth && (ch == ',' || ch == '\n')) {
+            return i;
+        }
+        i++;
+    }
+    return n;
+}
+
+int joy_record_member(const struct joy_record *rec, const char *key, const char **value,
+                      size_t *len)
+{
+    if (!rec || !key || !value || !len || !rec->json)
+        return JOY_ERR_INVALID;
+    const char *s = rec->json;
+    size_t n = rec->len, klen = strlen(key);
+    if (!n || s[0] != '{')
+        return JOY_ERR_NOT_FOUND;
+    size_t i = 1;
+    while (i < n && s[i] == '"') {
+        size_t kend = skip_string(s, i, n);
+        bool match = kend - i == klen + 2 && memcmp(s + i + 1, key, klen) == 0;
+        if (kend >= n || s[kend] != ':')
+            break;
+        size_t v = kend + 1, vend = skip_value(s, v, n);
+        if (match) {
+            *value = s + v;
+            *len = vend - v;
+            return JOY_OK;
+        }
+        if (vend >= n || s[vend] != ',')
+            break;
+        i = vend + 1;
+    }
+    return JOY_ERR_NOT_FOUND;
+}
