@@ -94,15 +94,6 @@ bool config_has_key(const char *key)
     return find_option(NULL, key, &r);
 }
 
-bool config_bool(const struct joy_config *cfg, const char *key)
-{
-    struct opt_ref r;
-    bool b = false;
-    if (find_option(cfg, key, &r) && r.opt->type == OPT_BOOL && r.block)
-        memcpy(&b, (const char *)r.block + r.opt->offset, sizeof b);
-    return b;
-}
-
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

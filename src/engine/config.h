@@ -76,10 +76,6 @@ void config_free(struct joy_config *cfg);
 /* Is `key` a known option? */
 bool config_has_key(const char *key);
 
-/* The value of the boolean option `key` (core or module; false if there is
- * none): lets a module follow another module's switch. */
-bool config_bool(const struct joy_config *cfg, const char *key);
-
 /*
  * Set one option from text.  `where` names the origin for messages
  * ("command line", "options.cfg:12").  Returns 0, or -1 with a one-line

@@ -20,6 +20,14 @@
 
 extern const struct joy_module anon_module;
 
+const void *module_config(const struct joy_config *core, const struct joy_module *mod)
+{
+    for (size_t i = 0; i < joy_module_count; i++)
+        if (joy_modules[i] == mod)
+            return core->modcfg[i];
+    return NULL;
+}
+
 bool module_is_enabled(const struct joy_module *mod, const void *cfg,
                        const struct joy_config *core)
 {

@@ -127,6 +127,10 @@ static inline bool module_state_is_data(const void *s)
     return s && s != MODULE_DECLINED && s != MODULE_NOTED;
 }
 
+/* A module's option block in a configuration (for a module that follows
+ * another one's switch, as dtls=2 follows tls). */
+const void *module_config(const struct joy_config *core, const struct joy_module *mod);
+
 /* Is the module on for the run (its enabled(), or the default rule)? */
 bool module_is_enabled(const struct joy_module *mod, const void *cfg,
                        const struct joy_config *core);

@@ -76,10 +76,15 @@ struct dtls_flow {
     struct dtls_side s[2]; /* indexed by role: 0 client, 1 server */
 };
 
+extern const struct joy_module tls_module;
+
+/* dtls=2 (the default) follows the tls module's own switch. */
 static bool dtls_enabled(const void *cfg, const struct joy_config *core)
 {
     uint64_t mode = ((const struct dtls_cfg *)cfg)->mode;
-    return mode == DTLS_AS_TLS ? config_bool(core, "tls") : mode == DTLS_ON;
+    if (mode == DTLS_AS_TLS)
+        return module_is_enabled(&tls_module, module_config(core, &tls_module), core);
+    return mode == DTLS_ON;
 }
 
 /* Per meter: the digests of the fingerprints (tls_parse.h). */
