@@ -1,11 +1,13 @@
 /*
  * output.h - where records go: stdout, a plain file or a gzip file.
  *
- * A named regular file is written as NAME.part and renamed to NAME only by
+ * A facade over the sinks (sink.h, doc/internals/output.md).  A named
+ * regular file is written as NAME.part and renamed to NAME only by
  * output_close(commit=true) after everything was written and flushed, so a
  * file under the final name is always complete.  On a write error the
  * output remembers it (sticky), later writes are ignored, and close reports
- * it and removes the .part file.  One output_write() per record.
+ * it and removes the .part file (as does close with commit=false).  One
+ * output_write() per record.
  */
 #ifndef JOY_OUTPUT_H
 #define JOY_OUTPUT_H
@@ -23,13 +25,18 @@ struct joy_output *output_open(const char *path, int gzip_level, char *err, size
 /* 0, or -1 once a write has failed (the error is kept for output_close). */
 int output_write(struct joy_output *o, const char *buf, size_t len);
 
+/* Push every record written so far to the OS (gzip: a sync flush, so what
+ * is on disk decompresses).  0, or -1 once a write has failed. */
+int output_flush(struct joy_output *o);
+
 bool output_failed(const struct joy_output *o);
 
 /* "isa-l" or "zlib": which library compresses at gzip_level. */
 const char *output_gzip_engine(int gzip_level);
 
-/* Finish and close.  commit: rename .part to the final name.  Returns 0,
- * or -1 with a message in err (and the .part file removed). */
+/* Finish and close.  commit: rename .part to the final name; otherwise
+ * the .part file is removed.  Returns 0, or -1 with a message in err (and
+ * the .part file removed). */
 int output_close(struct joy_output *o, bool commit, char *err, size_t errlen);
 
 #endif

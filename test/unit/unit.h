@@ -50,5 +50,6 @@ void run_config_tests(void);
 void run_capfile_tests(void);
 void run_addr_scrub_tests(void);
 void run_module_tests(void);
+void run_sink_tests(void);
 
 #endif

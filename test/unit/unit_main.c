@@ -13,6 +13,7 @@ int main(void)
     run_capfile_tests();
     run_addr_scrub_tests();
     run_module_tests();
+    run_sink_tests();
     printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
     return unit_failed ? 1 : 0;
 }

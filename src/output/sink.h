@@ -1,0 +1,122 @@
+/*
+ * sink.h - where records go: one interface, one file per kind of sink.
+ *
+ * A sink is a struct joy_sink_ops (what the kind of sink does) and a
+ * struct joy_sink (what every sink shares).  sink_open() picks the kind
+ * from the target name and the gzip level; sink_open_ops() opens a given
+ * kind.  doc/internals/output.md describes how to add one.
+ *
+ * The contract, for the caller (sink_*) and for each sink's ops:
+ *
+ *   One write per record.  sink_write() hands over exactly one complete
+ *   record (its text, newline included) and the sink stores it in its own
+ *   buffer or sends it whole; a record is never split across calls, so a
+ *   sink that frames messages (Kafka, IPFIX, a stream socket) may treat
+ *   each call as one message.  Writing allocates nothing per record.  The
+ *   view pointer passed with the text is an opaque, borrowed description
+ *   of the same record for sinks that want structured fields; it is valid
+ *   only during the call, may be NULL, and the text sinks ignore it.
+ *
+ *   The error is sticky.  The first failure of write, flush or close is
+ *   kept with its message ("NAME: what: strerror") in the base; from then
+ *   on sink_write() and sink_flush() return -1 without calling the sink,
+ *   and sink_close() reports that first message.
+ *   A sink's op reports a failure by returning -1 with errno set, or by
+ *   calling sink_fail() itself for a more specific message.
+ *
+ *   Files are committed, never half-written.  A target that is a regular
+ *   file (or does not exist yet) is written as NAME.part; sink_close() with
+ *   commit=true renames it to NAME only when every write, the final flush
+ *   and the close succeeded.  On any error, or on commit=false, NAME.part
+ *   is removed, so a file under the final name is always complete.  Devices
+ *   and pipes (/dev/null, a FIFO) and stdout are written directly.
+ *
+ *   Flush pushes every record written so far to the operating system: when
+ *   sink_flush() returns 0, a reader of the file sees all of them (plain:
+ *   the bytes; gzip: a sync flush, so zlib can decompress everything on
+ *   disk so far although the member is not finished).  Nothing is synced to
+ *   the disk (no fsync).  Flushing with nothing written since the last flush
+ *   does nothing, so a periodic flush of an idle sink costs nothing and
+ *   adds no bytes.  Without flushes the bytes written are the same as ever.
+ *
+ *   The counters (records, bytes) count the records accepted by write.
+ */
+#ifndef JOY_SINK_H
+#define JOY_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct joy_sink;
+
+/* ops->flags: the base opens the target (stdout, NAME.part or a device)
+ * and hands the descriptor to open.  Sinks without it (network ones) get
+ * fd -1 and the target name in s->name. */
+#define SINK_FILE 1u
+
+struct joy_sink_ops {
+    const char *name; /* "plain", "zlib", "isa-l" */
+    size_t size;      /* of the sink's own struct, which starts with struct joy_sink */
+    unsigned flags;   /* SINK_FILE */
+    /* Set up the sink on fd (STDOUT_FILENO when s->is_stdout) at gzip
+     * level `level`.  0, or -1 leaving fd to the caller (who closes it). */
+    int (*open)(struct joy_sink *s, int fd, int level);
+    /* One whole record.  0, or -1 (errno set, or sink_fail called). */
+    int (*write)(struct joy_sink *s, const char *rec, size_t len, const void *view);
+    /* Push everything written so far to the OS (gzip: sync flush). */
+    int (*flush)(struct joy_sink *s);
+    /* Finish the stream (gzip trailer, last buffer) and release the
+     * descriptor and the sink's own resources (not s itself).  abandon:
+     * the output is being thrown away (an error happened, or an uncommitted
+     * .part will be removed): write nothing more than needed to close. */
+    int (*close)(struct joy_sink *s, bool abandon);
+};
+
+struct joy_sink {
+    const struct joy_sink_ops *ops;
+    char *name;       /* what is written (NAME.part, a device, the target); NULL for stdout */
+    char *final_name; /* NAME to rename to on commit; NULL unless a regular file */
+    bool is_stdout;
+    bool dirty;       /* records written since the last flush */
+    int err;          /* first errno-style failure, 0 if none */
+    char errmsg[256];
+    uint64_t records; /* accepted by write */
+    uint64_t bytes;
+};
+
+extern const struct joy_sink_ops sink_plain_ops;
+extern const struct joy_sink_ops sink_zlib_ops;
+#ifdef JOY_HAVE_ISAL
+extern const struct joy_sink_ops sink_isal_ops;
+#endif
+
+/* The sink for a target: NULL or "-" stdout (plain); *.json and *.jsonl
+ * plain; otherwise gzip: ISA-L for levels 1-3 when built with it, zlib for
+ * 4-9 (and every level without ISA-L). */
+const struct joy_sink_ops *sink_choose(const char *target, int gzip_level);
+
+/* The gzip sink for a level (whatever the name). */
+const struct joy_sink_ops *sink_gzip_ops(int gzip_level);
+
+/* NULL with a message in err on failure. */
+struct joy_sink *sink_open(const char *target, int gzip_level, char *err, size_t errlen);
+struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *target, int gzip_level,
+                               char *err, size_t errlen);
+
+/* 0, or -1 once anything failed (sticky). */
+int sink_write(struct joy_sink *s, const char *rec, size_t len, const void *view);
+int sink_flush(struct joy_sink *s);
+
+static inline bool sink_failed(const struct joy_sink *s) { return s->err != 0; }
+
+/* Finish and free s.  commit: rename NAME.part to NAME; otherwise (and on
+ * any error) NAME.part is removed.  0, or -1 with the first error's message
+ * in err (err may be NULL). */
+int sink_close(struct joy_sink *s, bool commit, char *err, size_t errlen);
+
+/* For the ops: record the first failure as "NAME: what: strerror(errno)"
+ * (EIO if errno is 0).  Later calls change nothing.  Returns -1. */
+int sink_fail(struct joy_sink *s, const char *what);
+
+#endif
