@@ -91,13 +91,6 @@ const char *linktype_name(int dlt)
     return "unknown";
 }
 
-const char *ipaddr_str(const struct ipaddr *a, int ipver, char *buf, size_t len)
-{
-    if (!inet_ntop(ipver == 6 ? AF_INET6 : AF_INET, a->b, buf, (socklen_t)len))
-        buf[0] = '\0';
-    return buf;
-}
-
 /* ---------------------------------------------------------------------
  * Transport layer
  */

@@ -16,10 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* An IPv4 address is held in the first 4 bytes, the rest zero. */
-struct ipaddr {
-    uint8_t b[16];
-};
+#include "addr.h"
 
 enum {
     FRAG_NONE = 0,  /* not a fragment */
@@ -94,8 +91,5 @@ enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *dat
 
 /* Decode from the IP header on (used by decode_packet and fuzz targets). */
 enum decode_status decode_ip(struct packet *pkt, const uint8_t *ip, uint32_t cap);
-
-/* Format an address as text; buf must hold INET6_ADDRSTRLEN (46) bytes. */
-const char *ipaddr_str(const struct ipaddr *a, int ipver, char *buf, size_t len);
 
 #endif

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "packet.h"
+#include "addr.h"
 
 /* Map a (ipver 4 or 6) to its pseudonym in *out and return true, or return
  * false to keep it. */
