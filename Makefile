@@ -38,7 +38,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 
 # --- flags ---------------------------------------------------------------
 SRC_DIRS = engine modules proto util capture output
-WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wcast-qual -Wno-unused-parameter
 INCS = -Iinclude $(addprefix -Isrc/,$(SRC_DIRS))
 BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(INCS) $(PKG_CFLAGS)
 # Objects are position-independent with hidden visibility: the same

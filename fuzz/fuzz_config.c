@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     if (config_init(&cfg, err, sizeof err) != 0)
         return 0;
-    FILE *f = fmemopen((void *)data, size, "r");
+    FILE *f = fmemopen((void *)(uintptr_t)data, size, "r") /* read-only: mode "r" */;
     if (f) {
         err[0] = '\0';
         if (config_load_stream(&cfg, f, "fuzz.cfg", err, sizeof err) != 0 && !strchr(err, ':'))

@@ -58,7 +58,7 @@ static void mode_file(const uint8_t *data, size_t size)
     jw_init(&w);
     jw_obj_open(&w);
     char err[512];
-    FILE *f = size ? fmemopen((void *)data, size, "r") : NULL;
+    FILE *f = size ? fmemopen((void *)(uintptr_t)data, size, "r") /* read-only: mode "r" */ : NULL;
     int rc = f ? pt_load_stream(t, f, "fuzz.net", 1, err, sizeof err) : 0;
     if (f)
         fclose(f);

@@ -57,30 +57,27 @@ static const struct joy_option core_options[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-/* The option and the config block it lives in. */
+/* An option and where its block is: the core block (module -1) or the
+ * block of joy_modules[module]. */
 struct opt_ref {
     const struct joy_option *opt;
-    void *block;
-    const struct joy_module *mod;
+    int module;
 };
 
-static bool find_option(const struct joy_config *cfg, const char *key, struct opt_ref *ref)
+static bool find_option(const char *key, struct opt_ref *ref)
 {
     for (const struct joy_option *o = core_options; o->key; o++) {
         if (strcmp(o->key, key) == 0) {
             ref->opt = o;
-            ref->block = (void *)cfg;
-            ref->mod = NULL;
+            ref->module = -1;
             return true;
         }
     }
     for (size_t i = 0; i < joy_module_count; i++) {
-        const struct joy_module *m = joy_modules[i];
-        for (const struct joy_option *o = m->options; o && o->key; o++) {
+        for (const struct joy_option *o = joy_modules[i]->options; o && o->key; o++) {
             if (strcmp(o->key, key) == 0) {
                 ref->opt = o;
-                ref->block = cfg ? cfg->modcfg[i] : NULL;
-                ref->mod = m;
+                ref->module = (int)i;
                 return true;
             }
         }
@@ -88,10 +85,22 @@ static bool find_option(const struct joy_config *cfg, const char *key, struct op
     return false;
 }
 
+/* The option's field in cfg, for writing and for reading. */
+static char *field_of(struct joy_config *cfg, const struct opt_ref *r)
+{
+    return (char *)(r->module < 0 ? (void *)cfg : cfg->modcfg[r->module]) + r->opt->offset;
+}
+
+static const char *cfield_of(const struct joy_config *cfg, const struct opt_ref *r)
+{
+    const void *block = r->module < 0 ? (const void *)cfg : cfg->modcfg[r->module];
+    return (const char *)block + r->opt->offset;
+}
+
 bool config_has_key(const char *key)
 {
     struct opt_ref r;
-    return find_option(NULL, key, &r);
+    return find_option(key, &r);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -143,10 +152,10 @@ int config_set(struct joy_config *cfg, const char *key, const char *value, const
                char *err, size_t errlen)
 {
     struct opt_ref r;
-    if (!find_option(cfg, key, &r))
+    if (!find_option(key, &r))
         return fail(err, errlen, "%s: unknown option '%s' (see joy -h)", where, key);
     const struct joy_option *o = r.opt;
-    char *field = (char *)r.block + o->offset;
+    char *field = field_of(cfg, &r);
     switch (o->type) {
     case OPT_BOOL: {
         bool b;
@@ -497,9 +506,9 @@ int config_get(const struct joy_config *cfg, const char *key, char *buf, size_t 
                bool *fits)
 {
     struct opt_ref r;
-    if (!find_option(cfg, key, &r))
+    if (!find_option(key, &r))
         return -1;
-    const char *field = (const char *)r.block + r.opt->offset;
+    const char *field = cfield_of(cfg, &r);
     size_t n = 0;
     switch (r.opt->type) {
     case OPT_BOOL: {

@@ -83,7 +83,7 @@ void joy_context_free(struct joy_context *ctx)
         if (mod->teardown && ctx->mod_data[i])
             mod->teardown(ctx->mod_data[i]);
     }
-    anon_policy_free((struct anon_policy *)ctx->anon);
+    anon_policy_free(ctx->anon);
     config_free(&ctx->cfg);
     free(ctx);
 }

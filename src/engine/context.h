@@ -27,7 +27,7 @@ struct joy_context {
     size_t mod_index[JOY_MAX_MODULES];   /* slot -> index into joy_modules[] */
     int slot_of[JOY_MAX_MODULES];        /* index into joy_modules[] -> slot, or -1 */
     void *mod_data[JOY_MAX_MODULES];     /* slot -> what the module's setup() loaded */
-    const struct anon_policy *anon;      /* address anonymisation (anon=), or NULL */
+    struct anon_policy *anon;            /* address anonymisation (anon=), or NULL */
 };
 
 #endif

@@ -90,7 +90,8 @@ enum isal_mode { ISAL_MORE, ISAL_SYNC, ISAL_END };
 static int isal_compress(struct isal_sink *z, const uint8_t *p, size_t len, enum isal_mode mode)
 {
     struct isal_zstream *zs = &z->zs;
-    zs->next_in = (uint8_t *)p;
+    /* ISA-L declares next_in without const but only reads through it. */
+    memcpy(&zs->next_in, &p, sizeof p);
     zs->avail_in = (uint32_t)len;
     zs->end_of_stream = mode == ISAL_END;
     zs->flush = mode == ISAL_SYNC ? SYNC_FLUSH : NO_FLUSH;
