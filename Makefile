@@ -4,6 +4,7 @@
 #   make check        build and run every test (last line: N passed, N failed)
 #   make asan         sanitizer builds (AddressSanitizer + UBSan) in build-asan/
 #   make tsan         the threaded API test under ThreadSanitizer (build-tsan/)
+#   make api-check    only the library test (staged install, doc examples, test/api)
 #   make fuzz         libFuzzer targets (clang) run for FUZZ_SECONDS each
 #   make install      install under $(DESTDIR)$(PREFIX)
 #   make uninstall    remove what install put there
@@ -79,7 +80,7 @@ API_SRC = $(wildcard test/api/*.c)
 all: $(JOY_BIN) $(JOY_ANON_BIN) lib
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 $(OBJ)/%.o: src/%.c config.mk
 	@mkdir -p $(dir $@)
@@ -108,10 +109,15 @@ $(BUILD)/$(LIBJOY_REAL): $(LIB_OBJ) src/engine/libjoy.map
 	ln -sf $(LIBJOY_REAL) $(BUILD)/$(LIBJOY_SO)
 	ln -sf $(LIBJOY_SO) $(BUILD)/libjoy.so
 
-$(BUILD)/joy.pc: share/joy.pc.in include/joy/joy.h config.mk
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+# joy.pc names the install directories: build/joy.pc has the configured
+# ones, and install writes its own from the same template so that
+# `make install PREFIX=/usr` never installs a stale prefix.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(JOY_VERSION)|' -e 's|@LIBS_PRIVATE@|$(filter-out -lpcap -lz -lisal,$(PKG_LIBS)) -lm -lpthread|' \
-	    share/joy.pc.in > $@
+	    share/joy.pc.in
+
+$(BUILD)/joy.pc: share/joy.pc.in include/joy/joy.h config.mk
+	$(PC_SED) > $@
 
 lib: $(BUILD)/libjoy.a $(BUILD)/$(LIBJOY_REAL) $(BUILD)/joy.pc
 
@@ -185,7 +191,18 @@ $(TSAN_DIR)/obj/%.o: src/%.c config.mk
 $(TSAN_DIR)/api_threads: test/api/api_threads.c $(TSAN_OBJ) include/joy/joy.h
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude -O1 -g $(WARN) $(TSAN_FLAGS) -o $@ $< $(TSAN_OBJ) $(LIBS)
 
-tsan: $(TSAN_DIR)/api_threads
+# Only where the compiler can link a ThreadSanitizer program (gcc needs
+# libtsan, Debian: libtsan2); elsewhere a message, no failure, and the API
+# test skips its TSan part (it looks for $(TSAN_DIR)/api_threads).
+tsan:
+	@mkdir -p $(TSAN_DIR)
+	@if printf 'int main(void) { return 0; }\n' | \
+	    $(CC) $(TSAN_FLAGS) -x c - -o $(TSAN_DIR)/probe >/dev/null 2>&1; then \
+	  rm -f $(TSAN_DIR)/probe; $(MAKE) --no-print-directory $(TSAN_DIR)/api_threads; \
+	else \
+	  rm -f $(TSAN_DIR)/probe $(TSAN_DIR)/api_threads; \
+	  echo "tsan: $(CC) cannot link -fsanitize=thread programs here (Debian: apt-get install libtsan2); skipped"; \
+	fi
 
 # --- tests ---------------------------------------------------------------
 $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy-internal.a $(wildcard test/unit/*.h)
@@ -193,9 +210,13 @@ $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy-internal.a $(wildcard test/unit
 
 PYTHON ?= python3
 
-check: all $(BUILD)/unit_tests asan $(ZLIB_ONLY_OBJ)
+check: all $(BUILD)/unit_tests asan tsan $(ZLIB_ONLY_OBJ)
 	JOY=$(abspath $(JOY_BIN)) JOY_ASAN=$(abspath $(ASAN_DIR))/joy UNIT_TESTS=$(abspath $(BUILD))/unit_tests \
 	  JOY_TSAN_API=$(abspath $(TSAN_DIR))/api_threads JOY_BUILD=$(abspath $(BUILD)) $(PYTHON) test/run_all.py
+
+api-check: all tsan
+	JOY=$(abspath $(JOY_BIN)) JOY_TSAN_API=$(abspath $(TSAN_DIR))/api_threads JOY_BUILD=$(abspath $(BUILD)) \
+	  $(PYTHON) test/test_api.py
 
 # --- install -------------------------------------------------------------
 MAN1 = doc/joy.1 doc/joy-anon.1 $(wildcard doc/sleuth.1)
@@ -212,7 +233,8 @@ install: all
 	install -m 755 $(BUILD)/$(LIBJOY_REAL) $(DESTDIR)$(LIBDIR)/$(LIBJOY_REAL)
 	ln -sf $(LIBJOY_REAL) $(DESTDIR)$(LIBDIR)/$(LIBJOY_SO)
 	ln -sf $(LIBJOY_SO) $(DESTDIR)$(LIBDIR)/libjoy.so
-	install -m 644 $(BUILD)/joy.pc $(DESTDIR)$(PKGCONFIGDIR)/joy.pc
+	$(PC_SED) > $(DESTDIR)$(PKGCONFIGDIR)/joy.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/joy.pc
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	install -m 644 options.cfg $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg

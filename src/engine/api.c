@@ -94,7 +94,11 @@ int joy_config_load_file(struct joy_config *cfg, const char *path, char *err, si
         snprintf(err, errlen, "joy_config_load_file: NULL argument");
         return JOY_ERR_INVALID;
     }
-    return config_load_file(cfg, path, err, errlen) == 0 ? JOY_OK : JOY_ERR_FILE;
+    enum config_fail why;
+    if (config_load_file_why(cfg, path, err, errlen, &why) == 0)
+        return JOY_OK;
+    return why == CONFIG_FAIL_KEY ? JOY_ERR_UNKNOWN_KEY
+           : why == CONFIG_FAIL_VALUE ? JOY_ERR_VALUE : JOY_ERR_FILE;
 }
 
 int joy_config_get(const struct joy_config *cfg, const char *key, char *buf, size_t buflen)

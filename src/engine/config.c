@@ -276,15 +276,35 @@ static char *trim(char *s)
 
 int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t errlen)
 {
+    return config_load_file_why(cfg, path, err, errlen, NULL);
+}
+
+static int load_stream(struct joy_config *cfg, FILE *f, const char *path, char *err,
+                       size_t errlen, enum config_fail *why);
+
+int config_load_file_why(struct joy_config *cfg, const char *path, char *err, size_t errlen,
+                         enum config_fail *why)
+{
+    enum config_fail dummy;
+    if (!why)
+        why = &dummy;
+    *why = CONFIG_FAIL_FILE;
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(err, errlen, "%s: cannot open configuration file: %s", path, strerror(errno));
-    int rc = config_load_stream(cfg, f, path, err, errlen);
+    int rc = load_stream(cfg, f, path, err, errlen, why);
     fclose(f);
     return rc;
 }
 
 int config_load_stream(struct joy_config *cfg, FILE *f, const char *path, char *err, size_t errlen)
+{
+    enum config_fail why;
+    return load_stream(cfg, f, path, err, errlen, &why);
+}
+
+static int load_stream(struct joy_config *cfg, FILE *f, const char *path, char *err,
+                       size_t errlen, enum config_fail *why)
 {
     char *line = NULL;
     size_t linecap = 0;
@@ -332,6 +352,7 @@ int config_load_stream(struct joy_config *cfg, FILE *f, const char *path, char *
             }
         }
         if (config_set(cfg, key, value, where, err, errlen) != 0) {
+            *why = config_has_key(key) ? CONFIG_FAIL_VALUE : CONFIG_FAIL_KEY;
             rc = -1;
             break;
         }

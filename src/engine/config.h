@@ -87,6 +87,12 @@ int config_set(struct joy_config *cfg, const char *key, const char *value, const
 /* Read `key = value` lines; `#` starts a comment; a bare `key` means 1. */
 int config_load_file(struct joy_config *cfg, const char *path, char *err, size_t errlen);
 
+/* The same, also telling why it failed: the file (cannot be read, or a
+ * malformed line), an unknown key, or a bad value. */
+enum config_fail { CONFIG_FAIL_FILE, CONFIG_FAIL_KEY, CONFIG_FAIL_VALUE };
+int config_load_file_why(struct joy_config *cfg, const char *path, char *err, size_t errlen,
+                         enum config_fail *why);
+
 /* The same from an open stream; `name` is used in messages. */
 int config_load_stream(struct joy_config *cfg, FILE *f, const char *name, char *err, size_t errlen);
 

@@ -460,6 +460,8 @@ void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_
                       uint32_t wirelen, uint64_t ts)
 {
     struct packet pkt;
+    if (!m || (!data && caplen))
+        return;
     m->stats.packets++;
     m->stats.bytes += caplen;
     switch (decode_packet(&pkt, dlt, data, caplen, wirelen, ts)) {
@@ -562,13 +564,14 @@ void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_
 
 void joy_meter_advance(struct joy_meter *m, uint64_t now)
 {
-    if (now > m->now)
+    if (m && now > m->now)
         clock_advance(m, now);
 }
 
 void joy_meter_flush(struct joy_meter *m)
 {
-    meter_flush_why(m, EXPIRE_END);
+    if (m)
+        meter_flush_why(m, EXPIRE_END);
 }
 
 void meter_flush_why(struct joy_meter *m, enum expire_type why)
@@ -588,6 +591,12 @@ void meter_flush_why(struct joy_meter *m, enum expire_type why)
 
 void joy_meter_get_stats(const struct joy_meter *m, struct joy_stats *out)
 {
+    if (!out)
+        return;
+    if (!m) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
     *out = m->stats;
     out->flows_open = flow_table_count(m->table);
 }
