@@ -49,5 +49,6 @@ void run_flow_tests(void);
 void run_config_tests(void);
 void run_capfile_tests(void);
 void run_addr_scrub_tests(void);
+void run_source_tests(void);
 
 #endif

@@ -12,6 +12,7 @@ int main(void)
     run_config_tests();
     run_capfile_tests();
     run_addr_scrub_tests();
+    run_source_tests();
     printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
     return unit_failed ? 1 : 0;
 }
