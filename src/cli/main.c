@@ -1,10 +1,12 @@
 /*
- * main.c - the joy command: options, inputs, live capture, signals.
+ * main.c - the joy command: argv -> configuration -> run -> exit status.
  *
- * The metering itself is in meter.c; this file turns the command line
- * into a configuration, feeds packets from capture files (capfile.c) or a
- * live interface (libpcap) to a meter, and sends the records to an output
- * (output.c).
+ * The metering is the library's (include/joy/joy.h); packets come from a
+ * packet source (src/capture/source.h: capture files and directories, or
+ * a live interface through libpcap) and records go to an output
+ * (src/output/output.h).  This file parses the command line, builds the
+ * configuration, wires the three together, and owns the only
+ * process-wide state: the signal handler that stops the source.
  *
  * Exit status: 0 success; 1 an input could not be fully read (damaged,
  * unreadable, unsupported) or the output failed - every flow seen is still
@@ -12,11 +14,9 @@
  */
 #include "joy/joy.h"
 
-#include "capfile.h"
 #include "output.h"
+#include "source.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <pcap/pcap.h>
@@ -32,9 +32,27 @@
 
 /* Set by the signal handler; the only process-wide state, as signals are. */
 static volatile sig_atomic_t stop_requested;
-static pcap_t *volatile live_handle;
+static struct joy_source *volatile active_source;
 
-enum severity { SEV_DEBUG = 1, SEV_INFO = 2, SEV_WARN = 3, SEV_ERROR = 4 };
+enum severity {
+    SEV_DEBUG = SOURCE_DEBUG,
+    SEV_INFO = SOURCE_INFO,
+    SEV_WARN = SOURCE_WARN,
+    SEV_ERROR = SOURCE_ERROR,
+};
+
+/* The command line, sorted. */
+struct setting {
+    const char *key, *value;
+};
+
+struct args {
+    char **inputs;                /* capture files, directories, '-' */
+    char **xfiles;                /* -x option files */
+    struct setting *set;          /* key=value, -w, -i, -f */
+    size_t n_inputs, n_x, n_set;
+    int verbose, quiet;
+};
 
 /* The options that concern this program rather than the library: where
  * packets come from and where records go (read from the configuration). */
@@ -50,21 +68,13 @@ struct run {
     struct joy_context *ctx;
     struct joy_meter *meter;
     struct joy_output *out;
+    struct joy_source *src;
     int status;                   /* exit status so far */
     bool output_failed;
-    /* BPF programs for files, one per link type met */
-    struct {
-        int linktype;
-        bool ok;
-        struct bpf_program prog;
-    } bpf[16];
-    size_t n_bpf;
-    uint64_t filtered;            /* packets rejected by the BPF filter */
-    uint64_t unsupported_pkts;
+    struct source_stats src_stats;/* the source's counts at the end */
     /* progress */
     bool show_progress;
     struct timespec t0, last_progress;
-    uint64_t progress_bytes;
 };
 
 static void say(const struct run *r, enum severity sev, const char *fmt, ...)
@@ -86,9 +96,9 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-    pcap_t *p = live_handle;
-    if (p)
-        pcap_breakloop(p);
+    struct joy_source *src = active_source;
+    if (src)
+        source_breakloop(src);
 }
 
 static void install_signals(void)
@@ -97,7 +107,7 @@ static void install_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: pcap_breakloop needs interrupted reads */
+    sa.sa_flags = 0; /* no SA_RESTART: a stopped source needs interrupted reads */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
@@ -237,245 +247,8 @@ static void progress(struct run *r, bool final)
 }
 
 /* ---------------------------------------------------------------------
- * BPF on capture files: one compiled program per link type
+ * Step 1: the command line
  */
-static int dlt_for_linktype(int lt)
-{
-    switch (lt) {
-    case 101: return 12;  /* LINKTYPE_RAW -> DLT_RAW */
-    default: return lt;
-    }
-}
-
-static struct bpf_program *bpf_for(struct run *r, int linktype)
-{
-    for (size_t i = 0; i < r->n_bpf; i++)
-        if (r->bpf[i].linktype == linktype)
-            return r->bpf[i].ok ? &r->bpf[i].prog : NULL;
-    if (r->n_bpf == sizeof r->bpf / sizeof r->bpf[0])
-        return NULL;
-    size_t i = r->n_bpf++;
-    r->bpf[i].linktype = linktype;
-    r->bpf[i].ok = false;
-    pcap_t *dead = pcap_open_dead(dlt_for_linktype(linktype), 262144);
-    if (!dead)
-        return NULL;
-    if (pcap_compile(dead, &r->bpf[i].prog, r->opt.bpf, 1, PCAP_NETMASK_UNKNOWN) == 0)
-        r->bpf[i].ok = true;
-    else
-        say(r, SEV_ERROR, "filter '%s' does not compile for link type %d: %s", r->opt.bpf,
-            linktype, pcap_geterr(dead));
-    pcap_close(dead);
-    return r->bpf[i].ok ? &r->bpf[i].prog : NULL;
-}
-
-/* ---------------------------------------------------------------------
- * Capture files
- */
-static void read_capture(struct run *r, const char *path)
-{
-    char err[512];
-    struct capfile *cf = capfile_open(path, err, sizeof err);
-    if (!cf) {
-        say(r, SEV_ERROR, "%s; skipped", err);
-        r->status = 1;
-        return;
-    }
-    if (!capfile_is_pcapng(cf) && !joy_linktype_supported(capfile_linktype(cf))) {
-        say(r, SEV_ERROR, "%s: link type %d (%s) is not supported; file skipped", path,
-            capfile_linktype(cf), joy_linktype_name(capfile_linktype(cf)));
-        capfile_close(cf);
-        r->status = 1;
-        return;
-    }
-    capfile_set_stop_flag(cf, &stop_requested);
-    say(r, SEV_INFO, "reading %s", path);
-    int warned_lt[8];
-    size_t n_warned = 0;
-    struct cap_packet cp;
-    enum cap_status st = CAP_EOF;
-    uint64_t n = 0;
-    while (!stop_requested && !r->output_failed && (st = capfile_next(cf, &cp)) == CAP_PACKET) {
-        if (!joy_linktype_supported(cp.linktype)) {
-            bool seen = false;
-            for (size_t i = 0; i < n_warned; i++)
-                seen |= warned_lt[i] == cp.linktype;
-            if (!seen) {
-                say(r, SEV_ERROR, "%s: interface %u has link type %d (%s), which is not "
-                    "supported; its packets are skipped", path, cp.interface, cp.linktype,
-                    joy_linktype_name(cp.linktype));
-                if (n_warned < 8)
-                    warned_lt[n_warned++] = cp.linktype;
-                r->status = 1;
-            }
-            r->unsupported_pkts++;
-            continue;
-        }
-        if (r->opt.bpf[0]) {
-            struct bpf_program *prog = bpf_for(r, cp.linktype);
-            struct pcap_pkthdr h = {.caplen = cp.caplen, .len = cp.wirelen};
-            if (!prog || !pcap_offline_filter(prog, &h, cp.data)) {
-                r->filtered++;
-                continue;
-            }
-        }
-        joy_meter_packet(r->meter, cp.linktype, cp.data, cp.caplen, cp.wirelen, cp.ts);
-        if (r->show_progress && (++n & 0xffff) == 0)
-            progress(r, false);
-    }
-    if (!stop_requested && !r->output_failed && st == CAP_DAMAGED) {
-        say(r, SEV_ERROR, "%s: damaged at byte offset %llu: %s; the flows read so far are kept",
-            path, (unsigned long long)capfile_error_offset(cf), capfile_error(cf));
-        r->status = 1;
-    }
-    capfile_close(cf);
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every regular, non-hidden file of a directory, in name order. */
-static void read_directory(struct run *r, const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        say(r, SEV_ERROR, "%s: cannot open directory: %s", dir, strerror(errno));
-        r->status = 1;
-        return;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn)
-                break;
-            names = nn;
-        }
-        size_t len = strlen(dir) + strlen(e->d_name) + 2;
-        if (!(names[n] = malloc(len)))
-            break;
-        snprintf(names[n], len, "%s/%s", dir, e->d_name);
-        n++;
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, name_cmp);
-    for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        if (!stop_requested && stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
-            read_capture(r, names[i]);
-        free(names[i]);
-    }
-    free(names);
-}
-
-static void read_input(struct run *r, const char *path)
-{
-    struct stat st;
-    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        read_directory(r, path);
-    else
-        read_capture(r, path);
-}
-
-/* ---------------------------------------------------------------------
- * Live capture
- */
-struct live_ctx {
-    struct run *r;
-    int dlt;
-    bool nano;
-};
-
-static void live_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
-{
-    struct live_ctx *lc = (struct live_ctx *)user;
-    uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000u +
-                  (uint64_t)h->ts.tv_usec * (lc->nano ? 1u : 1000u);
-    joy_meter_packet(lc->r->meter, lc->dlt, bytes, h->caplen, h->len, ts);
-}
-
-static uint64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int capture_live(struct run *r)
-{
-    char errbuf[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *p = pcap_create(r->opt.interface, errbuf);
-    if (!p) {
-        say(r, SEV_ERROR, "%s: %s", r->opt.interface, errbuf);
-        return 1;
-    }
-    pcap_set_snaplen(p, (int)r->opt.snaplen);
-    pcap_set_promisc(p, r->opt.promisc);
-    pcap_set_timeout(p, 100);
-    pcap_set_buffer_size(p, 32 << 20);
-    pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
-    int rc = pcap_activate(p);
-    if (rc < 0) {
-        say(r, SEV_ERROR, "%s: cannot capture: %s", r->opt.interface,
-            rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc));
-        pcap_close(p);
-        return 1;
-    }
-    if (rc > 0)
-        say(r, SEV_WARN, "%s: %s", r->opt.interface, pcap_statustostr(rc));
-    struct live_ctx lc = {r, pcap_datalink(p),
-                          pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO};
-    if (!joy_linktype_supported(lc.dlt)) {
-        say(r, SEV_ERROR, "%s: link type %d (%s) is not supported", r->opt.interface, lc.dlt,
-            joy_linktype_name(lc.dlt));
-        pcap_close(p);
-        return 1;
-    }
-    if (r->opt.bpf[0]) {
-        struct bpf_program prog;
-        if (pcap_compile(p, &prog, r->opt.bpf, 1, PCAP_NETMASK_UNKNOWN) != 0 ||
-            pcap_setfilter(p, &prog) != 0) {
-            say(r, SEV_ERROR, "filter '%s': %s", r->opt.bpf, pcap_geterr(p));
-            pcap_close(p);
-            return 2;
-        }
-        pcap_freecode(&prog);
-    }
-    say(r, SEV_INFO, "capturing on %s (link type %s)", r->opt.interface, joy_linktype_name(lc.dlt));
-    live_handle = p;
-    int status = 0;
-    while (!stop_requested && !r->output_failed) {
-        int n = pcap_dispatch(p, -1, live_packet, (u_char *)&lc);
-        if (n == PCAP_ERROR) {
-            say(r, SEV_ERROR, "%s: %s", r->opt.interface, pcap_geterr(p));
-            status = 1;
-            break;
-        }
-        joy_meter_advance(r->meter, wall_ns());
-    }
-    live_handle = NULL;
-    struct pcap_stat ps;
-    if (pcap_stats(p, &ps) == 0)
-        fprintf(stderr, "joy: %u packets received by filter, %u dropped by kernel, "
-                "%u dropped by interface\n", ps.ps_recv, ps.ps_drop, ps.ps_ifdrop);
-    pcap_close(p);
-    return status;
-}
-
-/* ---------------------------------------------------------------------
- * Command line
- */
-struct setting {
-    const char *key, *value;
-};
-
 static bool looks_like_option(const char *arg)
 {
     const char *eq = strchr(arg, '=');
@@ -489,7 +262,8 @@ static bool looks_like_option(const char *arg)
     return stat(arg, &st) != 0; /* an existing file named a=b is a file */
 }
 
-int main(int argc, char **argv)
+/* -1 to go on, else the exit status (-h, -V, --options-cfg, usage errors). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -498,18 +272,13 @@ int main(int argc, char **argv)
         {"options-cfg", no_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
-    char err[1024];
-    struct run *r = calloc(1, sizeof *r);
-    char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
-    char **xfiles = calloc((size_t)argc + 1, sizeof *xfiles);
-    struct setting *set = calloc((size_t)argc * 2 + 1, sizeof *set);
-    if (!r || !inputs || !xfiles || !set) {
+    a->inputs = calloc((size_t)argc + 1, sizeof *a->inputs);
+    a->xfiles = calloc((size_t)argc + 1, sizeof *a->xfiles);
+    a->set = calloc((size_t)argc * 2 + 1, sizeof *a->set);
+    if (!a->inputs || !a->xfiles || !a->set) {
         fprintf(stderr, "joy: out of memory\n");
         return 1;
     }
-    int status = 0;
-    size_t n_inputs = 0, n_x = 0, n_set = 0;
-    int verbose = 0, quiet = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "-r:w:i:f:x:vqhV", longopts, NULL)) != -1) {
@@ -518,21 +287,21 @@ int main(int argc, char **argv)
             if (looks_like_option(optarg)) {
                 char *eq = strchr(optarg, '=');
                 *eq = '\0';
-                set[n_set++] = (struct setting){optarg, eq + 1};
+                a->set[a->n_set++] = (struct setting){optarg, eq + 1};
             } else {
-                inputs[n_inputs++] = optarg;
+                a->inputs[a->n_inputs++] = optarg;
             }
             break;
-        case 'r': inputs[n_inputs++] = optarg; break;
-        case 'w': set[n_set++] = (struct setting){"output", optarg}; break;
-        case 'i': set[n_set++] = (struct setting){"interface", optarg}; break;
-        case 'f': set[n_set++] = (struct setting){"bpf", optarg}; break;
-        case 'x': xfiles[n_x++] = optarg; break;
-        case 'v': verbose++; break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(stdout); status = 0; goto done;
-        case 'V': version(); status = 0; goto done;
-        case 'O': joy_config_print_defaults(stdout); status = 0; goto done;
+        case 'r': a->inputs[a->n_inputs++] = optarg; break;
+        case 'w': a->set[a->n_set++] = (struct setting){"output", optarg}; break;
+        case 'i': a->set[a->n_set++] = (struct setting){"interface", optarg}; break;
+        case 'f': a->set[a->n_set++] = (struct setting){"bpf", optarg}; break;
+        case 'x': a->xfiles[a->n_x++] = optarg; break;
+        case 'v': a->verbose++; break;
+        case 'q': a->quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': version(); return 0;
+        case 'O': joy_config_print_defaults(stdout); return 0;
         case '?':
         default:
             if (optopt && strchr("rwifx", optopt))
@@ -541,110 +310,174 @@ int main(int argc, char **argv)
                 fprintf(stderr, "joy: unknown option -%c (see joy -h)\n", optopt);
             else
                 fprintf(stderr, "joy: unknown option %s (see joy -h)\n", argv[optind - 1]);
-            status = 2;
-            goto done;
+            return 2;
         }
     }
+    return -1;
+}
 
+/* ---------------------------------------------------------------------
+ * Step 2: the configuration: defaults < -x files < command line
+ */
+static int build_config(struct run *r, const struct args *a)
+{
+    char err[1024];
     if (!(r->cfg = joy_config_new(err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
-        status = 2;
-        goto done;
+        return 2;
     }
-    for (size_t i = 0; i < n_x; i++) {
-        if (joy_config_load_file(r->cfg, xfiles[i], err, sizeof err) != JOY_OK) {
+    for (size_t i = 0; i < a->n_x; i++) {
+        if (joy_config_load_file(r->cfg, a->xfiles[i], err, sizeof err) != JOY_OK) {
             fprintf(stderr, "joy: %s\n", err);
-            status = 2;
-            goto done;
+            return 2;
         }
     }
-    for (size_t i = 0; i < n_set; i++) {
-        if (joy_config_set(r->cfg, set[i].key, set[i].value, "command line", err, sizeof err) !=
-            JOY_OK) {
+    for (size_t i = 0; i < a->n_set; i++) {
+        if (joy_config_set(r->cfg, a->set[i].key, a->set[i].value, "command line", err,
+                           sizeof err) != JOY_OK) {
             fprintf(stderr, "joy: %s\n", err);
-            status = 2;
-            goto done;
+            return 2;
         }
     }
-    if (quiet || verbose) {
-        char v[2] = {(char)('0' + (quiet ? SEV_ERROR : verbose >= 2 ? SEV_DEBUG : SEV_INFO)), 0};
+    if (a->quiet || a->verbose) {
+        char v[2] = {(char)('0' + (a->quiet ? SEV_ERROR : a->verbose >= 2 ? SEV_DEBUG : SEV_INFO)),
+                     0};
         joy_config_set(r->cfg, "verbosity", v, "command line", err, sizeof err);
     }
-    if (read_run_opts(r->cfg, &r->opt) != 0) {
-        status = 2;
-        goto done;
-    }
-
-    if (r->opt.interface[0] && n_inputs) {
+    if (read_run_opts(r->cfg, &r->opt) != 0)
+        return 2;
+    if (r->opt.interface[0] && a->n_inputs) {
         fprintf(stderr, "joy: give either capture files or an interface (-i), not both\n");
-        status = 2;
-        goto done;
+        return 2;
     }
-    if (!r->opt.interface[0] && n_inputs == 0) {
+    if (!r->opt.interface[0] && a->n_inputs == 0) {
         fprintf(stderr, "joy: no input: give a capture file (-r FILE, '-' for standard input), "
                 "a directory, or an interface (-i IFACE); see joy -h\n");
-        status = 2;
-        goto done;
+        return 2;
     }
-    if (r->opt.bpf[0] && !r->opt.interface[0]) {
-        /* check the filter now, so a typo is a usage error */
-        pcap_t *dead = pcap_open_dead(1, 262144);
-        struct bpf_program prog;
-        if (dead && pcap_compile(dead, &prog, r->opt.bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-            fprintf(stderr, "joy: filter '%s': %s\n", r->opt.bpf, pcap_geterr(dead));
-            pcap_close(dead);
-            status = 2;
-            goto done;
-        }
-        if (dead) {
-            pcap_freecode(&prog);
-            pcap_close(dead);
-        }
-    }
+    return 0;
+}
 
+/* ---------------------------------------------------------------------
+ * Step 3: the packet source (checked now, started by run())
+ */
+static void on_source_message(void *user, enum source_severity sev, const char *msg)
+{
+    say(user, (enum severity)sev, "%s", msg);
+}
+
+static int pick_source(struct run *r, const struct args *a)
+{
+    char err[1024] = "";
+    enum source_error e;
+    if (r->opt.interface[0]) {
+        struct source_pcap_opts o = {r->opt.interface, r->opt.bpf, (int)r->opt.snaplen,
+                                     r->opt.promisc, on_source_message, r};
+        r->src = source_pcap_new(&o, &e, err, sizeof err);
+    } else {
+        struct source_file_opts o = {(const char *const *)a->inputs, a->n_inputs, r->opt.bpf,
+                                     on_source_message, r};
+        r->src = source_file_new(&o, &e, err, sizeof err);
+    }
+    if (!r->src) {
+        fprintf(stderr, "joy: %s\n", err);
+        return e == SOURCE_CONFIG ? 2 : 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Step 4: the output, the context and meter, and the metadata line
+ */
+static int open_output(struct run *r, const struct args *a)
+{
+    char err[1024];
     r->out = output_open(r->opt.output[0] ? r->opt.output : NULL, (int)r->opt.gzip_level, err,
                          sizeof err);
     if (!r->out) {
         fprintf(stderr, "joy: %s\n", err);
-        status = 1;
-        goto done;
+        return 1;
     }
     if (!(r->ctx = joy_context_new(r->cfg, err, sizeof err)) ||
         !(r->meter = joy_meter_new(r->ctx, on_record, r, err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
         output_close(r->out, false, err, sizeof err);
         r->out = NULL;
-        status = 2;
-        goto done;
+        return 2;
     }
     install_signals();
     char *iface = r->opt.interface;
-    if (write_metadata(r, iface[0] ? &iface : inputs, iface[0] ? 1 : n_inputs) != 0) {
+    if (write_metadata(r, iface[0] ? &iface : a->inputs, iface[0] ? 1 : a->n_inputs) != 0) {
         output_close(r->out, false, err, sizeof err);
         r->out = NULL;
-        status = 1;
-        goto done;
+        return 1;
     }
+    return 0;
+}
 
-    r->show_progress = r->opt.progress && isatty(2) && !iface[0] && r->opt.verbosity &&
+/* ---------------------------------------------------------------------
+ * Step 5: packets from the source into the meter, until the end, a
+ * signal or an output failure
+ */
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int exit_status_of(enum source_error e)
+{
+    return e == SOURCE_CONFIG ? 2 : e != SOURCE_OK ? 1 : 0;
+}
+
+static void run(struct run *r)
+{
+    bool live = r->opt.interface[0];
+    r->show_progress = r->opt.progress && isatty(2) && !live && r->opt.verbosity &&
                        r->opt.verbosity <= SEV_WARN;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
     r->last_progress = r->t0;
 
-    if (iface[0]) {
-        int st = capture_live(r);
-        if (st)
-            r->status = st;
-    } else {
-        for (size_t i = 0; i < n_inputs && !stop_requested && !r->output_failed; i++)
-            read_input(r, inputs[i]);
+    struct joy_source *s = r->src;
+    if (source_open(s) == SOURCE_OK) {
+        active_source = s;
+        struct source_packet pkt;
+        enum source_result res;
+        uint64_t n = 0;
+        while (!stop_requested && !r->output_failed && (res = source_next(s, &pkt)) != SOURCE_END) {
+            if (res == SOURCE_IDLE) {
+                joy_meter_advance(r->meter, wall_ns());
+                continue;
+            }
+            joy_meter_packet(r->meter, pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_ns);
+            if (r->show_progress && (++n & 0xffff) == 0)
+                progress(r, false);
+        }
+        active_source = NULL;
+        struct source_stats *st = &r->src_stats;
+        if (source_stats(s, st) == 0 && st->kernel)
+            fprintf(stderr, "joy: %llu packets received by filter, %llu dropped by kernel, "
+                    "%llu dropped by interface\n", (unsigned long long)st->received,
+                    (unsigned long long)st->dropped, (unsigned long long)st->if_dropped);
     }
+    r->status = exit_status_of(source_error(s));
+    source_close(s);
+    r->src = NULL;
+
     if (stop_requested)
         say(r, SEV_INFO, "stopped by a signal; writing the open flows");
     joy_meter_flush(r->meter);
     if (r->show_progress)
         progress(r, true);
+}
 
+/* ---------------------------------------------------------------------
+ * Step 6: the summary, and the output closed; the exit status
+ */
+static int report(struct run *r)
+{
+    char err[1024];
     struct joy_stats stats, *st = &stats;
     joy_meter_get_stats(r->meter, st);
     say(r, SEV_INFO, "%llu packets, %llu records; skipped: %llu not IP, %llu truncated, "
@@ -652,8 +485,8 @@ int main(int argc, char **argv)
         "without their first",
         (unsigned long long)st->packets, (unsigned long long)st->records,
         (unsigned long long)st->not_ip, (unsigned long long)st->truncated,
-        (unsigned long long)st->malformed, (unsigned long long)r->filtered,
-        (unsigned long long)(st->unsupported + r->unsupported_pkts),
+        (unsigned long long)st->malformed, (unsigned long long)r->src_stats.filtered,
+        (unsigned long long)(st->unsupported + r->src_stats.unsupported),
         (unsigned long long)st->frag_unmatched);
     if (st->oversized)
         say(r, SEV_WARN, "%llu records exceeded the record size cap and were written with the "
@@ -661,21 +494,40 @@ int main(int argc, char **argv)
 
     joy_meter_free(r->meter);
     r->meter = NULL;
+    int status = r->status;
     if (output_close(r->out, true, err, sizeof err) != 0) {
         fprintf(stderr, "joy: %s\n", err);
-        r->status = 1;
+        status = 1;
     }
-    for (size_t i = 0; i < r->n_bpf; i++)
-        if (r->bpf[i].ok)
-            pcap_freecode(&r->bpf[i].prog);
-    status = r->status;
-done:
+    r->out = NULL;
+    return status;
+}
+
+static void cleanup(struct run *r, struct args *a)
+{
+    source_close(r->src);
     joy_meter_free(r->meter);
     joy_context_free(r->ctx);
     joy_config_free(r->cfg);
     free(r);
-    free(inputs);
-    free(xfiles);
-    free(set);
+    free(a->inputs);
+    free(a->xfiles);
+    free(a->set);
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {0};
+    struct run *r = calloc(1, sizeof *r);
+    int status = r ? parse_args(argc, argv, &a) : 1;
+    if (!r)
+        fprintf(stderr, "joy: out of memory\n");
+    if (status < 0 && !(status = build_config(r, &a)) && !(status = pick_source(r, &a)) &&
+        !(status = open_output(r, &a))) {
+        run(r);
+        status = report(r);
+    }
+    if (r)
+        cleanup(r, &a);
     return status;
 }

@@ -14,6 +14,7 @@ int main(void)
     run_addr_scrub_tests();
     run_module_tests();
     run_sink_tests();
+    run_source_tests();
     printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
     return unit_failed ? 1 : 0;
 }
