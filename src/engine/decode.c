@@ -144,12 +144,12 @@ static void decode_transport(struct packet *pkt, struct cursor *c, uint32_t l4_l
         pkt->sport = cur_u16(&t);
         pkt->dport = cur_u16(&t);
         hdr = 8;
-        if (pkt->proto == 17 && pkt->frag == FRAG_NONE && cap >= 6) {
-            uint16_t ulen = cur_u16(&t);
-            /* trust the UDP length only when it fits the IP payload */
-            if (ulen >= 8 && ulen <= l4_len)
-                l4_len = ulen;
-        }
+        if (pkt->proto == 17)
+            pkt->udp_len = cur_u16(&t); /* 0 if not captured */
+        /* trust the UDP length only when it fits the IP payload; the first
+         * fragment's says how long the datagram is (modules use it) */
+        if (pkt->frag == FRAG_NONE && pkt->udp_len >= 8 && pkt->udp_len <= l4_len)
+            l4_len = pkt->udp_len;
         break;
     case 132: /* SCTP */
         if (cap < 4)

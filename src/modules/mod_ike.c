@@ -980,11 +980,8 @@ static void ike_packet(const struct module_env *env, void **state, const struct 
     uint8_t cut = APPMSG_CUT_CAPTURE;
     if (p->frag == FRAG_FIRST) {
         cut = APPMSG_CUT_FRAGMENT;
-        if (p->l4 && p->l4_cap >= 6) {
-            uint16_t ulen = load_be16(p->l4 + 4);
-            if (ulen >= 8 && ulen - 8u > wire)
-                wire = ulen - 8u;
-        }
+        if (p->udp_len >= 8 && p->udp_len - 8u > wire)
+            wire = p->udp_len - 8u;
     }
     if (natt) {
         if (wire == 1 && d[0] == 0xff)
