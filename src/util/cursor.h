@@ -1,8 +1,8 @@
 /*
  * cursor.h - the one bounds-checked reader for untrusted bytes.
  *
- * Every byte that comes from a packet, a capture file or a config file is
- * read through a `struct cursor`: a window [p, end) over memory that the
+ * The binary fields of packets and capture files are read through a
+ * `struct cursor`: a window [p, end) over memory that the
  * cursor does not own.  Reads past the end never touch memory; they return
  * zero and set the sticky `err` flag instead.  A parser can therefore read a
  * whole header field by field and check `cur_ok()` once at the end, in the
@@ -10,8 +10,20 @@
  * and no pointer is ever cast to a wider integer type: multi-byte fields are
  * assembled from bytes, so alignment and byte order never matter.
  *
+ * A length-prefixed field gets a cursor of its own (cur_sub), so a parser
+ * of the field cannot read past it whatever the field claims.
+ *
  * Invariants: p <= end at all times; once err is set it stays set and every
  * later read returns 0 (or NULL) without moving p.
+ *
+ * Not read through a cursor (doc/robustness.md keeps the same list): text
+ * scanned byte by byte with the length checked at each step (HTTP and SSH
+ * lines, the configuration file); a few fixed headers indexed after an
+ * explicit length check (TLS record and SSLv2 hello detection, the
+ * handshake message header in mod_tls.c, the ClientHello header in the
+ * QUIC CRYPTO stream that joy reassembled itself); and the TLS fingerprint
+ * writers, which index arrays (cipher suites, extension data) that the
+ * hello parser has already measured through a cursor.
  */
 #ifndef JOY_CURSOR_H
 #define JOY_CURSOR_H
