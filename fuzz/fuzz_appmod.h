@@ -76,6 +76,7 @@ static inline void fuzz_appmod(const struct joy_module *mod, const uint16_t port
             uint32_t ulen = p.payload_len + 8 + 64;
             l4[4] = (uint8_t)(ulen >> 8);
             l4[5] = (uint8_t)ulen;
+            p.udp_len = (uint16_t)ulen;
         }
         p.l4 = l4;
         p.l4_cap = sizeof l4;

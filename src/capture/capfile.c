@@ -21,9 +21,12 @@
  *
  * The reader keeps a window of the file in a buffer and never trusts a
  * length before checking it against the bytes really present and a fixed
- * cap (MAX_BLOCK).
+ * cap (MAX_BLOCK).  Headers, blocks and options are read through the
+ * cursor (cursor.h), in the byte order the file declares.
  */
 #include "capfile.h"
+
+#include "cursor.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -68,18 +71,15 @@ struct capfile {
     uint64_t err_off;
 };
 
-static uint32_t rd32(const struct capfile *cf, const uint8_t *p)
+/* Numbers in the file's byte order. */
+static uint32_t rd32(const struct capfile *cf, struct cursor *c)
 {
-    if (cf->big_endian)
-        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    return cur_u32_order(c, cf->big_endian);
 }
 
-static uint16_t rd16(const struct capfile *cf, const uint8_t *p)
+static uint16_t rd16(const struct capfile *cf, struct cursor *c)
 {
-    if (cf->big_endian)
-        return (uint16_t)((p[0] << 8) | p[1]);
-    return (uint16_t)(p[0] | (p[1] << 8));
+    return cur_u16_order(c, cf->big_endian);
 }
 
 static enum cap_status damaged(struct capfile *cf, uint64_t off, const char *fmt, ...)
@@ -172,16 +172,16 @@ static enum cap_status pcap_next_rec(struct capfile *cf, struct cap_packet *pkt)
         return cf->err[0] ? damaged(cf, cf->offset, "%s", cf->err) : CAP_EOF;
     if (avail < 16)
         return damaged(cf, cf->offset, "file ends inside a packet record header");
-    const uint8_t *h = cf->buf + cf->start;
-    uint32_t sec = rd32(cf, h), frac = rd32(cf, h + 4);
-    uint32_t incl = rd32(cf, h + 8), orig = rd32(cf, h + 12);
+    struct cursor h;
+    cur_init(&h, cf->buf + cf->start, avail);
+    uint32_t sec = rd32(cf, &h), frac = rd32(cf, &h);
+    uint32_t incl = rd32(cf, &h), orig = rd32(cf, &h);
     if (incl > MAX_BLOCK)
         return damaged(cf, cf->offset, "packet record claims %u captured bytes (limit %u)", incl,
                        MAX_BLOCK);
     if (ensure(cf, 16 + (size_t)incl) < 16 + (size_t)incl)
         return damaged(cf, cf->offset, "file ends inside a packet (record of %u bytes)", incl);
-    h = cf->buf + cf->start;
-    pkt->data = h + 16;
+    pkt->data = cf->buf + cf->start + 16;
     pkt->caplen = incl;
     pkt->wirelen = orig < incl ? incl : orig;
     pkt->ts = (uint64_t)sec * 1000000000u + (cf->nsec ? frac : (uint64_t)frac * 1000u); /* < 2^63 */
@@ -195,11 +195,17 @@ static enum cap_status pcap_next_rec(struct capfile *cf, struct cap_packet *pkt)
 /* ---------------------------------------------------------------------
  * pcapng
  */
-static enum cap_status ng_section(struct capfile *cf, const uint8_t *b, size_t len)
+/* The byte-order magic of a section header block; c is just past the
+ * block type (the block length, in the order still unknown, comes first). */
+static uint32_t ng_bom(struct cursor c)
 {
-    (void)len;
-    uint32_t bom = (uint32_t)b[8] | ((uint32_t)b[9] << 8) | ((uint32_t)b[10] << 16) |
-                   ((uint32_t)b[11] << 24);
+    cur_skip(&c, 4);
+    return cur_u32le(&c);
+}
+
+static enum cap_status ng_section(struct capfile *cf, struct cursor b)
+{
+    uint32_t bom = ng_bom(b);
     if (bom == 0x1a2b3c4d)
         cf->big_endian = false;
     else if (bom == 0x4d3c2b1a)
@@ -210,9 +216,26 @@ static enum cap_status ng_section(struct capfile *cf, const uint8_t *b, size_t l
     return CAP_EOF;
 }
 
-static enum cap_status ng_interface(struct capfile *cf, const uint8_t *body, size_t blen)
+/* if_tsresol (option 9): a power of 10, or of 2 when the top bit is set. */
+static enum cap_status ng_tsresol(struct capfile *cf, struct ng_interface *ifc, uint8_t r)
 {
-    if (blen < 8)
+    if (r & 0x80) {
+        if ((r & 0x7f) > 63)
+            return damaged(cf, cf->offset, "if_tsresol 2^-%u out of range", r & 0x7f);
+        ifc->units = 1ull << (r & 0x7f);
+    } else {
+        if (r > 19)
+            return damaged(cf, cf->offset, "if_tsresol 10^-%u out of range", r);
+        ifc->units = pow_u64(10, r);
+    }
+    if (ifc->units == 0)
+        ifc->units = 1;
+    return CAP_EOF;
+}
+
+static enum cap_status ng_interface(struct capfile *cf, struct cursor *body)
+{
+    if (cur_left(body) < 8)
         return damaged(cf, cf->offset, "interface description block too short");
     if (cf->n_if >= MAX_INTERFACES)
         return damaged(cf, cf->offset, "more than %d interfaces", MAX_INTERFACES);
@@ -223,36 +246,28 @@ static enum cap_status ng_interface(struct capfile *cf, const uint8_t *body, siz
     }
     struct ng_interface *ifc = &cf->ifs[cf->n_if];
     ifc->linktype = rd16(cf, body);
-    ifc->snaplen = rd32(cf, body + 4);
+    cur_skip(body, 2); /* reserved */
+    ifc->snaplen = rd32(cf, body);
     ifc->units = 1000000u;
     ifc->offset_s = 0;
-    size_t off = 8;
-    while (off + 4 <= blen) {
-        uint16_t code = rd16(cf, body + off), olen = rd16(cf, body + off + 2);
-        off += 4;
+    /* options: code, length, value padded to 4 bytes; a padding that runs
+     * past the block ends the list */
+    while (cur_left(body) >= 4) {
+        uint16_t code = rd16(cf, body), olen = rd16(cf, body);
         if (code == 0)
             break;
-        if (olen > blen - off)
+        struct cursor v = cur_sub(body, olen);
+        if (!cur_ok(body))
             return damaged(cf, cf->offset, "interface option longer than its block");
+        cur_skip(body, (4 - olen % 4) % 4);
         if (code == 9 && olen >= 1) {
-            uint8_t r = body[off];
-            if (r & 0x80) {
-                if ((r & 0x7f) > 63)
-                    return damaged(cf, cf->offset, "if_tsresol 2^-%u out of range", r & 0x7f);
-                ifc->units = 1ull << (r & 0x7f);
-            } else {
-                if (r > 19)
-                    return damaged(cf, cf->offset, "if_tsresol 10^-%u out of range", r);
-                ifc->units = pow_u64(10, r);
-            }
-            if (ifc->units == 0)
-                ifc->units = 1;
+            if (ng_tsresol(cf, ifc, cur_u8(&v)) == CAP_DAMAGED)
+                return CAP_DAMAGED;
         } else if (code == 14 && olen >= 8) {
-            uint64_t hi = rd32(cf, body + off), lo = rd32(cf, body + off + 4);
-            uint64_t v = cf->big_endian ? (hi << 32) | lo : (lo << 32) | hi;
-            ifc->offset_s = (int64_t)v;
+            uint64_t hi = rd32(cf, &v), lo = rd32(cf, &v);
+            uint64_t off = cf->big_endian ? (hi << 32) | lo : (lo << 32) | hi;
+            ifc->offset_s = (int64_t)off;
         }
-        off += ((size_t)olen + 3) & ~(size_t)3;
     }
     if (cf->n_if == 0 && cf->linktype < 0)
         cf->linktype = ifc->linktype;
@@ -260,33 +275,40 @@ static enum cap_status ng_interface(struct capfile *cf, const uint8_t *body, siz
     return CAP_EOF;
 }
 
-static enum cap_status ng_packet(struct capfile *cf, uint32_t type, const uint8_t *body,
-                                 size_t blen, struct cap_packet *pkt)
+static enum cap_status ng_packet(struct capfile *cf, uint32_t type, struct cursor *body,
+                                 struct cap_packet *pkt)
 {
+    size_t blen = cur_left(body);
     uint32_t ifid, caplen, origlen;
     uint64_t ts = 0;
     const uint8_t *data;
     if (type == 6 || type == 2) { /* enhanced / obsolete packet block */
         if (blen < 20)
             return damaged(cf, cf->offset, "packet block too short");
-        ifid = type == 6 ? rd32(cf, body) : rd16(cf, body);
-        ts = ((uint64_t)rd32(cf, body + 4) << 32) | rd32(cf, body + 8);
-        caplen = rd32(cf, body + 12);
-        origlen = rd32(cf, body + 16);
-        if (caplen > blen - 20)
+        if (type == 6) {
+            ifid = rd32(cf, body);
+        } else {
+            ifid = rd16(cf, body);
+            cur_skip(body, 2); /* drops count */
+        }
+        uint64_t hi = rd32(cf, body), lo = rd32(cf, body);
+        ts = (hi << 32) | lo; /* high word first in either byte order */
+        caplen = rd32(cf, body);
+        origlen = rd32(cf, body);
+        data = cur_bytes(body, caplen);
+        if (!data)
             return damaged(cf, cf->offset, "packet of %u bytes in a block of %zu", caplen, blen);
-        data = body + 20;
     } else { /* simple packet block: interface 0, no time stamp */
         if (blen < 4)
             return damaged(cf, cf->offset, "simple packet block too short");
         ifid = 0;
         origlen = rd32(cf, body);
-        caplen = (uint32_t)(blen - 4);
+        caplen = (uint32_t)cur_left(body);
         if (origlen < caplen)
             caplen = origlen;
         if (cf->n_if > 0 && cf->ifs[0].snaplen && caplen > cf->ifs[0].snaplen)
             caplen = cf->ifs[0].snaplen;
-        data = body + 4;
+        data = cur_bytes(body, caplen);
     }
     if (ifid >= cf->n_if)
         return damaged(cf, cf->offset, "packet for interface %u, which was not described", ifid);
@@ -315,31 +337,33 @@ static enum cap_status pcapng_next_block(struct capfile *cf, struct cap_packet *
             return cf->err[0] ? damaged(cf, cf->offset, "%s", cf->err) : CAP_EOF;
         if (avail < 12)
             return damaged(cf, cf->offset, "file ends inside a block header");
-        const uint8_t *b = cf->buf + cf->start;
-        uint32_t type = rd32(cf, b);
-        if (type == 0x0a0d0d0a) {
-            enum cap_status st = ng_section(cf, b, avail);
+        struct cursor h;
+        cur_init(&h, cf->buf + cf->start, avail);
+        uint32_t type = rd32(cf, &h);
+        if (type == 0x0a0d0d0a) { /* the same in both byte orders */
+            enum cap_status st = ng_section(cf, h);
             if (st == CAP_DAMAGED)
                 return st;
         }
-        uint32_t len = rd32(cf, b + 4);
+        uint32_t len = rd32(cf, &h); /* in the section's byte order */
         if (len < 12 || len % 4 != 0 || len > MAX_BLOCK)
             return damaged(cf, cf->offset, "block of type 0x%08x has an impossible length %u", type,
                            len);
         if (ensure(cf, len) < len)
             return damaged(cf, cf->offset, "file ends inside a block of %u bytes", len);
-        b = cf->buf + cf->start;
-        if (rd32(cf, b + len - 4) != len)
+        struct cursor b;
+        cur_init(&b, cf->buf + cf->start, len);
+        cur_skip(&b, 8);
+        struct cursor body = cur_sub(&b, len - 12);
+        if (rd32(cf, &b) != len)
             return damaged(cf, cf->offset, "block lengths at start and end differ");
-        const uint8_t *body = b + 8;
-        size_t blen = len - 12;
         enum cap_status st = CAP_EOF;
         switch (type) {
         case 1:
-            st = ng_interface(cf, body, blen);
+            st = ng_interface(cf, &body);
             break;
         case 2: case 3: case 6:
-            st = ng_packet(cf, type, body, blen, pkt);
+            st = ng_packet(cf, type, &body, pkt);
             break;
         default:
             break; /* section header, statistics, name resolution, ... */
@@ -420,10 +444,9 @@ static struct capfile *open_common(struct capfile *cf, const char *path, char *e
         snprintf(err, errlen, "%s: empty file (no capture file header)", path);
         goto fail;
     }
-    const uint8_t *h = cf->buf;
-    uint32_t magic_le = avail >= 4 ? ((uint32_t)h[0] | ((uint32_t)h[1] << 8) |
-                                      ((uint32_t)h[2] << 16) | ((uint32_t)h[3] << 24))
-                                   : 0;
+    struct cursor h;
+    cur_init(&h, cf->buf, avail);
+    uint32_t magic_le = cur_u32le(&h); /* 0 if the file is shorter */
     switch (magic_le) {
     case 0xa1b2c3d4: cf->big_endian = false; cf->nsec = false; break;
     case 0xd4c3b2a1: cf->big_endian = true; cf->nsec = false; break;
@@ -439,8 +462,7 @@ static struct capfile *open_common(struct capfile *cf, const char *path, char *e
             snprintf(err, errlen, "%s: truncated pcapng section header", path);
             goto fail;
         }
-        uint32_t bom = (uint32_t)h[8] | ((uint32_t)h[9] << 8) | ((uint32_t)h[10] << 16) |
-                       ((uint32_t)h[11] << 24);
+        uint32_t bom = ng_bom(h);
         if (bom != 0x1a2b3c4d && bom != 0x4d3c2b1a) {
             snprintf(err, errlen, "%s: pcapng section header with a bad byte-order magic", path);
             goto fail;
@@ -451,7 +473,8 @@ static struct capfile *open_common(struct capfile *cf, const char *path, char *e
         snprintf(err, errlen, "%s: truncated pcap file header (%zu of 24 bytes)", path, avail);
         goto fail;
     }
-    cf->linktype = (int)(rd32(cf, h + 20) & 0xffff);
+    cur_skip(&h, 16); /* version, reserved, snap length */
+    cf->linktype = (int)(rd32(cf, &h) & 0xffff);
     consume(cf, 24);
     return cf;
 fail:

@@ -115,13 +115,14 @@ static void decode_transport(struct packet *pkt, struct cursor *c, uint32_t l4_l
         pkt->dport = cur_u16(&t);
         pkt->tcp_seq = cur_u32(&t);
         pkt->tcp_ack = cur_u32(&t);
-        /* Fields cut by the snap length stay 0; without a data offset
-         * the header is taken to be the minimal 20 bytes. */
-        hdr = cap >= 13 ? (uint32_t)(l4[12] >> 4) * 4 : 20;
+        /* Fields cut by the snap length stay 0 (the cursor's reads past
+         * its end); without a data offset the header is taken to be the
+         * minimal 20 bytes. */
+        hdr = (uint32_t)(cur_u8(&t) >> 4) * 4;
         if (hdr < 20)
             hdr = 20; /* a lying data offset: take the minimum */
-        pkt->tcp_flags = cap >= 14 ? l4[13] : 0;
-        pkt->tcp_win = cap >= 16 ? load_be16(l4 + 14) : 0;
+        pkt->tcp_flags = cur_u8(&t);
+        pkt->tcp_win = cur_u16(&t);
         pkt->tcp_hdr_len = (uint8_t)hdr;
         if (cap > 20) {
             uint32_t ocap = (cap < hdr ? cap : hdr) - 20;
@@ -137,12 +138,12 @@ static void decode_transport(struct packet *pkt, struct cursor *c, uint32_t l4_l
         pkt->sport = cur_u16(&t);
         pkt->dport = cur_u16(&t);
         hdr = 8;
-        if (pkt->proto == 17 && pkt->frag == FRAG_NONE && cap >= 6) {
-            uint16_t ulen = cur_u16(&t);
-            /* trust the UDP length only when it fits the IP payload */
-            if (ulen >= 8 && ulen <= l4_len)
-                l4_len = ulen;
-        }
+        if (pkt->proto == 17)
+            pkt->udp_len = cur_u16(&t); /* 0 if not captured */
+        /* trust the UDP length only when it fits the IP payload; the first
+         * fragment's says how long the datagram is (modules use it) */
+        if (pkt->frag == FRAG_NONE && pkt->udp_len >= 8 && pkt->udp_len <= l4_len)
+            l4_len = pkt->udp_len;
         break;
     case 132: /* SCTP */
         if (cap < 4)
@@ -437,12 +438,11 @@ enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *dat
         return from_ethertype(pkt, &c, type);
     }
     case 0: { /* BSD NULL: AF in the writer's byte order */
-        const uint8_t *b = cur_bytes(&c, 4);
-        if (!b)
+        struct cursor af = c;
+        uint32_t le = cur_u32le(&c), be = cur_u32(&af);
+        if (!cur_ok(&c))
             return DECODE_TRUNCATED;
-        uint32_t le = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
-                      ((uint32_t)b[3] << 24);
-        return from_af(pkt, &c, le <= 0xffff ? le : load_be32(b));
+        return from_af(pkt, &c, le <= 0xffff ? le : be);
     }
     case 108: { /* OpenBSD LOOP: AF in network order */
         uint32_t af = cur_u32(&c);

@@ -51,6 +51,7 @@ struct packet {
 
     bool has_ports;        /* TCP, UDP or SCTP header decoded */
     uint16_t sport, dport;
+    uint16_t udp_len;      /* UDP only: the length field as sent (0 if not captured) */
     uint8_t icmp_type, icmp_code; /* ICMP / ICMPv6 only */
 
     /* TCP only (valid when proto == 6 and l4 != NULL) */

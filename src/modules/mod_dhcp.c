@@ -77,40 +77,75 @@ static void put_addr(struct jsonw *w, const uint8_t *p, int ver, const struct da
     jw_cstr(w, ipaddr_str(&a, ver, buf, sizeof buf));
 }
 
-static void put_addr_list(struct jsonw *w, const uint8_t *p, size_t n, int ver,
-                          const struct danon *hide)
+/* An address read from c; false (nothing written) if c is short. */
+static bool put_addr_cur(struct jsonw *w, struct cursor *c, int ver, const struct danon *hide)
 {
-    size_t step = ver == 4 ? 4 : 16;
-    jw_arr_open(w);
-    for (size_t i = 0; i + step <= n; i += step)
-        put_addr(w, p + i, ver, hide);
-    jw_close(w);
+    const uint8_t *a = cur_bytes(c, ver == 4 ? 4 : 16);
+    if (a)
+        put_addr(w, a, ver, hide);
+    return a != NULL;
 }
 
-/* DNS-encoded names one after another (RFC 1035 3.1), compression relative
- * to the start of the option value when ptr_min is 0. */
-static bool names_ok(const uint8_t *p, size_t n, size_t ptr_min)
+/* One or more addresses up to the end of c, `group` at a time (pairs are
+ * written as a flat list); false if there are none or a group is short. */
+static bool put_addrs(struct jsonw *w, struct cursor *c, int ver, size_t group,
+                      const struct danon *hide)
 {
-    char buf[DNS_NAME_TEXT_MAX];
-    size_t i = 0, bl, end;
-    while (i < n) {
-        if (dns_name_decode(p, n, i, ptr_min, buf, &bl, &end) != DNS_NAME_OK)
+    size_t size = ver == 4 ? 4 : 16;
+    if (!cur_left(c))
+        return false;
+    jw_arr_open(w);
+    while (cur_left(c)) {
+        const uint8_t *a = cur_bytes(c, size * group);
+        if (!a)
             return false;
-        i = end;
+        for (size_t i = 0; i < group; i++)
+            put_addr(w, a + i * size, ver, hide);
     }
+    jw_close(w);
     return true;
 }
 
-static void put_names(struct jsonw *w, const uint8_t *p, size_t n, size_t ptr_min)
+/* 16-bit numbers up to the end of c; false if one is cut. */
+static bool put_u16s(struct jsonw *w, struct cursor *c)
 {
-    char buf[DNS_NAME_TEXT_MAX];
-    size_t i = 0, bl, end;
     jw_arr_open(w);
-    while (i < n && dns_name_decode(p, n, i, ptr_min, buf, &bl, &end) == DNS_NAME_OK) {
-        jw_str(w, buf, bl);
-        i = end;
+    while (cur_left(c)) {
+        uint16_t v = cur_u16(c);
+        if (!cur_ok(c))
+            return false;
+        jw_uint(w, v);
     }
     jw_close(w);
+    return true;
+}
+
+/*
+ * DNS-encoded names one after another (RFC 1035 3.1) up to the end of c,
+ * compression relative to where c starts when ptr_min is 0.  All are
+ * written as an array, or (first_only) the first as a string ("" if there
+ * is none).  False if one does not decode.
+ */
+static bool put_names(struct jsonw *w, struct cursor *c, size_t ptr_min, bool first_only)
+{
+    const uint8_t *base = c->p;
+    char buf[DNS_NAME_TEXT_MAX];
+    size_t bl;
+    bool first = true;
+    if (!first_only)
+        jw_arr_open(w);
+    else if (!cur_left(c))
+        jw_cstr(w, "");
+    while (cur_left(c)) {
+        if (dns_name_read(c, base, ptr_min, buf, &bl) != DNS_NAME_OK)
+            return false;
+        if (first || !first_only)
+            jw_str(w, buf, bl);
+        first = false;
+    }
+    if (!first_only)
+        jw_close(w);
+    return true;
 }
 
 /* ---------------------------------------------------------------------
@@ -270,44 +305,121 @@ static const char *const dhcp4_msg_types[] = {
     "DHCPACTIVELEASEQUERY", "DHCPLEASEQUERYSTATUS", "DHCPTLS",
 };
 
-/* Does the value fit the option's type?  (If not it is written as hex.) */
-static bool dopt_fits(uint8_t kind, const uint8_t *v, size_t n)
+static void dhcp4_msg_type(struct jsonw *w, uint8_t t)
 {
-    switch (kind) {
-    case K_IP: return n == 4;
-    case K_IPS: return n > 0 && n % 4 == 0;
-    case K_IPPAIRS: return n > 0 && n % 8 == 0;
-    case K_U8: case K_OVERLOAD: case K_MSGTYPE: return n == 1;
-    case K_U16: return n == 2;
-    case K_U32: case K_I32: return n == 4;
-    case K_U16S: return n > 0 && n % 2 == 0;
-    case K_NONE: return n == 0;
-    case K_CLIENTID: return n >= 1;
-    case K_FQDN: return n >= 3 && (!(v[0] & 0x04) || names_ok(v + 3, n - 3, DNS_NO_POINTERS));
-    case K_NAMES: return n > 0 && names_ok(v, n, 0);
-    case K_ROUTES: {
-        size_t i = 0;
-        while (i < n) {
-            unsigned w = v[i];
-            size_t need = 1 + (w + 7) / 8 + 4;
-            if (w > 32 || need > n - i)
-                return false;
-            i += need;
-        }
-        return n > 0;
+    if (t < sizeof dhcp4_msg_types / sizeof dhcp4_msg_types[0] && dhcp4_msg_types[t])
+        jw_cstr(w, dhcp4_msg_types[t]);
+    else
+        jw_uint(w, t);
+}
+
+/* RFC 4702: flags, rcode1, rcode2, domain name (canonical wire format when
+ * flag E is set, else ASCII). */
+static bool dhcp4_fqdn(struct jsonw *w, struct cursor *c)
+{
+    uint8_t flags = cur_u8(c), rcode1 = cur_u8(c), rcode2 = cur_u8(c);
+    if (!cur_ok(c))
+        return false;
+    jw_obj_open(w);
+    jw_kv_uint(w, "flags", flags);
+    jw_kv_uint(w, "rcode1", rcode1);
+    jw_kv_uint(w, "rcode2", rcode2);
+    jw_key(w, "name");
+    if (flags & 0x04) {
+        if (!put_names(w, c, DNS_NO_POINTERS, true))
+            return false;
+    } else {
+        size_t n;
+        const uint8_t *b = cur_rest(c, &n);
+        jw_str(w, b, n);
     }
-    default: return true;
+    jw_close(w);
+    return true;
+}
+
+/* RFC 3442: width, significant octets of the destination, router. */
+static bool dhcp4_routes(struct jsonw *w, struct cursor *c, const struct danon *hide)
+{
+    if (!cur_left(c))
+        return false;
+    jw_arr_open(w);
+    while (cur_left(c)) {
+        uint8_t width = cur_u8(c);
+        if (width > 32)
+            return false;
+        uint8_t dst[4] = {0, 0, 0, 0};
+        cur_copy(c, dst, (width + 7u) / 8);
+        const uint8_t *router = cur_bytes(c, 4);
+        if (!router)
+            return false;
+        jw_obj_open(w);
+        jw_key(w, "dest");
+        put_addr(w, dst, 4, hide);
+        jw_kv_uint(w, "width", width);
+        jw_key(w, "router");
+        put_addr(w, router, 4, hide);
+        jw_close(w);
+    }
+    jw_close(w);
+    return true;
+}
+
+/* The value in the option's type; false if it does not have that type's
+ * format (the caller also requires every byte read). */
+static bool dhcp4_value(struct jsonw *w, uint8_t kind, struct cursor *c,
+                        const struct danon *hide)
+{
+    size_t n;
+    const uint8_t *b;
+    switch (kind) {
+    case K_IP: return put_addr_cur(w, c, 4, hide);
+    case K_IPS: return put_addrs(w, c, 4, 1, hide);
+    case K_IPPAIRS: return put_addrs(w, c, 4, 2, hide);
+    case K_U8: case K_OVERLOAD: jw_uint(w, cur_u8(c)); return true;
+    case K_U16: jw_uint(w, cur_u16(c)); return true;
+    case K_U32: jw_uint(w, cur_u32(c)); return true;
+    case K_I32: jw_int(w, (int32_t)cur_u32(c)); return true;
+    case K_U16S: return cur_left(c) && put_u16s(w, c);
+    case K_STR: b = cur_rest(c, &n); jw_str(w, b, n); return true;
+    case K_NONE: jw_null(w); return true;
+    case K_MSGTYPE: dhcp4_msg_type(w, cur_u8(c)); return true;
+    case K_PARAMS:
+        jw_arr_open(w);
+        while (cur_left(c))
+            jw_uint(w, cur_u8(c));
+        jw_close(w);
+        return true;
+    case K_CLIENTID: {
+        uint8_t type = cur_u8(c);
+        if (!cur_ok(c))
+            return false;
+        b = cur_rest(c, &n);
+        jw_obj_open(w);
+        jw_kv_uint(w, "type", type);
+        jw_kv_hex(w, "id", b, n);
+        jw_close(w);
+        return true;
+    }
+    case K_FQDN: return dhcp4_fqdn(w, c);
+    case K_NAMES: return cur_left(c) && put_names(w, c, 0, false);
+    case K_ROUTES: return dhcp4_routes(w, c, hide);
+    default: b = cur_rest(c, &n); jw_hex(w, b, n); return true;
     }
 }
 
-static void dhcp4_option(struct jsonw *w, uint8_t code, const uint8_t *v, size_t n,
+/* One option; a value that does not have its type's format is written as
+ * hex (what was written of it is rolled back). */
+static void dhcp4_option(struct jsonw *w, uint8_t code, struct cursor *v,
                          const struct danon *hide)
 {
     const struct dopt *d = &dhcp4_opts[code];
+    struct cursor raw = *v;
+    size_t n;
+    const uint8_t *b = cur_rest(&raw, &n);
     jw_obj_open(w);
     if (!d->name) {
         jw_kv_uint(w, "kind", code);
-        jw_kv_hex(w, "data", v, n);
+        jw_kv_hex(w, "data", b, n);
         jw_close(w);
         return;
     }
@@ -317,137 +429,61 @@ static void dhcp4_option(struct jsonw *w, uint8_t code, const uint8_t *v, size_t
         jw_close(w);
         return;
     }
-    if (!dopt_fits(d->kind, v, n)) {
-        jw_hex(w, v, n);
-        jw_close(w);
-        return;
-    }
-    switch (d->kind) {
-    case K_IP: put_addr(w, v, 4, hide); break;
-    case K_IPS: case K_IPPAIRS: put_addr_list(w, v, n, 4, hide); break;
-    case K_U8: case K_OVERLOAD: jw_uint(w, v[0]); break;
-    case K_U16: jw_uint(w, load_be16(v)); break;
-    case K_U32: jw_uint(w, load_be32(v)); break;
-    case K_I32: jw_int(w, (int32_t)load_be32(v)); break;
-    case K_U16S:
-        jw_arr_open(w);
-        for (size_t i = 0; i < n; i += 2)
-            jw_uint(w, load_be16(v + i));
-        jw_close(w);
-        break;
-    case K_STR: jw_str(w, v, n); break;
-    case K_NONE: jw_null(w); break;
-    case K_MSGTYPE:
-        if (v[0] < sizeof dhcp4_msg_types / sizeof dhcp4_msg_types[0] && dhcp4_msg_types[v[0]])
-            jw_cstr(w, dhcp4_msg_types[v[0]]);
-        else
-            jw_uint(w, v[0]);
-        break;
-    case K_PARAMS:
-        jw_arr_open(w);
-        for (size_t i = 0; i < n; i++)
-            jw_uint(w, v[i]);
-        jw_close(w);
-        break;
-    case K_CLIENTID:
-        jw_obj_open(w);
-        jw_kv_uint(w, "type", v[0]);
-        jw_kv_hex(w, "id", v + 1, n - 1);
-        jw_close(w);
-        break;
-    case K_FQDN: /* RFC 4702: flags, rcode1, rcode2, domain name */
-        jw_obj_open(w);
-        jw_kv_uint(w, "flags", v[0]);
-        jw_kv_uint(w, "rcode1", v[1]);
-        jw_kv_uint(w, "rcode2", v[2]);
-        jw_key(w, "name");
-        if (v[0] & 0x04) { /* E: canonical wire format */
-            char buf[DNS_NAME_TEXT_MAX];
-            size_t bl, end;
-            if (n > 3 && dns_name_decode(v + 3, n - 3, 0, DNS_NO_POINTERS, buf, &bl, &end) ==
-                             DNS_NAME_OK)
-                jw_str(w, buf, bl);
-            else
-                jw_cstr(w, "");
-        } else {
-            jw_str(w, v + 3, n - 3);
-        }
-        jw_close(w);
-        break;
-    case K_NAMES: put_names(w, v, n, 0); break;
-    case K_ROUTES: /* RFC 3442: width, significant octets of the destination, router */
-        jw_arr_open(w);
-        for (size_t i = 0; i < n;) {
-            unsigned width = v[i];
-            size_t sig = (width + 7) / 8;
-            uint8_t dst[4] = {0, 0, 0, 0};
-            memcpy(dst, v + i + 1, sig);
-            jw_obj_open(w);
-            jw_key(w, "dest");
-            put_addr(w, dst, 4, hide);
-            jw_kv_uint(w, "width", width);
-            jw_key(w, "router");
-            put_addr(w, v + i + 1 + sig, 4, hide);
-            jw_close(w);
-            i += 1 + sig + 4;
-        }
-        jw_close(w);
-        break;
-    default: jw_hex(w, v, n); break;
+    struct jw_mark m = jw_mark(w);
+    if (!dhcp4_value(w, d->kind, v, hide) || !cur_done(v)) {
+        jw_rollback(w, m);
+        jw_hex(w, b, n);
     }
     jw_close(w);
 }
 
-/* Option 52 in the options field, if present (0 otherwise). */
-static uint8_t dhcp4_overload(const uint8_t *p, size_t n)
+/* Option 52 in an options area, if present (0 otherwise). */
+static uint8_t dhcp4_overload(struct cursor c)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t code = p[i++];
+    while (cur_left(&c)) {
+        uint8_t code = cur_u8(&c);
         if (code == 0)
             continue;
-        if (code == 255 || i >= n)
+        if (code == 255)
             break;
-        uint8_t len = p[i++];
-        if (len > n - i)
+        uint8_t len = cur_u8(&c);
+        struct cursor v = cur_sub(&c, len);
+        if (!cur_ok(&c))
             break;
         if (code == 52 && len == 1)
-            return p[i];
-        i += len;
+            return cur_u8(&v);
     }
     return 0;
 }
 
-/* Options in one area; returns NULL or why they stop early. */
-static const char *dhcp4_options_area(struct jsonw *w, const uint8_t *p, size_t n,
+/* Options in one area (code, length, value; pad 0, end 255); returns NULL
+ * or why they stop early. */
+static const char *dhcp4_options_area(struct jsonw *w, struct cursor *c,
                                       const struct danon *hide)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t code = p[i++];
+    while (cur_left(c)) {
+        uint8_t code = cur_u8(c);
         if (code == 0)
             continue;
         if (code == 255)
             return NULL;
-        if (i >= n)
+        uint8_t len = cur_u8(c);
+        struct cursor v = cur_sub(c, len);
+        if (!cur_ok(c))
             return "option";
-        uint8_t len = p[i++];
-        if (len > n - i)
-            return "option";
-        dhcp4_option(w, code, p + i, len, hide);
-        i += len;
+        dhcp4_option(w, code, &v, hide);
     }
     return NULL;
 }
 
 /* sname or file as text: up to the first NUL; nothing when it is empty. */
-static void dhcp4_text_field(struct jsonw *w, const char *key, const uint8_t *p, size_t n)
+static void dhcp4_text_field(struct jsonw *w, const char *key, struct cursor f)
 {
     size_t l = 0;
-    while (l < n && p[l])
+    while (l < cur_left(&f) && cur_peek(&f, l))
         l++;
     if (l)
-        jw_kv_str(w, key, p, l);
+        jw_kv_str(w, key, cur_bytes(&f, l), l);
 }
 
 static void dhcp4_message_json(struct jsonw *w, const uint8_t *m, size_t len, size_t wire_len,
@@ -484,29 +520,28 @@ static void dhcp4_message_json(struct jsonw *w, const uint8_t *m, size_t len, si
         err = "truncated";
         goto done;
     }
-    const uint8_t *sname = cur_bytes(&c, 64);
-    const uint8_t *file = cur_bytes(&c, 128);
-
-    bool cookie = len >= DHCP_BOOTP_LEN + 4 && load_be32(m + DHCP_BOOTP_LEN) == DHCP_COOKIE;
-    const uint8_t *opts = m + DHCP_BOOTP_LEN + 4;
-    size_t opts_len = cookie ? len - DHCP_BOOTP_LEN - 4 : 0;
-    uint8_t overload = cookie ? dhcp4_overload(opts, opts_len) : 0;
+    struct cursor sname = cur_sub(&c, 64), file = cur_sub(&c, 128);
+    struct cursor vend = c; /* the BOOTP vendor area: the cookie, then options */
+    bool cookie = cur_u32(&c) == DHCP_COOKIE;
+    uint8_t overload = cookie ? dhcp4_overload(c) : 0;
     if (!(overload & 2))
-        dhcp4_text_field(w, "sname", sname, 64);
+        dhcp4_text_field(w, "sname", sname);
     if (!(overload & 1))
-        dhcp4_text_field(w, "file", file, 128);
+        dhcp4_text_field(w, "file", file);
     if (cookie) {
         jw_key(w, "options");
         jw_arr_open(w);
-        err = dhcp4_options_area(w, opts, opts_len, hide);
+        err = dhcp4_options_area(w, &c, hide);
         /* RFC 2131 4.1: with overload, the file field holds options first, then sname */
         if (!err && (overload & 1))
-            err = dhcp4_options_area(w, file, 128, hide);
+            err = dhcp4_options_area(w, &file, hide);
         if (!err && (overload & 2))
-            err = dhcp4_options_area(w, sname, 64, hide);
+            err = dhcp4_options_area(w, &sname, hide);
         jw_close(w);
-    } else if (len > DHCP_BOOTP_LEN) {
-        jw_kv_hex(w, "vend", m + DHCP_BOOTP_LEN, len - DHCP_BOOTP_LEN); /* BOOTP vendor area */
+    } else if (cur_left(&vend)) {
+        size_t n;
+        const uint8_t *b = cur_rest(&vend, &n);
+        jw_kv_hex(w, "vend", b, n);
     }
     /* an option area cut by the capture ends in a truncated option */
     if (err && cut && len < wire_len)
@@ -583,278 +618,333 @@ static const struct d6opt *d6_lookup(uint16_t code)
     return NULL;
 }
 
-static const char *dhcp6_options(struct jsonw *w, const uint8_t *p, size_t n, int depth,
+static const char *dhcp6_options(struct jsonw *w, struct cursor *c, int depth,
                                  const struct danon *hide);
-static void dhcp6_body(struct jsonw *w, const uint8_t *m, size_t len, int depth,
-                       const struct danon *hide,
+static void dhcp6_body(struct jsonw *w, struct cursor *c, int depth, const struct danon *hide,
                        const char **err);
 
-/* Options nested inside an option value, as "options": [...]. */
-static void d6_nested(struct jsonw *w, const uint8_t *p, size_t n, int depth,
-                      const struct danon *hide)
+/* Options nested inside an option value (the rest of c), as "options":
+ * [...]; a list that stops early says why inside the value. */
+static void d6_nested(struct jsonw *w, struct cursor *c, int depth, const struct danon *hide)
 {
-    if (!n)
+    struct cursor o = cur_sub(c, cur_left(c));
+    if (!cur_left(&o))
         return;
     jw_key(w, "options");
-    const char *err = dhcp6_options(w, p, n, depth + 1, hide);
+    const char *err = dhcp6_options(w, &o, depth + 1, hide);
     if (err)
         jw_kv_cstr(w, "malformed", err);
 }
 
-static bool d6_fits(uint8_t kind, const uint8_t *v, size_t n)
+/* Strings with a 2-byte length up to the end of c; false if one is cut. */
+static bool put_strs(struct jsonw *w, struct cursor *c)
 {
-    switch (kind) {
-    case K6_DUID: return n >= 2;
-    case K6_IA: return n >= 12;
-    case K6_IATA: return n >= 4;
-    case K6_IAADDR: return n >= 24;
-    case K6_PREFIX: return n >= 25 && v[8] <= 128;
-    case K6_ORO: return n % 2 == 0;
-    case K6_U8: return n == 1;
-    case K6_U16: return n == 2;
-    case K6_U32: return n == 4;
-    case K6_ADDR: return n == 16;
-    case K6_ADDRS: return n > 0 && n % 16 == 0;
-    case K6_STATUS: return n >= 2;
-    case K6_NONE: return n == 0;
-    case K6_VENDOR: return n >= 4;
-    case K6_NAMES: return n > 0 && names_ok(v, n, DNS_NO_POINTERS);
-    case K6_NAME: {
-        char buf[DNS_NAME_TEXT_MAX];
-        size_t bl, end;
-        return dns_name_decode(v, n, 0, DNS_NO_POINTERS, buf, &bl, &end) == DNS_NAME_OK &&
-               end == n;
-    }
-    case K6_FQDN: return n >= 1 && (n == 1 || names_ok(v + 1, n - 1, DNS_NO_POINTERS));
-    case K6_STRS: {
-        size_t i = 0;
-        while (i < n) {
-            if (n - i < 2 || load_be16(v + i) > n - i - 2)
-                return false;
-            i += 2u + load_be16(v + i);
-        }
-        return true;
-    }
-    default: return true;
-    }
-}
-
-static void d6_duid(struct jsonw *w, const uint8_t *v, size_t n)
-{
-    uint16_t type = load_be16(v);
-    jw_obj_open(w);
-    jw_kv_uint(w, "type", type);
-    if (type == 1 && n >= 8) { /* DUID-LLT */
-        jw_kv_uint(w, "hwtype", load_be16(v + 2));
-        jw_kv_uint(w, "time", load_be32(v + 4));
-        jw_kv_hex(w, "lladdr", v + 8, n - 8);
-    } else if (type == 3 && n >= 4) { /* DUID-LL */
-        jw_kv_uint(w, "hwtype", load_be16(v + 2));
-        jw_kv_hex(w, "lladdr", v + 4, n - 4);
-    } else if (type == 2 && n >= 6) { /* DUID-EN */
-        jw_kv_uint(w, "enterprise", load_be32(v + 2));
-        jw_kv_hex(w, "id", v + 6, n - 6);
-    } else { /* DUID-UUID (4) and others */
-        jw_kv_hex(w, "id", v + 2, n - 2);
+    jw_arr_open(w);
+    while (cur_left(c)) {
+        uint16_t l = cur_u16(c);
+        const uint8_t *b = cur_bytes(c, l);
+        if (!b)
+            return false;
+        jw_str(w, b, l);
     }
     jw_close(w);
+    return true;
 }
 
-static void dhcp6_option(struct jsonw *w, uint16_t code, const uint8_t *v, size_t n, int depth,
+/* DUID (RFC 8415 section 11): type, then a type-specific body. */
+static bool d6_duid(struct jsonw *w, struct cursor *c)
+{
+    uint16_t type = cur_u16(c);
+    if (!cur_ok(c))
+        return false;
+    size_t n = cur_left(c), rest;
+    const char *key = "id"; /* DUID-EN, DUID-UUID (4) and others */
+    jw_obj_open(w);
+    jw_kv_uint(w, "type", type);
+    if (type == 1 && n >= 6) { /* DUID-LLT */
+        jw_kv_uint(w, "hwtype", cur_u16(c));
+        jw_kv_uint(w, "time", cur_u32(c));
+        key = "lladdr";
+    } else if (type == 3 && n >= 2) { /* DUID-LL */
+        jw_kv_uint(w, "hwtype", cur_u16(c));
+        key = "lladdr";
+    } else if (type == 2 && n >= 4) { /* DUID-EN */
+        jw_kv_uint(w, "enterprise", cur_u32(c));
+    }
+    const uint8_t *b = cur_rest(c, &rest);
+    jw_kv_hex(w, key, b, rest);
+    jw_close(w);
+    return true;
+}
+
+/* IA_NA / IA_PD (IAID, T1, T2) or IA_TA (IAID), then options. */
+static bool d6_ia(struct jsonw *w, uint8_t kind, struct cursor *c, int depth,
+                  const struct danon *hide)
+{
+    uint32_t iaid = cur_u32(c), t1 = 0, t2 = 0;
+    if (kind == K6_IA) {
+        t1 = cur_u32(c);
+        t2 = cur_u32(c);
+    }
+    if (!cur_ok(c))
+        return false;
+    jw_obj_open(w);
+    jw_kv_uint(w, "iaid", iaid);
+    if (kind == K6_IA) {
+        jw_kv_uint(w, "t1", t1);
+        jw_kv_uint(w, "t2", t2);
+    }
+    d6_nested(w, c, depth, hide);
+    jw_close(w);
+    return true;
+}
+
+/* IA Address: address, preferred and valid lifetimes, options. */
+static bool d6_iaaddr(struct jsonw *w, struct cursor *c, int depth, const struct danon *hide)
+{
+    const uint8_t *addr = cur_bytes(c, 16);
+    uint32_t preferred = cur_u32(c), valid = cur_u32(c);
+    if (!cur_ok(c))
+        return false;
+    jw_obj_open(w);
+    jw_key(w, "address");
+    put_addr(w, addr, 6, hide);
+    jw_kv_uint(w, "preferred", preferred);
+    jw_kv_uint(w, "valid", valid);
+    d6_nested(w, c, depth, hide);
+    jw_close(w);
+    return true;
+}
+
+/* IA Prefix: lifetimes, prefix length (at most 128), prefix, options. */
+static bool d6_prefix(struct jsonw *w, struct cursor *c, int depth, const struct danon *hide)
+{
+    uint32_t preferred = cur_u32(c), valid = cur_u32(c);
+    uint8_t plen = cur_u8(c);
+    const uint8_t *prefix = cur_bytes(c, 16);
+    if (!cur_ok(c) || plen > 128)
+        return false;
+    jw_obj_open(w);
+    jw_kv_uint(w, "preferred", preferred);
+    jw_kv_uint(w, "valid", valid);
+    jw_kv_uint(w, "prefix_len", plen);
+    jw_key(w, "prefix");
+    put_addr(w, prefix, 6, hide);
+    d6_nested(w, c, depth, hide);
+    jw_close(w);
+    return true;
+}
+
+/* Vendor class: enterprise number, then length-prefixed strings (hex when
+ * they do not fit). */
+static bool d6_vendor(struct jsonw *w, struct cursor *c)
+{
+    uint32_t enterprise = cur_u32(c);
+    if (!cur_ok(c))
+        return false;
+    struct cursor data = cur_sub(c, cur_left(c)), raw = data;
+    jw_obj_open(w);
+    jw_kv_uint(w, "enterprise", enterprise);
+    jw_key(w, "data");
+    struct jw_mark m = jw_mark(w);
+    if (!put_strs(w, &data)) {
+        size_t n;
+        const uint8_t *b = cur_rest(&raw, &n);
+        jw_rollback(w, m);
+        jw_hex(w, b, n);
+    }
+    jw_close(w);
+    return true;
+}
+
+/* Status code: code, then a UTF-8 message. */
+static bool d6_status(struct jsonw *w, struct cursor *c)
+{
+    uint16_t code = cur_u16(c);
+    if (!cur_ok(c))
+        return false;
+    size_t n;
+    const uint8_t *b = cur_rest(c, &n);
+    jw_obj_open(w);
+    jw_kv_uint(w, "code", code);
+    jw_kv_str(w, "message", b, n);
+    jw_close(w);
+    return true;
+}
+
+/* Client FQDN (RFC 4704): flags, then a (possibly partial) name. */
+static bool d6_fqdn(struct jsonw *w, struct cursor *c)
+{
+    uint8_t flags = cur_u8(c);
+    if (!cur_ok(c))
+        return false;
+    jw_obj_open(w);
+    jw_kv_uint(w, "flags", flags);
+    if (cur_left(c)) {
+        jw_key(w, "names");
+        if (!put_names(w, c, DNS_NO_POINTERS, false))
+            return false;
+    }
+    jw_close(w);
+    return true;
+}
+
+/* One name, uncompressed, that fills the value. */
+static bool d6_name(struct jsonw *w, struct cursor *c)
+{
+    char buf[DNS_NAME_TEXT_MAX];
+    size_t bl;
+    if (dns_name_read(c, c->p, DNS_NO_POINTERS, buf, &bl) != DNS_NAME_OK)
+        return false;
+    jw_str(w, buf, bl);
+    return true;
+}
+
+/* A relayed message, as an object. */
+static bool d6_relay(struct jsonw *w, struct cursor *c, int depth, const struct danon *hide)
+{
+    struct cursor m = cur_sub(c, cur_left(c));
+    const char *err = NULL;
+    jw_obj_open(w);
+    dhcp6_body(w, &m, depth + 1, hide, &err);
+    if (err)
+        jw_kv_cstr(w, "malformed", err);
+    jw_close(w);
+    return true;
+}
+
+/* The value in the option's type; false if it does not have that type's
+ * format (the caller also requires every byte read). */
+static bool dhcp6_value(struct jsonw *w, uint8_t kind, struct cursor *c, int depth,
+                        const struct danon *hide)
+{
+    size_t n;
+    const uint8_t *b;
+    switch (kind) {
+    case K6_DUID: return d6_duid(w, c);
+    case K6_IA: case K6_IATA: return d6_ia(w, kind, c, depth, hide);
+    case K6_IAADDR: return d6_iaaddr(w, c, depth, hide);
+    case K6_PREFIX: return d6_prefix(w, c, depth, hide);
+    case K6_ORO: return put_u16s(w, c);
+    case K6_U8: jw_uint(w, cur_u8(c)); return true;
+    case K6_U16: jw_uint(w, cur_u16(c)); return true;
+    case K6_U32: jw_uint(w, cur_u32(c)); return true;
+    case K6_ADDR: return put_addr_cur(w, c, 6, hide);
+    case K6_ADDRS: return put_addrs(w, c, 6, 1, hide);
+    case K6_STATUS: return d6_status(w, c);
+    case K6_NONE: jw_null(w); return true;
+    case K6_STRS: return put_strs(w, c);
+    case K6_VENDOR: return d6_vendor(w, c);
+    case K6_NAMES: return cur_left(c) && put_names(w, c, DNS_NO_POINTERS, false);
+    case K6_NAME: return d6_name(w, c);
+    case K6_FQDN: return d6_fqdn(w, c);
+    case K6_STR: b = cur_rest(c, &n); jw_str(w, b, n); return true;
+    case K6_RELAY: return d6_relay(w, c, depth, hide);
+    default: b = cur_rest(c, &n); jw_hex(w, b, n); return true;
+    }
+}
+
+/* Options that hold options or a message are written as hex below
+ * DHCP6_MAX_DEPTH levels. */
+static bool d6_too_deep(uint8_t kind, int depth)
+{
+    return depth >= DHCP6_MAX_DEPTH && (kind == K6_IA || kind == K6_IATA || kind == K6_IAADDR ||
+                                        kind == K6_PREFIX || kind == K6_RELAY);
+}
+
+/* One option; a value that does not have its type's format is written as
+ * hex (what was written of it is rolled back). */
+static void dhcp6_option(struct jsonw *w, uint16_t code, struct cursor *v, int depth,
                          const struct danon *hide)
 {
     const struct d6opt *d = d6_lookup(code);
+    struct cursor raw = *v;
+    size_t n;
+    const uint8_t *b = cur_rest(&raw, &n);
     jw_obj_open(w);
     if (!d) {
         jw_kv_uint(w, "kind", code);
-        jw_kv_hex(w, "data", v, n);
+        jw_kv_hex(w, "data", b, n);
         jw_close(w);
         return;
     }
     jw_key(w, d->name);
-    if (!d6_fits(d->kind, v, n) || (depth >= DHCP6_MAX_DEPTH &&
-                                    (d->kind == K6_IA || d->kind == K6_IATA ||
-                                     d->kind == K6_IAADDR || d->kind == K6_PREFIX ||
-                                     d->kind == K6_RELAY))) {
-        jw_hex(w, v, n);
-        jw_close(w);
-        return;
-    }
-    switch (d->kind) {
-    case K6_DUID: d6_duid(w, v, n); break;
-    case K6_IA:
-        jw_obj_open(w);
-        jw_kv_uint(w, "iaid", load_be32(v));
-        jw_kv_uint(w, "t1", load_be32(v + 4));
-        jw_kv_uint(w, "t2", load_be32(v + 8));
-        d6_nested(w, v + 12, n - 12, depth, hide);
-        jw_close(w);
-        break;
-    case K6_IATA:
-        jw_obj_open(w);
-        jw_kv_uint(w, "iaid", load_be32(v));
-        d6_nested(w, v + 4, n - 4, depth, hide);
-        jw_close(w);
-        break;
-    case K6_IAADDR:
-        jw_obj_open(w);
-        jw_key(w, "address");
-        put_addr(w, v, 6, hide);
-        jw_kv_uint(w, "preferred", load_be32(v + 16));
-        jw_kv_uint(w, "valid", load_be32(v + 20));
-        d6_nested(w, v + 24, n - 24, depth, hide);
-        jw_close(w);
-        break;
-    case K6_PREFIX:
-        jw_obj_open(w);
-        jw_kv_uint(w, "preferred", load_be32(v));
-        jw_kv_uint(w, "valid", load_be32(v + 4));
-        jw_kv_uint(w, "prefix_len", v[8]);
-        jw_key(w, "prefix");
-        put_addr(w, v + 9, 6, hide);
-        d6_nested(w, v + 25, n - 25, depth, hide);
-        jw_close(w);
-        break;
-    case K6_ORO:
-        jw_arr_open(w);
-        for (size_t i = 0; i < n; i += 2)
-            jw_uint(w, load_be16(v + i));
-        jw_close(w);
-        break;
-    case K6_U8: jw_uint(w, v[0]); break;
-    case K6_U16: jw_uint(w, load_be16(v)); break;
-    case K6_U32: jw_uint(w, load_be32(v)); break;
-    case K6_ADDR: put_addr(w, v, 6, hide); break;
-    case K6_ADDRS: put_addr_list(w, v, n, 6, hide); break;
-    case K6_STATUS:
-        jw_obj_open(w);
-        jw_kv_uint(w, "code", load_be16(v));
-        jw_kv_str(w, "message", v + 2, n - 2);
-        jw_close(w);
-        break;
-    case K6_NONE: jw_null(w); break;
-    case K6_STRS:
-        jw_arr_open(w);
-        for (size_t i = 0; i < n; i += 2u + load_be16(v + i))
-            jw_str(w, v + i + 2, load_be16(v + i));
-        jw_close(w);
-        break;
-    case K6_VENDOR: /* enterprise number, then length-prefixed strings */
-        jw_obj_open(w);
-        jw_kv_uint(w, "enterprise", load_be32(v));
-        jw_key(w, "data");
-        if (d6_fits(K6_STRS, v + 4, n - 4)) {
-            jw_arr_open(w);
-            for (size_t i = 4; i < n; i += 2u + load_be16(v + i))
-                jw_str(w, v + i + 2, load_be16(v + i));
-            jw_close(w);
-        } else {
-            jw_hex(w, v + 4, n - 4);
-        }
-        jw_close(w);
-        break;
-    case K6_NAMES: put_names(w, v, n, DNS_NO_POINTERS); break;
-    case K6_NAME: {
-        char buf[DNS_NAME_TEXT_MAX];
-        size_t bl, end;
-        dns_name_decode(v, n, 0, DNS_NO_POINTERS, buf, &bl, &end);
-        jw_str(w, buf, bl);
-        break;
-    }
-    case K6_FQDN: /* RFC 4704: flags, then a (possibly partial) name */
-        jw_obj_open(w);
-        jw_kv_uint(w, "flags", v[0]);
-        if (n > 1) {
-            jw_key(w, "names");
-            put_names(w, v + 1, n - 1, DNS_NO_POINTERS);
-        }
-        jw_close(w);
-        break;
-    case K6_STR: jw_str(w, v, n); break;
-    case K6_RELAY: {
-        const char *err = NULL;
-        jw_obj_open(w);
-        dhcp6_body(w, v, n, depth + 1, hide, &err);
-        if (err)
-            jw_kv_cstr(w, "malformed", err);
-        jw_close(w);
-        break;
-    }
-    default: jw_hex(w, v, n); break;
+    struct jw_mark m = jw_mark(w);
+    if (d6_too_deep(d->kind, depth) || !dhcp6_value(w, d->kind, v, depth, hide) ||
+        !cur_done(v)) {
+        jw_rollback(w, m);
+        jw_hex(w, b, n);
     }
     jw_close(w);
 }
 
-/* An option list as a JSON array; returns NULL or why it stops early. */
-static const char *dhcp6_options(struct jsonw *w, const uint8_t *p, size_t n, int depth,
+/* An option list (code, length, value) as a JSON array; returns NULL or
+ * why it stops early. */
+static const char *dhcp6_options(struct jsonw *w, struct cursor *c, int depth,
                                  const struct danon *hide)
 {
     const char *err = NULL;
-    size_t i = 0;
     jw_arr_open(w);
-    while (i < n) {
-        if (n - i < 4) {
+    while (cur_left(c)) {
+        uint16_t code = cur_u16(c);
+        struct cursor v = cur_sub(c, cur_u16(c));
+        if (!cur_ok(c)) {
             err = "option";
             break;
         }
-        uint16_t code = load_be16(p + i), len = load_be16(p + i + 2);
-        if (len > n - i - 4) {
-            err = "option";
-            break;
-        }
-        dhcp6_option(w, code, p + i + 4, len, depth, hide);
-        i += 4u + len;
+        dhcp6_option(w, code, &v, depth, hide);
     }
     jw_close(w);
     return err;
 }
 
 /* The members of one DHCPv6 message (client/server or relay form). */
-static void dhcp6_body(struct jsonw *w, const uint8_t *m, size_t len, int depth,
-                       const struct danon *hide,
+static void dhcp6_body(struct jsonw *w, struct cursor *c, int depth, const struct danon *hide,
                        const char **err)
 {
-    if (len < 1) {
+    uint8_t type = cur_u8(c);
+    if (!cur_ok(c)) {
         *err = "truncated";
         return;
     }
-    uint8_t type = m[0];
     jw_key(w, "msg_type");
     if (type < sizeof dhcp6_msg_types / sizeof dhcp6_msg_types[0] && dhcp6_msg_types[type])
         jw_cstr(w, dhcp6_msg_types[type]);
     else
         jw_uint(w, type);
-    size_t hdr;
     if (type == 12 || type == 13) { /* RELAY-FORW, RELAY-REPL */
-        if (len < 34) {
+        uint8_t hops = cur_u8(c);
+        const uint8_t *link = cur_bytes(c, 16), *peer = cur_bytes(c, 16);
+        if (!cur_ok(c)) {
             *err = "truncated";
             return;
         }
-        jw_kv_uint(w, "hop_count", m[1]);
+        jw_kv_uint(w, "hop_count", hops);
         jw_key(w, "link_address");
-        put_addr(w, m + 2, 6, hide);
+        put_addr(w, link, 6, hide);
         jw_key(w, "peer_address");
-        put_addr(w, m + 18, 6, hide);
-        hdr = 34;
+        put_addr(w, peer, 6, hide);
     } else {
-        if (len < 4) {
+        uint32_t xid = cur_u24(c);
+        if (!cur_ok(c)) {
             *err = "truncated";
             return;
         }
-        jw_kv_uint(w, "xid", load_be32(m) & 0xffffff);
-        hdr = 4;
+        jw_kv_uint(w, "xid", xid);
     }
     jw_key(w, "options");
-    *err = dhcp6_options(w, m + hdr, len - hdr, depth, hide);
+    *err = dhcp6_options(w, c, depth, hide);
 }
 
 static void dhcp6_message_json(struct jsonw *w, const uint8_t *m, size_t len, size_t wire_len,
                                const char *cut, int dir, const struct danon *hide)
 {
     const char *err = NULL;
+    struct cursor c;
+    cur_init(&c, m, len);
     jw_obj_open(w);
     jw_kv_cstr(w, "dir", dir ? "<" : ">");
-    dhcp6_body(w, m, len, 0, hide, &err);
+    dhcp6_body(w, &c, 0, hide, &err);
     if (cut && len < wire_len) {
         jw_kv_cstr(w, "truncated", cut);
         jw_kv_uint(w, "len", wire_len);
@@ -880,8 +970,13 @@ static void dhcp_free(void *state)
 /* A BOOTP request or reply that carries the DHCP magic cookie. */
 static bool dhcp4_looks_like(const uint8_t *p, size_t n)
 {
-    return n >= DHCP_BOOTP_LEN + 4 && (p[0] == 1 || p[0] == 2) && p[2] <= 16 &&
-           load_be32(p + DHCP_BOOTP_LEN) == DHCP_COOKIE;
+    struct cursor c;
+    cur_init(&c, p, n);
+    uint8_t op = cur_u8(&c);
+    cur_skip(&c, 1); /* htype */
+    uint8_t hlen = cur_u8(&c);
+    cur_skip(&c, DHCP_BOOTP_LEN - 3);
+    return (op == 1 || op == 2) && hlen <= 16 && cur_u32(&c) == DHCP_COOKIE;
 }
 
 static void dhcp_packet(const struct module_env *env, void **state, const struct flow *f,
@@ -917,11 +1012,8 @@ static void dhcp_packet(const struct module_env *env, void **state, const struct
     uint8_t cut = APPMSG_CUT_CAPTURE;
     if (p->frag == FRAG_FIRST) {
         cut = APPMSG_CUT_FRAGMENT;
-        if (p->l4 && p->l4_cap >= 6) {
-            uint16_t ulen = load_be16(p->l4 + 4);
-            if (ulen >= 8 && ulen - 8u > wire)
-                wire = ulen - 8u;
-        }
+        if (p->udp_len >= 8 && p->udp_len - 8u > wire)
+            wire = p->udp_len - 8u;
     }
     appmsg_add(s->store, dir, p->payload, p->payload_cap, wire, cut);
 }

@@ -97,11 +97,8 @@ static void dns_udp(struct dns_state *s, const struct packet *p, int dir)
         /* the rest of the datagram is in later fragments that are not
          * reassembled: the UDP length says how long the message is */
         cut = APPMSG_CUT_FRAGMENT;
-        if (p->l4 && p->l4_cap >= 6) {
-            uint16_t ulen = load_be16(p->l4 + 4);
-            if (ulen >= 8 && ulen - 8u > wire)
-                wire = ulen - 8u;
-        }
+        if (p->udp_len >= 8 && p->udp_len - 8u > wire)
+            wire = p->udp_len - 8u;
     }
     appmsg_add(s->store, dir, p->payload, p->payload_cap, wire, cut);
 }

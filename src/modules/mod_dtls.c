@@ -107,13 +107,16 @@ static bool dtls_version(uint16_t v) { return v == 0xfeff || v == 0xfefd || v ==
 /* msg_type of the first fragment if the datagram starts like DTLS, else 0 */
 static uint8_t looks_dtls(const uint8_t *p, size_t n)
 {
-    if (n < 13 + 12 || p[0] != TLS_CT_HANDSHAKE || !dtls_version(load_be16(p + 1)) ||
-        load_be16(p + 3) != 0)
+    struct cursor c;
+    cur_init(&c, p, n);
+    uint8_t type = cur_u8(&c);
+    uint16_t version = cur_u16(&c), epoch = cur_u16(&c);
+    cur_skip(&c, 6); /* sequence number */
+    uint16_t len = cur_u16(&c);
+    uint8_t t = cur_u8(&c); /* msg_type of the first fragment */
+    if (n < 13 + 12 || !cur_ok(&c) || type != TLS_CT_HANDSHAKE || !dtls_version(version) ||
+        epoch != 0 || len < 12 || len > n - 13)
         return 0;
-    uint16_t len = load_be16(p + 11);
-    if (len < 12 || len > n - 13)
-        return 0;
-    uint8_t t = p[13];
     return t >= 1 && t <= 3 ? t : 0;
 }
 

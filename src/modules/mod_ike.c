@@ -821,29 +821,32 @@ static void ike_message_json(struct ike_ctx *x, const uint8_t *m, size_t len, si
 {
     struct jsonw *w = x->w;
     const char *err = NULL;
+    struct cursor c;
+    cur_init(&c, m, len);
+    const uint8_t *ispi = cur_bytes(&c, 8), *rspi = cur_bytes(&c, 8);
+    uint8_t next = cur_u8(&c), ver = cur_u8(&c), exch = cur_u8(&c), flags = cur_u8(&c);
+    uint8_t major = ver >> 4, minor = ver & 15;
+    uint32_t msg_id = cur_u32(&c), length = cur_u32(&c);
     jw_obj_open(w);
-    if (len < IKE_HDR_LEN) {
+    if (!cur_ok(&c)) {
         err = "truncated";
         goto done;
     }
-    uint8_t next = m[16], major = m[17] >> 4, minor = m[17] & 15, exch = m[18], flags = m[19];
-    uint32_t length = load_be32(m + 24);
     jw_key(w, "header");
     jw_obj_open(w);
-    jw_kv_hex(w, "init_spi", m, 8);
-    jw_kv_hex(w, "resp_spi", m + 8, 8);
+    jw_kv_hex(w, "init_spi", ispi, 8);
+    jw_kv_hex(w, "resp_spi", rspi, 8);
     jw_kv_uint(w, "major", major);
     jw_kv_uint(w, "minor", minor);
     jw_key(w, "exchange_type");
     put_enum(w, NAMES(exchange_names), exch);
     write_flags(w, major, flags);
-    jw_kv_uint(w, "message_id", load_be32(m + 20));
+    jw_kv_uint(w, "message_id", msg_id);
     jw_kv_uint(w, "length", length);
     jw_close(w);
 
     jw_key(w, "payloads");
     jw_arr_open(w);
-    size_t off = IKE_HDR_LEN;
     if (major == 1 && (flags & 0x01) && next) {
         /* IKEv1: everything after the header is encrypted */
         jw_obj_open(w);
@@ -855,12 +858,14 @@ static void ike_message_json(struct ike_ctx *x, const uint8_t *m, size_t len, si
         next = 0;
     }
     while (next) {
-        if (len - off < 4) {
+        struct cursor g = c; /* the generic payload header, and what follows */
+        uint8_t nn = cur_u8(&g);
+        cur_skip(&g, 1); /* critical bit, reserved */
+        uint16_t plen = cur_u16(&g);
+        if (!cur_ok(&g)) {
             err = "truncated";
             break;
         }
-        uint8_t nn = m[off];
-        uint16_t plen = load_be16(m + off + 2);
         if (plen < 4) {
             err = "payload_length";
             break;
@@ -869,9 +874,9 @@ static void ike_message_json(struct ike_ctx *x, const uint8_t *m, size_t len, si
             jw_obj_open(w);
             jw_key(w, next == 46 ? "encrypted" : "encrypted_fragment");
             jw_obj_open(w);
-            if (next == 53 && len - off >= 8) {
-                jw_kv_uint(w, "number", load_be16(m + off + 4));
-                jw_kv_uint(w, "total", load_be16(m + off + 6));
+            if (next == 53 && cur_left(&g) >= 4) {
+                jw_kv_uint(w, "number", cur_u16(&g));
+                jw_kv_uint(w, "total", cur_u16(&g));
             }
             jw_kv_uint(w, "next_payload", nn);
             jw_kv_uint(w, "length", plen);
@@ -879,13 +884,14 @@ static void ike_message_json(struct ike_ctx *x, const uint8_t *m, size_t len, si
             jw_close(w);
             break;
         }
-        if (plen > len - off) {
+        cur_skip(&c, 4);
+        const uint8_t *body = cur_bytes(&c, plen - 4u);
+        if (!body) {
             err = "truncated";
             break;
         }
-        write_payload(x, next, m + off + 4, plen - 4u);
+        write_payload(x, next, body, plen - 4u);
         next = nn;
-        off += plen;
     }
     jw_close(w);
 done:
@@ -916,22 +922,32 @@ static void ike_free(void *state)
  * the generic header of the first encrypted one. */
 static uint32_t ike_keep_len(const uint8_t *p, uint32_t n)
 {
-    if (n < IKE_HDR_LEN)
+    struct cursor c;
+    cur_init(&c, p, n);
+    cur_skip(&c, 16); /* SPIs */
+    uint8_t next = cur_u8(&c), major = cur_u8(&c) >> 4;
+    cur_skip(&c, 1); /* exchange type */
+    uint8_t flags = cur_u8(&c);
+    cur_skip(&c, 8); /* message id, length */
+    if (!cur_ok(&c))
         return n;
-    uint8_t next = p[16], major = p[17] >> 4, flags = p[19];
     if (major == 1 && (flags & 0x01))
         return IKE_HDR_LEN;
-    uint32_t off = IKE_HDR_LEN;
-    while (next && n - off >= 4) {
+    while (next && cur_left(&c) >= 4) {
+        uint32_t off = (uint32_t)cur_offset(&c, p);
         if (next == 46)
             return off + 4;
         if (next == 53)
-            return n - off >= 8 ? off + 8 : n;
-        uint16_t plen = load_be16(p + off + 2);
-        if (plen < 4 || plen > n - off)
+            return cur_left(&c) >= 8 ? off + 8 : n;
+        uint8_t nn = cur_u8(&c);
+        cur_skip(&c, 1);
+        uint16_t plen = cur_u16(&c);
+        if (plen < 4)
             return n;
-        next = p[off];
-        off += plen;
+        cur_skip(&c, plen - 4u);
+        if (!cur_ok(&c))
+            return n;
+        next = nn;
     }
     return n;
 }
@@ -939,9 +955,13 @@ static uint32_t ike_keep_len(const uint8_t *p, uint32_t n)
 /* A plausible IKE header that fills the datagram (for other ports). */
 static bool ike_looks_like(const uint8_t *p, uint32_t n)
 {
-    if (n < IKE_HDR_LEN || load_be32(p + 24) != n)
+    struct cursor c;
+    cur_init(&c, p, n);
+    cur_skip(&c, 16); /* SPIs */
+    uint8_t next = cur_u8(&c), ver = cur_u8(&c), exch = cur_u8(&c);
+    cur_skip(&c, 5); /* flags, message id */
+    if (cur_u32(&c) != n || !cur_ok(&c))
         return false;
-    uint8_t next = p[16], ver = p[17], exch = p[18];
     if (ver == 0x10)
         return (next == 1 || next == 8 || next == 11 || next == 12) &&
                ((exch >= 1 && exch <= 6) || exch == 32 || exch == 33);
@@ -972,16 +992,15 @@ static void ike_packet(const struct module_env *env, void **state, const struct 
     uint8_t cut = APPMSG_CUT_CAPTURE;
     if (p->frag == FRAG_FIRST) {
         cut = APPMSG_CUT_FRAGMENT;
-        if (p->l4 && p->l4_cap >= 6) {
-            uint16_t ulen = load_be16(p->l4 + 4);
-            if (ulen >= 8 && ulen - 8u > wire)
-                wire = ulen - 8u;
-        }
+        if (p->udp_len >= 8 && p->udp_len - 8u > wire)
+            wire = p->udp_len - 8u;
     }
     if (natt) {
-        if (wire == 1 && d[0] == 0xff)
+        struct cursor c;
+        cur_init(&c, d, cap);
+        if (wire == 1 && cur_peek(&c, 0) == 0xff)
             return; /* NAT keepalive (RFC 3948 2.3) */
-        if (cap < 4 || load_be32(d) != 0)
+        if (cur_u32(&c) != 0 || !cur_ok(&c))
             return; /* ESP in UDP */
         d += 4;
         cap -= 4;

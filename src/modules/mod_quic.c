@@ -135,16 +135,22 @@ static int quic_worker_init(const struct module_env *env, void **scratch, char *
     return 0;
 }
 
-/* Does the datagram start with a client Initial we can decrypt? */
-static bool looks_initial(const uint8_t *p, size_t n)
+/* If the datagram starts with a client Initial we can decrypt, its DCID
+ * (and *len its length), else NULL. */
+static const uint8_t *initial_dcid(const uint8_t *p, size_t n, uint8_t *len)
 {
-    if (n < 7 || (p[0] & 0xc0) != 0xc0)
-        return false;
-    uint32_t v = load_be32(p + 1);
-    if (!quic_version_known(v) || quic_long_type(v, p[0]) != QPT_INITIAL)
-        return false;
-    /* the DCID and the SCID length byte must be there (the DCID is copied) */
-    return p[5] >= 8 && p[5] <= QUIC_MAX_CID && n >= 7u + p[5];
+    struct cursor c;
+    cur_init(&c, p, n);
+    uint8_t b0 = cur_u8(&c);
+    uint32_t v = cur_u32(&c);
+    uint8_t dl = cur_u8(&c);
+    const uint8_t *dcid = cur_bytes(&c, dl);
+    cur_skip(&c, 1); /* the SCID length must be there too */
+    if (!cur_ok(&c) || (b0 & 0xc0) != 0xc0 || !quic_version_known(v) ||
+        quic_long_type(v, b0) != QPT_INITIAL || dl < 8 || dl > QUIC_MAX_CID)
+        return NULL;
+    *len = dl;
+    return dcid;
 }
 
 /* Record that [lo, hi) of the CRYPTO stream arrived. */
@@ -236,61 +242,73 @@ static void crypto_data(struct quic_side *s, uint64_t off, const uint8_t *d, uin
     }
 }
 
+/* ACK and ACK_ECN frames (RFC 9000 section 19.3): read and ignored. */
+static void skip_ack(struct cursor *c, bool ecn)
+{
+    cur_varint(c); /* largest acknowledged */
+    cur_varint(c); /* delay */
+    uint64_t ranges = cur_varint(c);
+    cur_varint(c); /* first range */
+    for (uint64_t i = 0; i < ranges && cur_ok(c); i++) {
+        cur_varint(c); /* gap */
+        cur_varint(c); /* range length */
+    }
+    if (ecn)
+        for (int i = 0; i < 3; i++)
+            cur_varint(c); /* ECT0, ECT1, ECN-CE counts */
+}
+
+/* CONNECTION_CLOSE (RFC 9000 section 19.19): the first one is kept. */
+static void read_close(struct quic_flow *q, struct cursor *c, bool transport)
+{
+    uint64_t code = cur_varint(c);
+    if (transport)
+        cur_varint(c); /* frame type */
+    uint64_t len = cur_varint(c);
+    const uint8_t *reason = cur_bytes(c, (size_t)len);
+    if (!reason || q->closed)
+        return;
+    q->closed = true;
+    q->close_code = code;
+    q->close_reason_len = (uint8_t)(len < QUIC_REASON_MAX ? len : QUIC_REASON_MAX);
+    memcpy(q->close_reason, reason, q->close_reason_len);
+}
+
 /* The frames of one decrypted Initial payload. */
 static void read_frames(struct quic_flow *q, struct quic_side *s, const uint8_t *b, size_t n)
 {
-    size_t pos = 0;
-    while (pos < n) {
-        uint64_t type, a, c, d;
-        if (!quic_varint(b, n, &pos, &type))
-            break;
+    struct cursor c;
+    cur_init(&c, b, n);
+    while (cur_left(&c)) {
+        uint64_t type = cur_varint(&c);
+        if (!cur_ok(&c))
+            return;
         switch (type) {
         case 0x00: /* PADDING */
         case 0x01: /* PING */
             continue;
         case 0x02: /* ACK */
         case 0x03: /* ACK_ECN */
-            if (!quic_varint(b, n, &pos, &a) || !quic_varint(b, n, &pos, &a) ||
-                !quic_varint(b, n, &pos, &c) || !quic_varint(b, n, &pos, &a))
-                goto bad;
-            for (uint64_t i = 0; i < c; i++)
-                if (!quic_varint(b, n, &pos, &a) || !quic_varint(b, n, &pos, &a))
-                    goto bad;
-            if (type == 0x03)
-                for (int i = 0; i < 3; i++)
-                    if (!quic_varint(b, n, &pos, &a))
-                        goto bad;
-            continue;
-        case 0x06: /* CRYPTO */
-            if (!quic_varint(b, n, &pos, &a) || !quic_varint(b, n, &pos, &c) || c > n - pos)
-                goto bad;
-            crypto_data(s, a, b + pos, c);
-            pos += (size_t)c;
-            continue;
+            skip_ack(&c, type == 0x03);
+            break;
+        case 0x06: { /* CRYPTO */
+            uint64_t off = cur_varint(&c), len = cur_varint(&c);
+            const uint8_t *d = cur_bytes(&c, (size_t)len);
+            if (d)
+                crypto_data(s, off, d, len);
+            break;
+        }
         case 0x1c: /* CONNECTION_CLOSE (transport) */
         case 0x1d: /* CONNECTION_CLOSE (application) */
-            if (!quic_varint(b, n, &pos, &a))
-                goto bad;
-            if (type == 0x1c && !quic_varint(b, n, &pos, &d))
-                goto bad;
-            if (!quic_varint(b, n, &pos, &c) || c > n - pos)
-                goto bad;
-            if (!q->closed) {
-                q->closed = true;
-                q->close_code = a;
-                q->close_reason_len = (uint8_t)(c < QUIC_REASON_MAX ? c : QUIC_REASON_MAX);
-                memcpy(q->close_reason, b + pos, q->close_reason_len);
-            }
-            pos += (size_t)c;
-            continue;
+            read_close(q, &c, type == 0x1c);
+            break;
         default:
-            goto bad;
+            cur_fail(&c);
+            break;
         }
+        if (!cur_ok(&c) && !s->why)
+            s->why = QW_FRAME;
     }
-    return;
-bad:
-    if (!s->why)
-        s->why = QW_FRAME;
 }
 
 static bool set_keys(struct quic_flow *q, struct quic_crypto *qc, uint32_t version)
@@ -308,12 +326,11 @@ static void quic_datagram(struct quic_flow *q, struct quic_crypto *qc, int role,
                           size_t n)
 {
     struct quic_side *s = &q->s[role];
-    size_t pos = 0;
-    while (pos < n && !s->done) {
-        const uint8_t *pk = p + pos;
-        size_t left = n - pos;
-        struct cursor c;
-        cur_init(&c, pk, left);
+    struct cursor d; /* the datagram: packets one after another */
+    cur_init(&d, p, n);
+    while (cur_left(&d) && !s->done) {
+        struct cursor c = d; /* the header of the packet at d */
+        const uint8_t *start = d.p;
         uint8_t b0 = cur_u8(&c);
         if (!(b0 & 0x80))
             return; /* short header: 1-RTT, the rest of the datagram too */
@@ -343,27 +360,23 @@ static void quic_datagram(struct quic_flow *q, struct quic_crypto *qc, int role,
             }
             return;
         }
-        size_t hdr = (size_t)(c.p - pk);
-        uint64_t v;
         if (t == QPT_INITIAL && !s->version) {
             s->version = version;
             s->scid_len = sl;
             memcpy(s->scid, scid, sl);
         }
-        if (t == QPT_INITIAL) {
-            if (!quic_varint(pk, left, &hdr, &v) || v > left - hdr)
-                return;
-            hdr += (size_t)v; /* token */
-        }
-        if (!quic_varint(pk, left, &hdr, &v))
+        if (t == QPT_INITIAL)
+            cur_skip(&c, (size_t)cur_varint(&c)); /* token */
+        uint64_t v = cur_varint(&c); /* length: packet number and payload */
+        if (!cur_ok(&c))
             return;
-        if (v > left - hdr) {
+        if (v > cur_left(&c)) {
             if (t == QPT_INITIAL && !s->why)
                 s->why = QW_TRUNCATED;
             return;
         }
-        size_t plen = hdr + (size_t)v;
-        pos += plen;
+        size_t hdr = cur_offset(&c, start), plen = hdr + (size_t)v;
+        const uint8_t *pk = cur_bytes(&d, plen);
         if (t != QPT_INITIAL)
             continue;
         if (plen > QUIC_PKT_MAX || !set_keys(q, qc, version)) {
@@ -395,14 +408,16 @@ static void quic_packet(const struct module_env *env, void **state, const struct
         return;
     struct quic_flow *q = *state;
     if (!q) {
-        if (!looks_initial(p->payload, p->payload_cap))
+        uint8_t dl;
+        const uint8_t *dcid = initial_dcid(p->payload, p->payload_cap, &dl);
+        if (!dcid)
             return;
         q = calloc(1, sizeof *q);
         if (!q)
             return;
         q->cli_dir = (uint8_t)dir;
-        q->dcid_len = p->payload[5];
-        memcpy(q->dcid, p->payload + 6, q->dcid_len);
+        q->dcid_len = dl;
+        memcpy(q->dcid, dcid, dl);
         memcpy(q->kcid, q->dcid, q->dcid_len);
         q->kcid_len = q->dcid_len;
         q->s[0].largest_pn = q->s[1].largest_pn = -1;

@@ -144,9 +144,12 @@ static int looks_like_start(const uint8_t *p, size_t n, bool midstream)
         return LOOK_NO;
     if (n >= 3 && p[2] > 4)
         return LOOK_NO;
-    if (n < 5)
+    struct cursor c;
+    cur_init(&c, p, n);
+    cur_skip(&c, 3);
+    uint16_t rlen = cur_u16(&c);
+    if (!cur_ok(&c))
         return LOOK_MAYBE;
-    uint16_t rlen = load_be16(p + 3);
     if (rlen == 0 || rlen > TLS_MAX_RECORD)
         return LOOK_NO;
     if (p[0] != TLS_CT_HANDSHAKE || midstream)
@@ -460,11 +463,14 @@ static size_t consume(void *ctx, const uint8_t *data, size_t len, uint64_t ts)
             side_end(s, END_NONE);
             return REASM_STOP;
         }
-        if (left < 5)
+        struct cursor r; /* the record header: type, version, length */
+        cur_init(&r, p, left);
+        uint8_t type = cur_u8(&r), major = cur_u8(&r);
+        cur_skip(&r, 1);
+        uint32_t rlen = cur_u16(&r);
+        if (!cur_ok(&r))
             break;
-        uint8_t type = p[0];
-        uint32_t rlen = load_be16(p + 3);
-        if (type < TLS_CT_CCS || type > TLS_CT_HEARTBEAT || p[1] != 3 || rlen > TLS_MAX_RECORD) {
+        if (type < TLS_CT_CCS || type > TLS_CT_HEARTBEAT || major != 3 || rlen > TLS_MAX_RECORD) {
             side_end(s, END_MALFORMED);
             return REASM_STOP;
         }

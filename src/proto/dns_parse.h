@@ -2,7 +2,7 @@
  * dns_parse.h - DNS message parsing (RFC 1035 and successors) for the DNS
  * module, also used for DNS-encoded names inside DHCP options.
  *
- * Everything here reads through bounds checks; nothing allocates.
+ * Everything here reads through the cursor (cursor.h); nothing allocates.
  */
 #ifndef JOY_DNS_PARSE_H
 #define JOY_DNS_PARSE_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct cursor;
 struct jsonw;
 struct module_env;
 
@@ -60,6 +61,15 @@ enum dns_name_status {
 #define DNS_NO_POINTERS SIZE_MAX
 enum dns_name_status dns_name_decode(const uint8_t *msg, size_t msg_len, size_t off,
                                      size_t ptr_min, char *out, size_t *out_len, size_t *end);
+
+/*
+ * The same decoding for the name at c->p, where c reads part of a message
+ * that starts at msg (pointers are offsets from msg).  Nothing at or after
+ * c->end is read, whether before or after a pointer.  On success c moves
+ * past the name; on failure c is left in error.
+ */
+enum dns_name_status dns_name_read(struct cursor *c, const uint8_t *msg, size_t ptr_min,
+                                   char *out, size_t *out_len);
 
 const char *dns_name_status_str(enum dns_name_status st);
 

@@ -216,18 +216,3 @@ int quic_unprotect(struct quic_crypto *qc, const struct quic_keys *k, uint8_t *p
     *out_len = (size_t)n + (size_t)m;
     return 0;
 }
-
-bool quic_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
-{
-    if (*pos >= len)
-        return false;
-    size_t n = (size_t)1 << (buf[*pos] >> 6);
-    if (len - *pos < n)
-        return false;
-    uint64_t x = buf[*pos] & 0x3f;
-    for (size_t i = 1; i < n; i++)
-        x = (x << 8) | buf[*pos + i];
-    *pos += n;
-    *v = x;
-    return true;
-}

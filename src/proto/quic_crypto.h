@@ -66,10 +66,6 @@ int quic_hp_mask(struct quic_crypto *qc, const uint8_t hp[16], const uint8_t sam
 int quic_unprotect(struct quic_crypto *qc, const struct quic_keys *k, uint8_t *pkt, size_t pkt_len,
                    size_t pn_off, int64_t largest, uint64_t *pn, uint8_t *out, size_t *out_len);
 
-/* QUIC variable-length integer (RFC 9000 16) from buf[*pos..len); returns
- * false if it does not fit. */
-bool quic_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v);
-
 /* For fuzzing (fuzz/fuzz_quic.c): run mod_quic.c's frame parser, CRYPTO
  * reassembly and JSON/fingerprint writers on plaintext Initial payloads
  * given as chunks <ctl><len u16 big-endian><bytes> (ctl bit 0: from the

@@ -1,8 +1,8 @@
 /*
  * cursor.h - the one bounds-checked reader for untrusted bytes.
  *
- * Every byte that comes from a packet, a capture file or a config file is
- * read through a `struct cursor`: a window [p, end) over memory that the
+ * The binary fields of packets and capture files are read through a
+ * `struct cursor`: a window [p, end) over memory that the
  * cursor does not own.  Reads past the end never touch memory; they return
  * zero and set the sticky `err` flag instead.  A parser can therefore read a
  * whole header field by field and check `cur_ok()` once at the end, in the
@@ -10,8 +10,20 @@
  * and no pointer is ever cast to a wider integer type: multi-byte fields are
  * assembled from bytes, so alignment and byte order never matter.
  *
+ * A length-prefixed field gets a cursor of its own (cur_sub), so a parser
+ * of the field cannot read past it whatever the field claims.
+ *
  * Invariants: p <= end at all times; once err is set it stays set and every
  * later read returns 0 (or NULL) without moving p.
+ *
+ * Not read through a cursor (doc/robustness.md keeps the same list): text
+ * scanned byte by byte with the length checked at each step (HTTP and SSH
+ * lines, the configuration file); a few fixed headers indexed after an
+ * explicit length check (TLS record and SSLv2 hello detection, the
+ * handshake message header in mod_tls.c, the ClientHello header in the
+ * QUIC CRYPTO stream that joy reassembled itself); and the TLS fingerprint
+ * writers, which index arrays (cipher suites, extension data) that the
+ * hello parser has already measured through a cursor.
  */
 #ifndef JOY_CURSOR_H
 #define JOY_CURSOR_H
@@ -118,6 +130,36 @@ static inline uint32_t cur_u32le(struct cursor *c)
     return v;
 }
 
+/* Either byte order, chosen at run time (capture files say which). */
+static inline uint16_t cur_u16_order(struct cursor *c, bool big_endian)
+{
+    return big_endian ? cur_u16(c) : cur_u16le(c);
+}
+
+static inline uint32_t cur_u32_order(struct cursor *c, bool big_endian)
+{
+    return big_endian ? cur_u32(c) : cur_u32le(c);
+}
+
+/*
+ * QUIC variable-length integer (RFC 9000 section 16): the two high bits of
+ * the first byte give the length (1, 2, 4 or 8 bytes), the other 6, 14, 30
+ * or 62 bits the value, most significant first.
+ */
+static inline uint64_t cur_varint(struct cursor *c)
+{
+    if (!cur_need(c, 1))
+        return 0;
+    size_t n = (size_t)1 << (c->p[0] >> 6);
+    if (!cur_need(c, n))
+        return 0;
+    uint64_t v = c->p[0] & 0x3f;
+    for (size_t i = 1; i < n; i++)
+        v = (v << 8) | c->p[i];
+    c->p += n;
+    return v;
+}
+
 static inline void cur_skip(struct cursor *c, size_t n)
 {
     if (cur_need(c, n))
@@ -132,6 +174,13 @@ static inline const uint8_t *cur_bytes(struct cursor *c, size_t n)
     const uint8_t *q = c->p;
     c->p += n;
     return q;
+}
+
+/* Consume everything that is left; *n gets its length (0 on error). */
+static inline const uint8_t *cur_rest(struct cursor *c, size_t *n)
+{
+    *n = cur_left(c);
+    return c->err ? NULL : cur_bytes(c, *n);
 }
 
 /* Copy n bytes into dst (zero-filled on error). */
@@ -165,6 +214,15 @@ static inline struct cursor cur_sub(struct cursor *c, size_t n)
 static inline uint8_t cur_peek(const struct cursor *c, size_t off)
 {
     return cur_has(c, off + 1) ? c->p[off] : 0;
+}
+
+/* Every byte read, and nothing read past the end. */
+static inline bool cur_done(const struct cursor *c) { return !c->err && c->p == c->end; }
+
+/* How far the cursor has moved since base (a pointer it once held). */
+static inline size_t cur_offset(const struct cursor *c, const uint8_t *base)
+{
+    return (size_t)(c->p - base);
 }
 
 /* Big-endian loads from a byte array already known to be long enough. */
