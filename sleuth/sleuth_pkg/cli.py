@@ -19,6 +19,7 @@ Unparseable lines are reported but do not change the exit status.
 import argparse
 import gc
 import os
+import re
 import sys
 
 from . import __version__
@@ -27,7 +28,7 @@ from .dnslink import DnsLinker
 from .errors import SleuthError, UsageError
 from .output import CountWriter, JsonWriter, TableWriter
 from .prefilter import make_prefilter
-from .projection import compile_projection, leaf_paths, parse_spec
+from .projection import compile_normalize, compile_projection, leaf_paths, parse_spec
 from .query import compile_where
 from .reader import InputReader
 from .stitch import Stitcher
@@ -59,10 +60,12 @@ query language (--where):
   "quoted value"       literal string (for blanks or , | ( ) { } [ ] in values)
 
 examples:
-  joy -r x.pcap -w - | sleuth --where 'dp=443,tls{sni}=*.example.com' --select 'sa,da,tls{sni,scs}'
+  joy tls=1 -r x.pcap -w - | sleuth --where 'dp=443,tls{sni}=*.example.com' --select 'sa,da,tls{sni,scs}'
   sleuth flows.json.gz --select dp --dist
   sleuth flows.json.gz --groupby da --sum bytes_out,bytes_in
   sleuth capture.pcap --fingerprint --select 'fingerprints,inferences'
+  sleuth flows.json --fingerprint all --fp_db res_tls_fingerprints.json --select inferences
+  sleuth flows.json --select 'tls{sni,cs}' --normalize 'tls{sni}' --dist
   sleuth flows.json --where 'da=10.0.0.0/8|da=2001:db8::/32' --csv --select sa,da,dp,bytes_out
   sleuth flows.json --tls_sec --where 'tls_sec{classification}=avoid' --select 'sa,da,tls_sec'
   sleuth flows.json --stats --pretty
@@ -131,18 +134,36 @@ def build_parser():
            help="largest gap between the end of a record and the start of its continuation "
                 "(default: joy's inactive_timeout from its metadata line, else 10); "
                 "e.g. --stitch_timeout 30")
-    option(["--fingerprint"], action="store_true",
+    option(["--fingerprint"], nargs="?", const="tls", metavar="KINDS",
            help="add inferences.tls: the client's JA3/JA4 and matches in the fingerprint "
-                "database; e.g. --fingerprint --select 'fingerprints,inferences'")
-    option(["--fp_db", "--fingerprint_db"], metavar="FILE",
-           help="fingerprint database for --fingerprint (default: the one shipped with sleuth); "
-                "e.g. --fp_db my_fingerprints.json")
+                "database; KINDS (Joy's form) is tls (default), tcp (SYN options), http "
+                "(User-Agent), all, or a comma list; e.g. --fingerprint --select "
+                "'fingerprints,inferences' or --fingerprint all")
+    option(["--fp_db", "--fingerprint_db"], metavar="FILE", action="append",
+           help="fingerprint database for --fingerprint, ours or Joy's res_tls_fingerprints.json "
+                "(JSON Lines, gzip allowed); repeat to use several (default: the one shipped "
+                "with sleuth); e.g. --fp_db my_fingerprints.json")
+    option(["--normalize"], metavar="FIELDS",
+           help="set these fields to null after --select (Joy's --normalize), so that values "
+                "that differ per flow do not split --dist; e.g. --normalize 'tls{sni}'")
     option(["--tls_sec"], action="store_true",
            help="add tls_sec: classification of the TLS version, suite, key exchange and "
                 "certificates against the policy file; e.g. --tls_sec --select 'da,tls_sec'")
     option(["--tls_policy", "--sec_policy_file"], metavar="FILE",
            help="policy file for --tls_sec (default: the one shipped with sleuth); "
                 "e.g. --tls_policy strict.json")
+    option(["--sec_failure_threshold"], metavar="N",
+           help="--tls_sec findings at this level or worse are concerns: 1 avoid, 2 legacy "
+                "(default), 3 acceptable, 4 recommended, or the class name; "
+                "e.g. --sec_failure_threshold 3")
+    option(["--sec_unknowns"], choices=("report", "ignore", "fail"),
+           help="--tls_sec values the policy does not know: report (default: listed in "
+                "'unknown'), ignore (not listed), fail (classification 'unknown'); "
+                "e.g. --sec_unknowns ignore")
+    option(["--sec_compliance"], metavar="PROFILE", action="append",
+           help="add tls_sec.<PROFILE>_compliant yes/no/unknown for the selected cipher suite; "
+                "profiles fips_140, cnsa; several may follow, or repeat the option; "
+                "e.g. --sec_compliance fips_140")
     option(["--no_dns_link"], action="store_true",
            help="do not add linked_dns (DNS name that resolved a flow's destination); "
                 "e.g. --no_dns_link")
@@ -193,6 +214,11 @@ class Plan:
         self.select_spec = parse_spec(args.select, "--select") if args.select is not None \
             else None
         self.select = compile_projection(self.select_spec) if self.select_spec else None
+        if args.normalize is not None:
+            normalize = compile_normalize(parse_spec(args.normalize, "--normalize"))
+            project = self.select
+            self.select = normalize if project is None else \
+                (lambda record: normalize(project(record)))
         self.group_spec = parse_spec(args.groupby, "--groupby") if args.groupby is not None \
             else None
         self.sum_spec = parse_spec(args.sum, "--sum") if args.sum is not None else None
@@ -200,10 +226,16 @@ class Plan:
         self.tls_sec = self.fingerprint = None
         if args.tls_sec:
             from .tlssec import TlsClassifier, load_policy
-            self.tls_sec = TlsClassifier(load_policy(args.tls_policy))
+            compliance = [name.strip() for value in args.sec_compliance or ()
+                          for name in value.split(",") if name.strip()]
+            self.tls_sec = TlsClassifier(load_policy(args.tls_policy),
+                                         failure_threshold=args.sec_failure_threshold,
+                                         unknowns=args.sec_unknowns or "report",
+                                         compliance=compliance)
         if args.fingerprint:
-            from .fingerprint import FingerprintMatcher, load_database
-            self.fingerprint = FingerprintMatcher(load_database(args.fp_db))
+            from .fingerprint import FingerprintMatcher, load_databases, parse_kinds
+            kinds = parse_kinds(args.fingerprint)
+            self.fingerprint = FingerprintMatcher(load_databases(args.fp_db), kinds)
 
     def check_combinations(self):
         args = self.args
@@ -223,6 +255,9 @@ class Plan:
             raise UsageError("--fp_db needs --fingerprint")
         if args.tls_policy and not args.tls_sec:
             raise UsageError("--tls_policy needs --tls_sec")
+        for name in ("sec_failure_threshold", "sec_unknowns", "sec_compliance"):
+            if getattr(args, name) is not None and not args.tls_sec:
+                raise UsageError("--%s needs --tls_sec" % name)
 
     # -- aggregation ------------------------------------------------------------
     def aggregator(self):
@@ -369,7 +404,8 @@ def main(argv=None, stdout=None, stderr=None, stdin=None):
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_joy_style_argv(sys.argv[1:] if argv is None
+                                                         else list(argv)))
         return run(args, stdout, stderr, stdin)
     except SleuthError as exc:
         stderr.write("sleuth: %s\n" % exc)
@@ -386,6 +422,46 @@ def main(argv=None, stdout=None, stderr=None, stdin=None):
     finally:
         if was_enabled:
             gc.enable()
+
+
+_FP_KINDS = re.compile(r"(tls|tcp|http|all)(,(tls|tcp|http|all))*\Z")
+_PROFILE = re.compile(r"[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*\Z")
+
+
+def _joy_style_argv(argv):
+    """Accept Joy's spellings whose option values are optional or repeated.
+
+    ``--fingerprint`` alone is ``--fingerprint=tls``; ``--fingerprint tcp`` (any of
+    tls, tcp, http, all or a comma list of them) takes the word as its value, and a
+    file name after a bare ``--fingerprint`` stays an input.  ``--sec_compliance
+    fips_140 cnsa`` takes every following profile-like word that is not an existing
+    file.
+    """
+    out = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        if arg in ("--fingerprint",):
+            if i + 1 < len(argv) and _FP_KINDS.match(argv[i + 1]):
+                out.append("--fingerprint=" + argv[i + 1])
+                i += 2
+            else:
+                out.append("--fingerprint=tls")
+                i += 1
+            continue
+        if arg in ("--sec_compliance", "--sec-compliance") and i + 1 < len(argv):
+            out.extend([arg, argv[i + 1]])
+            i += 2
+            while i < len(argv) and _PROFILE.match(argv[i]) and not os.path.exists(argv[i]):
+                out.extend([arg, argv[i]])
+                i += 1
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 def _silence_stdout():

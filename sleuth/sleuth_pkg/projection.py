@@ -234,3 +234,29 @@ def _compile_flat_value(keys):
         return None
 
     return apply
+
+
+def compile_normalize(spec):
+    """Return ``normalize(record) -> record`` for ``--normalize``: every leaf the Spec names
+    is set to null (JSON ``null``) where the record has it, through objects and lists, as
+    Joy's sleuth did (``tls{sni},packets[{ipt}]``).  The record is changed in place."""
+    paths = leaf_paths(spec)
+
+    def clear(value, path):
+        if type(value) is list:
+            for item in value:
+                clear(item, path)
+            return
+        if type(value) is not dict or path[0] not in value:
+            return
+        if len(path) == 1:
+            value[path[0]] = None
+        else:
+            clear(value[path[0]], path[1:])
+
+    def normalize(record):
+        for path in paths:
+            clear(record, path)
+        return record
+
+    return normalize

@@ -26,12 +26,28 @@ Each flow with a ``tls`` object gets::
 
 Components the record does not carry are left out; values the policy does not
 list are named in ``unknown`` and do not change the classification.
+
+Joy's options:
+
+  * ``failure_threshold`` (``--sec_failure_threshold N``): a finding becomes a
+    concern when its level is N or worse, with Joy's numbering 1 avoid,
+    2 legacy, 3 acceptable, 4 recommended (class names are accepted too);
+    default 2: legacy and avoid findings are concerns.
+  * ``unknowns`` (``--sec_unknowns``): ``report`` (default) lists unknown values
+    in ``unknown``; ``ignore`` leaves the list out; ``fail`` makes the
+    classification ``"unknown"`` as soon as anything is unknown (what Joy's
+    ``report`` did to the whole classification).
+  * ``compliance`` (``--sec_compliance NAME ...``): adds ``"<NAME>_compliant":
+    "yes"|"no"|"unknown"``, a soft check of the selected cipher suite against
+    the named profile (see :data:`COMPLIANCE`), as Joy's sleuth did.
 """
+
+import re
 
 import json
 import os
 
-from .errors import DataFileError
+from .errors import DataFileError, UsageError
 
 DEFAULT_POLICY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
                               "tls_policy.json")
@@ -65,11 +81,70 @@ def load_policy(path=None):
     return policy
 
 
+def _fips_140(name):
+    """Selected suite uses only FIPS 140 approved algorithms (SP 800-52 Rev. 2 §3.3.1,
+    SP 800-131A Rev. 2): AES in GCM/CCM/CBC with SHA-1/SHA-2 HMAC or AEAD, key exchange
+    by (EC)DHE, (EC)DH, RSA or PSK; not ChaCha20, Camellia, ARIA, SEED, 3DES (disallowed
+    after 2023), RC4, NULL, anonymous or export."""
+    if re.fullmatch(r"TLS_AES_(128|256)_(GCM|CCM|CCM_8)_SHA(256|384)", name):
+        return True
+    match = re.fullmatch(r"TLS_(.+)_WITH_(.+)", name)
+    if not match:
+        return False
+    kx, rest = match.groups()
+    if kx not in ("RSA", "DHE_RSA", "DHE_DSS", "DH_RSA", "DH_DSS", "ECDHE_RSA", "ECDHE_ECDSA",
+                  "ECDH_RSA", "ECDH_ECDSA", "PSK", "DHE_PSK", "ECDHE_PSK", "RSA_PSK"):
+        return False
+    return re.fullmatch(r"AES_(128|256)_(GCM_SHA(256|384)|CCM(_8)?|CBC_SHA(256|384)?)",
+                        rest) is not None
+
+
+def _cnsa(name):
+    """NSA CNSA suite profile (RFC 9151): AES-256-GCM with SHA-384, ECDHE or DHE."""
+    return name in ("TLS_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384")
+
+
+COMPLIANCE = {"fips_140": _fips_140, "cnsa": _cnsa}
+UNKNOWNS = ("report", "ignore", "fail")
+
+
+def threshold_level(value, classes):
+    """``--sec_failure_threshold`` value (1..len(classes) or a class name) -> level int."""
+    text = str(value).strip().lower()
+    levels = {name: len(classes) - index for index, name in enumerate(classes)}
+    if text in levels:
+        return levels[text]
+    try:
+        level = int(text)
+    except ValueError:
+        level = None
+    if level is None or not 0 <= level <= len(classes):
+        raise UsageError("--sec_failure_threshold %r: expected 0 to %d (1 %s ... %d %s) or "
+                            "a class name" % (value, len(classes), classes[-1], len(classes),
+                                              classes[0]))
+    return level
+
+
 class TlsClassifier:
     """Applies a loaded policy to records (``annotate``)."""
 
-    def __init__(self, policy):
+    def __init__(self, policy, failure_threshold=None, unknowns="report", compliance=()):
         self.policy = policy
+        classes = policy["classes"]
+        level = threshold_level(2 if failure_threshold is None else failure_threshold, classes)
+        # class index (0 = best) from which findings are concerns
+        self.concern_rank = len(classes) - level
+        if unknowns not in UNKNOWNS:
+            raise UsageError("--sec_unknowns %r: expected one of %s"
+                                % (unknowns, ", ".join(UNKNOWNS)))
+        self.unknowns = unknowns
+        for name in compliance:
+            if name not in COMPLIANCE:
+                raise UsageError("--sec_compliance %r: known profiles are %s"
+                                    % (name, ", ".join(sorted(COMPLIANCE))))
+        self.compliance = tuple(compliance)
         self.rank = {name: index for index, name in enumerate(policy["classes"])}
         self.suites = policy["cipher_suites"]
         self.groups = policy["groups"]
@@ -87,7 +162,7 @@ class TlsClassifier:
         return record
 
     def classify(self, tls):
-        found = _Findings(self.rank)
+        found = _Findings(self.rank, self.concern_rank)
         components = {}
         version = self._version(tls, found)
         if version:
@@ -101,10 +176,16 @@ class TlsClassifier:
         certs = self._certificates(tls, found)
         if certs:
             components["certificates"] = certs
-        result = {"classification": found.worst or "unknown", "concerns": found.concerns,
+        classification = found.worst or "unknown"
+        if found.unknown and self.unknowns == "fail":
+            classification = "unknown"
+        result = {"classification": classification, "concerns": found.concerns,
                   "components": components}
-        if found.unknown:
+        if found.unknown and self.unknowns != "ignore":
             result["unknown"] = found.unknown
+        for name in self.compliance:
+            result[name + "_compliant"] = ("unknown" if not suite or "name" not in suite else
+                                           "yes" if COMPLIANCE[name](suite["name"]) else "no")
         return result
 
     # -- components -----------------------------------------------------------
@@ -218,8 +299,9 @@ class TlsClassifier:
 class _Findings:
     """Accumulates the worst class, the concerns and the unknowns of one flow."""
 
-    def __init__(self, rank):
+    def __init__(self, rank, concern_rank=2):
         self.rank = rank
+        self.concern_rank = concern_rank
         self.worst = None
         self.concerns = []
         self.unknown = []
@@ -230,7 +312,7 @@ class _Findings:
             return
         if self.worst is None or self.rank[klass] > self.rank[self.worst]:
             self.worst = klass
-        if self.rank[klass] >= self.rank.get("legacy", 2):
+        if self.rank[klass] >= self.concern_rank:
             self.concerns.append("%s: %s" % (klass, text))
 
 

@@ -187,6 +187,13 @@ class Fingerprints(unittest.TestCase):
         ids = [e["id"] for e in db["entries"]]
         self.assertEqual(len(ids), len(set(ids)))
         for entry in db["entries"]:
+            for key in ("client", "client_version"):
+                self.assertTrue(entry[key], (entry["id"], key))
+            self.assertIn("loopback", entry["source"]["method"])
+            self.assertRegex(entry["source"]["date"], r"^\d{4}-\d\d-\d\d$")
+            if "tls" not in entry:
+                self.assertTrue(entry.get("tcp") or entry.get("user_agent"), entry["id"])
+                continue
             hello = tlsfp.parse_joy_fingerprint(entry["tls"])
             self.assertIsNotNone(hello, entry["id"])
             self.assertEqual(tlsfp.ja3_string(hello), entry["ja3_full"], entry["id"])

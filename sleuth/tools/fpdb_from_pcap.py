@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turn captures of known TLS clients into sleuth fingerprint database entries.
 
-Usage: fpdb_from_pcap.py --manifest M.tsv --port PORT --output DB.json
+Usage: fpdb_from_pcap.py --manifest M.tsv --port PORT [--http-manifest H.tsv
+                         --http-port HPORT] --output DB.json
 
 The manifest (written by build_fpdb.sh) has one tab-separated line per
 capture: name, client, client version, TLS library, pcap path, command.  For
@@ -9,7 +10,14 @@ each capture every ClientHello is extracted (sleuth_pkg.pcapmini), its Joy
 string, JA3 and JA4 computed (sleuth_pkg.tlsfp), and the JA3 compared with
 what tshark itself computes (``tls.handshake.ja3``/``ja3_full``, decoding the
 port as TLS).  A mismatch, or a capture without a ClientHello, is an error.
-Each distinct fingerprint of a client becomes one entry.
+Each distinct fingerprint of a client becomes one entry; each distinct TCP
+fingerprint of the clients' SYNs (Joy's ``fingerprints.tcp`` format: MSS and
+window scale with their values, other options by kind) one more, named after
+the kernel that sent it.
+
+The HTTP manifest (name, client, version, pcap, command) lists captures of
+plain-HTTP requests: each client's ``User-Agent`` becomes an entry for
+``--fingerprint http``.
 """
 
 import argparse
@@ -17,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import struct
 import subprocess
 import sys
 
@@ -38,6 +47,64 @@ def tshark_ja3(pcap, port):
         if len(parts) == 3 and parts[0]:
             result[int(parts[0])] = (parts[1], parts[2])
     return result
+
+
+def syn_fingerprints(pcap, port):
+    """{client port: Joy TCP fingerprint of its SYN} for connections to ``port``."""
+    found = {}
+    for _, linktype, frame in pcapmini.read_packets(pcap):
+        packet = pcapmini.ip_payload(linktype, frame)
+        if not packet or packet[0] >> 4 != 4 or packet[9] != 6:
+            continue
+        segment = packet[(packet[0] & 0x0f) * 4:]
+        if len(segment) < 20:
+            continue
+        sport, dport = struct.unpack(">HH", segment[:4])
+        flags = segment[13]
+        if dport != port or not flags & 0x02 or flags & 0x10 or sport in found:
+            continue
+        found[sport] = tcp_options_fingerprint(segment[20:(segment[12] >> 4) * 4])
+    return found
+
+
+def tcp_options_fingerprint(options):
+    """Joy's format (doc/modules/tcpfp.md) of raw TCP option bytes."""
+    out = []
+    pos = 0
+    while pos < len(options):
+        kind = options[pos]
+        if kind == 0:
+            out.append("(00)")
+            break
+        if kind == 1:
+            out.append("(01)")
+            pos += 1
+            continue
+        if pos + 1 >= len(options) or options[pos + 1] < 2 or \
+                pos + options[pos + 1] > len(options):
+            out.append("(%02x)" % kind)
+            break
+        length = options[pos + 1]
+        if kind in (2, 3):
+            out.append("(%s)" % options[pos:pos + length].hex())
+        else:
+            out.append("(%02x)" % kind)
+        pos += length
+    return "".join(out)
+
+
+def user_agents(pcap, port):
+    """User-Agent values of the HTTP requests to ``port`` in a capture."""
+    agents = []
+    for (src, dst, sport, dport), stream in sorted(pcapmini.tcp_streams(pcap).items()):
+        if dport != port:
+            continue
+        head = stream.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "user-agent" and value.strip() not in agents:
+                agents.append(value.strip())
+    return agents
 
 
 def hellos(pcap, port):
@@ -72,6 +139,7 @@ def build(manifest, port):
     today = datetime.date.today().isoformat()
     entries = []
     seen = set()
+    tcp_seen = []
     with open(manifest) as handle:
         rows = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
     for name, client, version, library, pcap, command in rows:
@@ -79,6 +147,7 @@ def build(manifest, port):
         if not found:
             raise SystemExit("fpdb: no ClientHello in the capture of %s (%s)" % (name, pcap))
         reference = tshark_ja3(pcap, port)
+        syns = syn_fingerprints(pcap, port)
         for index, (sport, hello) in enumerate(found):
             ja3_full = tlsfp.ja3_string(hello)
             ja3 = tlsfp.ja3(hello)
@@ -94,7 +163,7 @@ def build(manifest, port):
             ident = "%s-%s" % (name, version)
             if index:
                 ident += "-%d" % (index + 1)
-            entries.append({
+            entry = {
                 "id": ident,
                 "client": client,
                 "client_version": version,
@@ -113,7 +182,45 @@ def build(manifest, port):
                     "command": command,
                     "tools": tool_versions(),
                 },
-            })
+            }
+            entries.append(entry)
+        for value in syns.values():
+            if value not in tcp_seen:
+                tcp_seen.append(value)
+    # the SYN comes from the kernel, not from the client: one entry per distinct SYN
+    for index, value in enumerate(tcp_seen):
+        entries.append({
+            "id": "tcp-%s-%s%s" % (platform.system().lower(), platform.release(),
+                                   "-%d" % (index + 1) if index else ""),
+            "client": "%s kernel TCP stack" % platform.system(),
+            "client_version": platform.release(),
+            "platform": os_description(),
+            "tcp": value,
+            "source": {"method": "options of the clients' SYNs captured on loopback by "
+                                 "sleuth/tools/build_fpdb.sh; the MSS value (65495 on "
+                                 "loopback) is not compared when matching",
+                       "date": today}})
+    return entries
+
+
+def build_http(manifest, port):
+    today = datetime.date.today().isoformat()
+    entries = []
+    with open(manifest) as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
+    for name, client, version, pcap, command in rows:
+        agents = user_agents(pcap, port)
+        if not agents:
+            raise SystemExit("fpdb: no User-Agent in the HTTP capture of %s (%s)" % (name, pcap))
+        for index, agent in enumerate(agents):
+            entries.append({
+                "id": "http-%s-%s%s" % (name, version, "-%d" % (index + 1) if index else ""),
+                "client": client, "client_version": version, "platform": os_description(),
+                "user_agent": agent,
+                "source": {"method": "User-Agent of a plain HTTP request captured on loopback by "
+                                     "sleuth/tools/build_fpdb.sh (dumpcap -i lo) from this "
+                                     "client fetching from python3 -m http.server",
+                           "date": today, "command": command}})
     return entries
 
 
@@ -121,9 +228,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--http-manifest")
+    parser.add_argument("--http-port", type=int)
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     entries = build(args.manifest, args.port)
+    if args.http_manifest:
+        entries += build_http(args.http_manifest, args.http_port)
     database = {
         "format": "sleuth-fingerprints",
         "format_version": 1,
