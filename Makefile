@@ -3,7 +3,7 @@
 #   make              build ./joy, ./joy-anon, libjoy.a and libjoy.so
 #   make check        build and run every test (last line: N passed, N failed)
 #   make asan         sanitizer builds (AddressSanitizer + UBSan) in build-asan/
-#   make tsan         the threaded API test under ThreadSanitizer (build-tsan/)
+#   make tsan         the threaded API test and joy under ThreadSanitizer (build-tsan/)
 #   make api-check    only the library test (staged install, doc examples, test/api)
 #   make fuzz         libFuzzer targets (clang) run for FUZZ_SECONDS each
 #   make install      install under $(DESTDIR)$(PREFIX)
@@ -62,7 +62,7 @@ JOY_ANON_BIN ?= $(dir $(JOY_BIN))joy-anon
 OBJ = $(BUILD)/obj
 LIB_OBJ = $(LIB_SRC:src/%.c=$(OBJ)/%.o)
 RUN_OBJ = $(RUN_SRC:src/%.c=$(OBJ)/%.o)
-CLI_OBJ = $(OBJ)/cli/main.o $(OBJ)/cli/joy_anon.o
+CLI_OBJ = $(OBJ)/cli/main.o $(OBJ)/cli/workers.o $(OBJ)/cli/joy_anon.o
 
 ASAN_DIR ?= build-asan
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -71,6 +71,9 @@ ASAN_OBJ = $(ALL_SRC:src/%.c=$(ASAN_DIR)/obj/%.o)
 TSAN_DIR ?= build-tsan
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 TSAN_OBJ = $(LIB_SRC:src/%.c=$(TSAN_DIR)/obj/%.o)
+# joy itself under TSan (the threads=N paths: test/test_threads.py)
+TSAN_JOY_OBJ = $(TSAN_OBJ) $(RUN_SRC:src/%.c=$(TSAN_DIR)/obj/%.o) $(TSAN_DIR)/obj/cli/main.o \
+	$(TSAN_DIR)/obj/cli/workers.o
 
 UNIT_SRC = $(wildcard test/unit/*.c)
 API_SRC = $(wildcard test/api/*.c)
@@ -122,7 +125,7 @@ $(BUILD)/joy.pc: share/joy.pc.in include/joy/joy.h config.mk
 lib: $(BUILD)/libjoy.a $(BUILD)/$(LIBJOY_REAL) $(BUILD)/joy.pc
 
 # --- programs --------------------------------------------------------------
-$(JOY_BIN): $(OBJ)/cli/main.o $(BUILD)/libjoy-internal.a
+$(JOY_BIN): $(OBJ)/cli/main.o $(OBJ)/cli/workers.o $(BUILD)/libjoy-internal.a
 	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
 
 # joy-anon maps Crypto-PAn pseudonyms back and forth
@@ -166,7 +169,7 @@ $(ASAN_DIR)/obj/%.o: src/%.c config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(ASAN_DIR)/joy: $(ASAN_DIR)/obj/cli/main.o $(ASAN_OBJ)
+$(ASAN_DIR)/joy: $(ASAN_DIR)/obj/cli/main.o $(ASAN_DIR)/obj/cli/workers.o $(ASAN_OBJ)
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 $(ASAN_DIR)/joy-anon: $(ASAN_DIR)/obj/cli/joy_anon.o $(ASAN_OBJ)
@@ -191,6 +194,9 @@ $(TSAN_DIR)/obj/%.o: src/%.c config.mk
 $(TSAN_DIR)/api_threads: test/api/api_threads.c $(TSAN_OBJ) include/joy/joy.h
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude -O1 -g $(WARN) $(TSAN_FLAGS) -o $@ $< $(TSAN_OBJ) $(LIBS)
 
+$(TSAN_DIR)/joy: $(TSAN_JOY_OBJ)
+	$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
+
 # Only where the compiler can link a ThreadSanitizer program (gcc needs
 # libtsan, Debian: libtsan2); elsewhere a message, no failure, and the API
 # test skips its TSan part (it looks for $(TSAN_DIR)/api_threads).
@@ -198,9 +204,9 @@ tsan:
 	@mkdir -p $(TSAN_DIR)
 	@if printf 'int main(void) { return 0; }\n' | \
 	    $(CC) $(TSAN_FLAGS) -x c - -o $(TSAN_DIR)/probe >/dev/null 2>&1; then \
-	  rm -f $(TSAN_DIR)/probe; $(MAKE) --no-print-directory $(TSAN_DIR)/api_threads; \
+	  rm -f $(TSAN_DIR)/probe; $(MAKE) --no-print-directory $(TSAN_DIR)/api_threads $(TSAN_DIR)/joy; \
 	else \
-	  rm -f $(TSAN_DIR)/probe $(TSAN_DIR)/api_threads; \
+	  rm -f $(TSAN_DIR)/probe $(TSAN_DIR)/api_threads $(TSAN_DIR)/joy; \
 	  echo "tsan: $(CC) cannot link -fsanitize=thread programs here (Debian: apt-get install libtsan2); skipped"; \
 	fi
 
@@ -212,7 +218,8 @@ PYTHON ?= python3
 
 check: all $(BUILD)/unit_tests asan tsan $(ZLIB_ONLY_OBJ)
 	JOY=$(abspath $(JOY_BIN)) JOY_ASAN=$(abspath $(ASAN_DIR))/joy UNIT_TESTS=$(abspath $(BUILD))/unit_tests \
-	  JOY_TSAN_API=$(abspath $(TSAN_DIR))/api_threads JOY_BUILD=$(abspath $(BUILD)) $(PYTHON) test/run_all.py
+	  JOY_TSAN_API=$(abspath $(TSAN_DIR))/api_threads JOY_TSAN=$(abspath $(TSAN_DIR))/joy \
+	  JOY_BUILD=$(abspath $(BUILD)) $(PYTHON) test/run_all.py
 
 api-check: all tsan
 	JOY=$(abspath $(JOY_BIN)) JOY_TSAN_API=$(abspath $(TSAN_DIR))/api_threads JOY_BUILD=$(abspath $(BUILD)) \

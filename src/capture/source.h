@@ -121,6 +121,7 @@ struct source_stats {
     uint64_t if_dropped;      /* lost by the interface (ps_ifdrop) */
     uint64_t filtered;        /* rejected by the source's BPF filter */
     uint64_t unsupported;     /* skipped: link type not decoded by joy */
+    uint64_t gso_frames;      /* afpacket: frames longer than MTU + link header (offloads) */
     bool kernel;              /* received/dropped/if_dropped are the kernel's figures */
 };
 
@@ -227,5 +228,38 @@ struct source_pcap_opts {
 };
 struct joy_source *source_pcap_new(const struct source_pcap_opts *o, enum source_error *error,
                                    char *err, size_t errlen);
+
+/* Live capture with an AF_PACKET socket and a TPACKET_V3 ring (Linux):
+ * one source per worker thread, all in one fanout group so the kernel
+ * spreads packets over them (doc/internals/threads.md).  open() makes the
+ * socket, its 32 MiB ring and joins the group with a filter that rejects
+ * everything; source_afpacket_start() then installs the real filter, so
+ * no packet is seen before every socket of the group has joined.  The
+ * constructor fails with SOURCE_CONFIG on a non-Linux system. */
+enum afp_fanout {
+    AFP_FANOUT_NONE = 0,   /* a single socket */
+    AFP_FANOUT_ADDR,       /* classic-BPF program: symmetric hash of the address pair */
+    AFP_FANOUT_HASH,       /* kernel: symmetric 5-tuple hash; fragments by address pair */
+    AFP_FANOUT_CPU,        /* by the CPU that received the packet: splits flows */
+    AFP_FANOUT_LB,         /* round robin: splits flows */
+};
+struct source_afpacket_opts {
+    const char *interface;
+    const char *bpf;          /* NULL or "": none */
+    int snaplen;
+    bool promisc;
+    enum afp_fanout fanout;
+    int *group;               /* in/out: -1 makes a new group (its id stored here) */
+    source_log_fn log;
+    void *log_user;
+};
+struct joy_source *source_afpacket_new(const struct source_afpacket_opts *o,
+                                       enum source_error *error, char *err, size_t errlen);
+/* After every socket of the group was opened: the real filter. */
+enum source_error source_afpacket_start(struct joy_source *s);
+/* Parse "addr", "hash", "cpu", "lb": the mode, or -1. */
+int source_afpacket_fanout_mode(const char *name);
+/* Is AF_PACKET capture built in (Linux)? */
+bool source_afpacket_available(void);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "output.h"
 #include "source.h"
+#include "workers.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -33,6 +34,7 @@
 /* Set by the signal handler; the only process-wide state, as signals are. */
 static volatile sig_atomic_t stop_requested;
 static struct joy_source *volatile active_source;
+static struct workers *volatile active_workers;
 
 enum severity {
     SEV_DEBUG = SOURCE_DEBUG,
@@ -57,9 +59,10 @@ struct args {
 /* The options that concern this program rather than the library: where
  * packets come from and where records go (read from the configuration). */
 struct run_opts {
-    char output[4096], interface[256], bpf[8192];
-    bool promisc, progress;
-    uint64_t snaplen, verbosity, gzip_level;
+    char output[4096], interface[256], bpf[8192], capture[16], fanout[16];
+    bool promisc, progress, fanout_unsafe;
+    uint64_t snaplen, verbosity, gzip_level, threads;
+    bool afpacket;                /* live capture through workers.c's AF_PACKET sockets */
 };
 
 struct run {
@@ -69,6 +72,7 @@ struct run {
     struct joy_meter *meter;
     struct joy_output *out;
     struct joy_source *src;
+    struct workers *workers;      /* threads > 1 or capture=afpacket (workers.c) */
     int status;                   /* exit status so far */
     bool output_failed;
     struct source_stats src_stats;/* the source's counts at the end */
@@ -99,6 +103,9 @@ static void on_signal(int sig)
     struct joy_source *src = active_source;
     if (src)
         source_breakloop(src);
+    struct workers *ws = active_workers;
+    if (ws)
+        workers_stop(ws);
 }
 
 static void install_signals(void)
@@ -126,6 +133,7 @@ static void usage(FILE *out)
             "               '-' or no -w: plain JSON Lines on standard output\n"
             "  -i IFACE     capture live from IFACE (stop with Ctrl-C: every flow is written)\n"
             "  -f FILTER    BPF filter, e.g. 'tcp port 443' (same as bpf=FILTER)\n"
+            "  -t N, --threads N  N worker threads (same as threads=N; doc/internals/threads.md)\n"
             "  -x FILE      read options from FILE (lines 'key = value', '#' comments)\n"
             "  -v           more messages (repeat for debug)\n"
             "  -q           only errors\n"
@@ -206,6 +214,8 @@ static int read_run_opts(const struct joy_config *c, struct run_opts *o)
         {"output", o->output, sizeof o->output},
         {"interface", o->interface, sizeof o->interface},
         {"bpf", o->bpf, sizeof o->bpf},
+        {"capture", o->capture, sizeof o->capture},
+        {"fanout", o->fanout, sizeof o->fanout},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         if (joy_config_get(c, strs[i].key, strs[i].buf, strs[i].len) != JOY_OK) {
@@ -218,6 +228,8 @@ static int read_run_opts(const struct joy_config *c, struct run_opts *o)
     o->snaplen = get_uint(c, "snaplen");
     o->verbosity = get_uint(c, "verbosity");
     o->gzip_level = get_uint(c, "gzip_level");
+    o->threads = get_uint(c, "threads");
+    o->fanout_unsafe = get_uint(c, "fanout_unsafe");
     return 0;
 }
 
@@ -270,6 +282,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"version", no_argument, NULL, 'V'},
         {"xconfig", required_argument, NULL, 'x'},
         {"options-cfg", no_argument, NULL, 'O'},
+        {"threads", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
     a->inputs = calloc((size_t)argc + 1, sizeof *a->inputs);
@@ -281,7 +294,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "-r:w:i:f:x:vqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "-r:w:i:f:t:x:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 1:
             if (looks_like_option(optarg)) {
@@ -296,6 +309,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'w': a->set[a->n_set++] = (struct setting){"output", optarg}; break;
         case 'i': a->set[a->n_set++] = (struct setting){"interface", optarg}; break;
         case 'f': a->set[a->n_set++] = (struct setting){"bpf", optarg}; break;
+        case 't': a->set[a->n_set++] = (struct setting){"threads", optarg}; break;
         case 'x': a->xfiles[a->n_x++] = optarg; break;
         case 'v': a->verbose++; break;
         case 'q': a->quiet = 1; break;
@@ -304,7 +318,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'O': joy_config_print_defaults(stdout); return 0;
         case '?':
         default:
-            if (optopt && strchr("rwifx", optopt))
+            if (optopt && strchr("rwiftx", optopt))
                 fprintf(stderr, "joy: option -%c needs an argument (see joy -h)\n", optopt);
             else if (optopt)
                 fprintf(stderr, "joy: unknown option -%c (see joy -h)\n", optopt);
@@ -350,6 +364,28 @@ static int build_config(struct run *r, const struct args *a)
         fprintf(stderr, "joy: give either capture files or an interface (-i), not both\n");
         return 2;
     }
+    const char *cap = r->opt.capture;
+    if (cap[0] && strcmp(cap, "afpacket") != 0 && strcmp(cap, "pcap") != 0) {
+        fprintf(stderr, "joy: capture=%s: give afpacket or pcap\n", cap);
+        return 2;
+    }
+    int fanout = source_afpacket_fanout_mode(r->opt.fanout);
+    if (fanout < 0) {
+        fprintf(stderr, "joy: fanout=%s: give addr, hash, cpu or lb\n", r->opt.fanout);
+        return 2;
+    }
+    if ((fanout == AFP_FANOUT_CPU || fanout == AFP_FANOUT_LB) && !r->opt.fanout_unsafe) {
+        fprintf(stderr, "joy: fanout=%s splits flows between workers (partial records); "
+                "add fanout_unsafe=1 to use it anyway\n", r->opt.fanout);
+        return 2;
+    }
+    /* AF_PACKET only when asked (capture=pcap stays the default for -i:
+     * doc/internals/threads.md says why) */
+    r->opt.afpacket = r->opt.interface[0] && strcmp(cap, "afpacket") == 0;
+    if (r->opt.afpacket && !source_afpacket_available()) {
+        fprintf(stderr, "joy: capture=afpacket needs Linux; use capture=pcap\n");
+        return 2;
+    }
     if (!r->opt.interface[0] && a->n_inputs == 0) {
         fprintf(stderr, "joy: no input: give a capture file (-r FILE, '-' for standard input), "
                 "a directory, or an interface (-i IFACE); see joy -h\n");
@@ -370,7 +406,9 @@ static int pick_source(struct run *r, const struct args *a)
 {
     char err[1024] = "";
     enum source_error e;
-    if (r->opt.interface[0]) {
+    if (r->opt.afpacket) {
+        return 0; /* the workers open their sockets (workers_new) */
+    } else if (r->opt.interface[0]) {
         struct source_pcap_opts o = {r->opt.interface, r->opt.bpf, (int)r->opt.snaplen,
                                      r->opt.promisc, on_source_message, r};
         r->src = source_pcap_new(&o, &e, err, sizeof err);
@@ -398,8 +436,9 @@ static int open_output(struct run *r, const struct args *a)
         fprintf(stderr, "joy: %s\n", err);
         return 1;
     }
+    bool threaded = r->opt.threads > 1 || r->opt.afpacket;
     if (!(r->ctx = joy_context_new(r->cfg, err, sizeof err)) ||
-        !(r->meter = joy_meter_new(r->ctx, on_record, r, err, sizeof err))) {
+        (!threaded && !(r->meter = joy_meter_new(r->ctx, on_record, r, err, sizeof err)))) {
         fprintf(stderr, "joy: %s\n", err);
         output_close(r->out, false, err, sizeof err);
         r->out = NULL;
@@ -431,8 +470,72 @@ static int exit_status_of(enum source_error e)
     return e == SOURCE_CONFIG ? 2 : e != SOURCE_OK ? 1 : 0;
 }
 
+static void print_kernel_stats(const struct source_stats *st)
+{
+    fprintf(stderr, "joy: %llu packets received by filter, %llu dropped by kernel, "
+            "%llu dropped by interface\n", (unsigned long long)st->received,
+            (unsigned long long)st->dropped, (unsigned long long)st->if_dropped);
+}
+
+/* threads > 1 or capture=afpacket: workers.c does the run. */
+static void run_workers(struct run *r)
+{
+    char err[1024] = "";
+    enum source_error e = SOURCE_OK;
+    struct joy_source *s = r->src;
+    if (s && source_open(s) != SOURCE_OK) {
+        r->status = exit_status_of(source_error(s));
+        return;
+    }
+    int fanout = source_afpacket_fanout_mode(r->opt.fanout);
+    struct workers_opts o = {(unsigned)r->opt.threads, r->ctx, r->out, s,
+                             r->opt.interface[0] != 0, r->opt.interface, r->opt.bpf,
+                             (int)r->opt.snaplen, r->opt.promisc, (enum afp_fanout)fanout,
+                             on_source_message, r};
+    if (!(r->workers = workers_new(&o, &e, err, sizeof err))) {
+        fprintf(stderr, "joy: %s\n", err);
+        r->status = exit_status_of(e);
+        return;
+    }
+    active_source = s;
+    active_workers = r->workers;
+    if (stop_requested)
+        workers_stop(r->workers);
+    enum source_error werr = workers_run(r->workers);
+    active_workers = NULL;
+    active_source = NULL;
+    r->output_failed = workers_output_failed(r->workers);
+    if (s) {
+        if (source_stats(s, &r->src_stats) == 0 && r->src_stats.kernel)
+            print_kernel_stats(&r->src_stats);
+        if (source_error(s) > werr)
+            werr = source_error(s);
+    } else {
+        struct workers_stats ws;
+        workers_stats(r->workers, &ws);
+        for (unsigned i = 0; i < ws.n && ws.n > 1; i++)
+            fprintf(stderr, "joy: worker %u: %llu packets received by filter, %llu dropped by "
+                    "kernel, %llu read\n", i, (unsigned long long)ws.w[i].kernel_packets,
+                    (unsigned long long)ws.w[i].kernel_drops,
+                    (unsigned long long)ws.w[i].packets);
+        struct source_stats t = {.received = ws.total.kernel_packets,
+                                 .dropped = ws.total.kernel_drops};
+        print_kernel_stats(&t);
+        if (ws.total.gso_frames)
+            say(r, SEV_WARN, "%llu frames were longer than the MTU (offloaded super-packets)",
+                (unsigned long long)ws.total.gso_frames);
+    }
+    r->status = exit_status_of(werr);
+    if (stop_requested)
+        say(r, SEV_INFO, "stopped by a signal; the open flows were written");
+}
+
 static void run(struct run *r)
 {
+    if (r->opt.threads > 1 || r->opt.afpacket) {
+        run_workers(r);
+        return;
+    }
     bool live = r->opt.interface[0];
     r->show_progress = r->opt.progress && isatty(2) && !live && r->opt.verbosity &&
                        r->opt.verbosity <= SEV_WARN;
@@ -457,9 +560,7 @@ static void run(struct run *r)
         active_source = NULL;
         struct source_stats *st = &r->src_stats;
         if (source_stats(s, st) == 0 && st->kernel)
-            fprintf(stderr, "joy: %llu packets received by filter, %llu dropped by kernel, "
-                    "%llu dropped by interface\n", (unsigned long long)st->received,
-                    (unsigned long long)st->dropped, (unsigned long long)st->if_dropped);
+            print_kernel_stats(st);
     }
     r->status = exit_status_of(source_error(s));
     source_close(s);
@@ -479,7 +580,10 @@ static int report(struct run *r)
 {
     char err[1024];
     struct joy_stats stats, *st = &stats;
-    joy_meter_get_stats(r->meter, st);
+    if (r->workers)
+        workers_meter_stats(r->workers, st);
+    else
+        joy_meter_get_stats(r->meter, st);
     say(r, SEV_INFO, "%llu packets, %llu records; skipped: %llu not IP, %llu truncated, "
         "%llu malformed, %llu filtered, %llu unsupported link type; %llu later fragments "
         "without their first",
@@ -494,6 +598,8 @@ static int report(struct run *r)
 
     joy_meter_free(r->meter);
     r->meter = NULL;
+    workers_free(r->workers);
+    r->workers = NULL;
     int status = r->status;
     if (output_close(r->out, true, err, sizeof err) != 0) {
         fprintf(stderr, "joy: %s\n", err);
@@ -507,6 +613,7 @@ static void cleanup(struct run *r, struct args *a)
 {
     source_close(r->src);
     joy_meter_free(r->meter);
+    workers_free(r->workers);
     joy_context_free(r->ctx);
     joy_config_free(r->cfg);
     free(r);

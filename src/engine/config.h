@@ -59,6 +59,10 @@ struct joy_config {
     char *bpf;
     bool promisc;
     uint64_t snaplen;
+    uint64_t threads;
+    char *capture;
+    char *fanout;
+    bool fanout_unsafe;
     uint64_t verbosity;
     uint64_t gzip_level;
     bool progress;

@@ -11,6 +11,7 @@
 
 struct joy_output {
     struct joy_sink *sink;
+    int gzip_level;
 };
 
 const char *output_gzip_engine(int gzip_level) { return sink_gzip_ops(gzip_level)->name; }
@@ -26,6 +27,7 @@ struct joy_output *output_open(const char *path, int gzip_level, char *err, size
         free(o);
         return NULL;
     }
+    o->gzip_level = sink_is_gzip(o->sink) ? gzip_level : 0;
     return o;
 }
 
@@ -33,6 +35,13 @@ int output_write(struct joy_output *o, const char *buf, size_t len)
 {
     return sink_write(o->sink, buf, len, NULL);
 }
+
+int output_write_member(struct joy_output *o, const void *gz, size_t len, uint64_t n_records)
+{
+    return sink_append(o->sink, gz, len, n_records);
+}
+
+int output_gzip_level(const struct joy_output *o) { return o->gzip_level; }
 
 int output_flush(struct joy_output *o) { return sink_flush(o->sink); }
 

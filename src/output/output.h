@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct joy_output;
 
@@ -24,6 +25,18 @@ struct joy_output *output_open(const char *path, int gzip_level, char *err, size
 
 /* 0, or -1 once a write has failed (the error is kept for output_close). */
 int output_write(struct joy_output *o, const char *buf, size_t len);
+
+/* A block of n_records whole records, already in the output's format:
+ * for a gzip output one or more complete gzip members (gzmember.h), for a
+ * plain one the records' text.  The member open so far (records given to
+ * output_write) is finished first, so blocks always start at a member
+ * boundary; rotation may split the file there.  Written in one go (one
+ * write per block).  0, or -1 once a write has failed. */
+int output_write_member(struct joy_output *o, const void *gz, size_t len, uint64_t n_records);
+
+/* The gzip level when the output is gzip (what output_write_member takes
+ * is then gzip members), 0 when it is plain text. */
+int output_gzip_level(const struct joy_output *o);
 
 /* Push every record written so far to the OS (gzip: a sync flush, so what
  * is on disk decompresses).  0, or -1 once a write has failed. */

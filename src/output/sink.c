@@ -131,6 +131,27 @@ int sink_write(struct joy_sink *s, const char *rec, size_t len, const void *view
     return 0;
 }
 
+int sink_append(struct joy_sink *s, const void *block, size_t len, uint64_t n_records)
+{
+    if (s->err)
+        return -1;
+    if (!s->ops->append) {
+        errno = ENOTSUP;
+        return sink_fail(s, "cannot append blocks");
+    }
+    errno = 0;
+    if (len && s->ops->append(s, block, len) != 0)
+        return sink_fail(s, "write failed");
+    s->records += n_records;
+    s->bytes += len;
+    return 0;
+}
+
+bool sink_is_gzip(const struct joy_sink *s)
+{
+    return s->ops != &sink_plain_ops;
+}
+
 int sink_flush(struct joy_sink *s)
 {
     if (s->err)

@@ -71,6 +71,13 @@ struct joy_sink_ops {
      * the output is being thrown away (an error happened, or an uncommitted
      * .part will be removed): write nothing more than needed to close. */
     int (*close)(struct joy_sink *s, bool abandon);
+    /* Optional.  Append a block already in the sink's format, at a record
+     * boundary: for gzip sinks one or more complete gzip members (the sink
+     * first finishes the member it has open, so the block starts a new
+     * one); for plain sinks whole records.  Written as is, in one go.  0,
+     * or -1 (errno set, or sink_fail called).  NULL: sink_append fails
+     * with ENOTSUP. */
+    int (*append)(struct joy_sink *s, const void *block, size_t len);
 };
 
 struct joy_sink {
@@ -107,6 +114,14 @@ struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *targe
 /* 0, or -1 once anything failed (sticky). */
 int sink_write(struct joy_sink *s, const char *rec, size_t len, const void *view);
 int sink_flush(struct joy_sink *s);
+
+/* A block of n_records records already in the sink's format (see
+ * ops->append: gzip members for gzip sinks, plain records for plain
+ * ones); the counters grow by n_records and len.  0, or -1 (sticky). */
+int sink_append(struct joy_sink *s, const void *block, size_t len, uint64_t n_records);
+
+/* Does the sink write gzip (so sink_append takes gzip members)? */
+bool sink_is_gzip(const struct joy_sink *s);
 
 static inline bool sink_failed(const struct joy_sink *s) { return s->err != 0; }
 

@@ -31,6 +31,9 @@ struct isal_sink {
     uint8_t *in; /* ISAL_IN_CAP bytes of records not yet compressed */
     size_t in_len;
     uint8_t *out; /* ISAL_OUT_CAP bytes of compressed output */
+    int level;
+    bool member_open; /* records written into the current member */
+    bool appended;    /* blocks were appended (sink_append) */
 };
 
 static const uint32_t isal_level_buf_size[4] = {
@@ -58,6 +61,7 @@ static int isal_open(struct joy_sink *s, int fd, int level)
         isal_free(z);
         return -1;
     }
+    z->level = level;
     isal_deflate_init(&z->zs);
     z->zs.level = (uint32_t)level;
     z->zs.level_buf = z->level_buf;
@@ -127,6 +131,7 @@ static int isal_write(struct joy_sink *s, const char *rec, size_t len, const voi
 {
     struct isal_sink *z = (struct isal_sink *)s;
     (void)view;
+    z->member_open = true;
     if (z->in_len + len > ISAL_IN_CAP) {
         if (z->in_len && isal_compress(z, z->in, z->in_len, ISAL_MORE) != 0)
             return -1;
@@ -148,12 +153,35 @@ static int isal_flush(struct joy_sink *s)
     return 0;
 }
 
+/* Finish the open member, start a fresh stream for later records, and
+ * append the block (complete gzip members) after it. */
+static int isal_append(struct joy_sink *s, const void *block, size_t len)
+{
+    struct isal_sink *z = (struct isal_sink *)s;
+    if (z->member_open) {
+        if (isal_compress(z, z->in, z->in_len, ISAL_END) != 0)
+            return -1;
+        z->in_len = 0;
+        z->member_open = false;
+        isal_deflate_init(&z->zs);
+        z->zs.level = (uint32_t)z->level;
+        z->zs.level_buf = z->level_buf;
+        z->zs.level_buf_size = isal_level_buf_size[z->level];
+        z->zs.gzip_flag = IGZIP_GZIP;
+        z->zs.flush = NO_FLUSH;
+    }
+    z->appended = true;
+    return write_all(z->fd, block, len);
+}
+
 /* Finish the member (abandon: compress nothing more) and close the
- * descriptor. */
+ * descriptor.  After appended blocks, a member is finished only if
+ * records were written into it (no empty trailing member). */
 static int isal_close(struct joy_sink *s, bool abandon)
 {
     struct isal_sink *z = (struct isal_sink *)s;
-    int rc = abandon ? 0 : isal_compress(z, z->in, z->in_len, ISAL_END);
+    bool finish = !abandon && (z->member_open || !z->appended);
+    int rc = finish ? isal_compress(z, z->in, z->in_len, ISAL_END) : 0;
     int saved = errno;
     if (!s->is_stdout && close(z->fd) != 0 && rc == 0) {
         rc = -1;
@@ -172,6 +200,7 @@ const struct joy_sink_ops sink_isal_ops = {
     .write = isal_write,
     .flush = isal_flush,
     .close = isal_close,
+    .append = isal_append,
 };
 
 #else

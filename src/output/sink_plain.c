@@ -40,6 +40,11 @@ static int plain_flush(struct joy_sink *s)
     return fflush(((struct plain_sink *)s)->fp) == 0 ? 0 : -1;
 }
 
+static int plain_append(struct joy_sink *s, const void *block, size_t len)
+{
+    return fwrite(block, 1, len, ((struct plain_sink *)s)->fp) == len ? 0 : -1;
+}
+
 static int plain_close(struct joy_sink *s, bool abandon)
 {
     struct plain_sink *p = (struct plain_sink *)s;
@@ -60,4 +65,5 @@ const struct joy_sink_ops sink_plain_ops = {
     .write = plain_write,
     .flush = plain_flush,
     .close = plain_close,
+    .append = plain_append,
 };

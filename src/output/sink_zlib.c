@@ -6,6 +6,7 @@
 #include "sink.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -13,6 +14,8 @@
 struct zlib_sink {
     struct joy_sink base;
     gzFile gz;
+    int fd;
+    bool member_open; /* records written since the last finished member */
 };
 
 static int zlib_open(struct joy_sink *s, int fd, int level)
@@ -20,6 +23,7 @@ static int zlib_open(struct joy_sink *s, int fd, int level)
     struct zlib_sink *z = (struct zlib_sink *)s;
     char mode[8];
     snprintf(mode, sizeof mode, "wb%d", level);
+    z->fd = fd;
     if (!(z->gz = gzdopen(fd, mode)))
         return -1;
     gzbuffer(z->gz, 1 << 18);
@@ -41,6 +45,7 @@ static int zlib_write(struct joy_sink *s, const char *rec, size_t len, const voi
     (void)view;
     if (len && gzwrite(((struct zlib_sink *)s)->gz, rec, (unsigned)len) != (int)len)
         return zlib_fail(s);
+    ((struct zlib_sink *)s)->member_open = true;
     return 0;
 }
 
@@ -49,6 +54,34 @@ static int zlib_flush(struct joy_sink *s)
     if (gzflush(((struct zlib_sink *)s)->gz, Z_SYNC_FLUSH) != Z_OK)
         return zlib_fail(s);
     return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Finish the open member (gzFile then starts a new one with its next
+ * write) and append the block to the descriptor after it. */
+static int zlib_append(struct joy_sink *s, const void *block, size_t len)
+{
+    struct zlib_sink *z = (struct zlib_sink *)s;
+    if (z->member_open) {
+        if (gzflush(z->gz, Z_FINISH) != Z_OK)
+            return zlib_fail(s);
+        z->member_open = false;
+    }
+    return write_all(z->fd, block, len);
 }
 
 /* Closes the descriptor too. */
@@ -70,4 +103,5 @@ const struct joy_sink_ops sink_zlib_ops = {
     .write = zlib_write,
     .flush = zlib_flush,
     .close = zlib_close,
+    .append = zlib_append,
 };

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Wall time of joy threads=1 against threads=N on one capture (offline).
+
+  bench/threads.py [--runs N] [--pcap FILE] [--threads N] [--joy JOY] [--] [joy options ...]
+
+Default: mix.pcap (bench/mix.pcap, else /work/main/bench/mix.pcap) with the
+full option set (bidir dist entropy tls dns http ssh dhcp ike idp payload
+wht salt ppi fpx), gzip output to a temporary file.  threads=1 and
+threads=N run alternately (the machine is shared and noisy); the medians
+of wall, user and sys time are printed with the CPU model and the ratio
+wall(1) / wall(N).  The records of the last runs are compared (sorted) so
+a speed-up never comes from writing something else.
+"""
+import argparse
+import gzip
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+FULL = ("bidir=1 dist=1 entropy=1 tls=1 dns=1 http=1 ssh=1 dhcp=1 ike=1 idp=1400 payload=1 "
+        "wht=1 salt=1 ppi=1 fpx=1").split()
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def run(joy, pcap, out, opts):
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.execv(joy, [joy, "-q", "-w", out] + opts + [pcap])
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.monotonic() - t0
+    if os.WEXITSTATUS(status) != 0:
+        sys.exit("bench: joy exited with %d" % os.WEXITSTATUS(status))
+    return wall, ru.ru_utime, ru.ru_stime
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pcap")
+    ap.add_argument("--joy", default=os.path.join(ROOT, "joy"))
+    ap.add_argument("opts", nargs="*")
+    a = ap.parse_args()
+    pcap = a.pcap
+    if not pcap:
+        for p in (os.path.join(HERE, "mix.pcap"), "/work/main/bench/mix.pcap"):
+            if os.path.exists(p):
+                pcap = p
+                break
+    if not pcap:
+        sys.exit("bench: no capture (give --pcap)")
+    opts = a.opts or FULL
+    tmp = tempfile.mkdtemp(prefix="joy-bench-")
+    outs = {1: os.path.join(tmp, "t1.json.gz"), a.threads: os.path.join(tmp, "tn.json.gz")}
+    res = {1: [], a.threads: []}
+    with open(pcap, "rb") as f:          # warm the page cache
+        while f.read(1 << 24):
+            pass
+    for i in range(a.runs):
+        for t in (1, a.threads) if i % 2 == 0 else (a.threads, 1):
+            res[t].append(run(a.joy, pcap, outs[t], opts + ["threads=%d" % t]))
+    recs = []
+    for t in (1, a.threads):
+        with gzip.open(outs[t], "rb") as f:
+            recs.append(sorted(f.read().splitlines()[1:]))
+        os.unlink(outs[t])
+    os.rmdir(tmp)
+    print("CPU: %s, %d online" % (cpu_model(), os.cpu_count()))
+    print("capture: %s (%.0f MB); options: %s" % (pcap, os.path.getsize(pcap) / 1e6, " ".join(opts)))
+    med = {}
+    for t in (1, a.threads):
+        w = statistics.median(r[0] for r in res[t])
+        u = statistics.median(r[1] for r in res[t])
+        s = statistics.median(r[2] for r in res[t])
+        med[t] = w
+        print("threads=%-2d wall %.3f s  user %.3f s  sys %.3f s  (median of %d; walls %s)" %
+              (t, w, u, s, a.runs, " ".join("%.2f" % r[0] for r in res[t])))
+    print("speed-up wall(1)/wall(%d) = %.2f; records %s" %
+          (a.threads, med[1] / med[a.threads],
+           "identical (as multisets)" if recs[0] == recs[1] else "DIFFER"))
+    return 0 if recs[0] == recs[1] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

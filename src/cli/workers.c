@@ -1,0 +1,798 @@
+/*
+ * workers.c - worker threads, the offline/pcap dispatcher, the writer
+ * (workers.h; doc/internals/threads.md).
+ *
+ * Threads
+ *   reader   (dispatch mode only: the caller of workers_run) reads the
+ *            source, picks a worker by joy_flow_hash(JOY_HASH_ADDRS) (not
+ *            IP: worker 0), copies the packet into that worker's current
+ *            batch and hands full batches over;
+ *   workers  each drives its own meter (one context shared read-only) and
+ *            collects its records into a 256 KiB text block; a full block
+ *            is compressed by the worker into one complete gzip member
+ *            (gzmember.h; plain output: copied as is) and queued;
+ *   writer   appends the queued blocks to the output, one
+ *            output_write_member() per block, and gives the buffer back.
+ *
+ * Queues
+ *   reader -> worker: a ring of RING_SLOTS batches per worker (single
+ *   producer, single consumer), two counting semaphores per ring (slots
+ *   filled, slots free): one sem_post/sem_wait per batch of up to
+ *   BATCH_PKTS packets, nothing per packet.  Packets are copied into the
+ *   batch's data area (the source's buffer is only valid until its next
+ *   packet); nothing is allocated per packet.
+ *   worker -> writer: each worker owns OUT_BUFS block buffers; a full text
+ *   block takes a free one (waiting when the writer is behind: back
+ *   pressure, never a lost record), the writer returns it after writing.
+ *
+ * Clocks (dispatch mode)
+ *   A meter's clock moves only with what it is given.  The reader keeps the
+ *   clock one meter would have (the newest timestamp of an IP packet so
+ *   far) and stores it with every packet; a worker moves its meter to that
+ *   clock before the packet, and to the batch's end clock after the batch.
+ *   So every flow sees its packets at the same clock as with one meter and
+ *   expires at the same point in its own packet sequence: the records are,
+ *   as a multiset, those of threads=1 (the exceptions are in libjoy.md:
+ *   max_flows and the fragment table are per meter).  Live (libpcap), an
+ *   idle source moves every worker to the wall clock, as threads=1 does.
+ */
+#include "workers.h"
+
+#include "gzmember.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    CLOCK_LOG = 1 << 18,        /* > (RING_SLOTS + 1) * PUBLISH_ALL ticks: see reader_tick */
+    PUBLISH_ALL = 16384,        /* offline: every worker gets a batch every this many packets */
+    BATCH_PKTS = 2048,
+    BATCH_BYTES = 1 << 19,      /* >= the largest snaplen (262144) */
+    RING_SLOTS = 8,
+    TEXT_CAP = 1 << 18,         /* records per block (gzip member) */
+    OUT_BUFS = 3,
+    LIVE_PUBLISH_NS = 100000000 /* live dispatch: hand over batches at least every 100 ms */
+};
+
+struct pdesc {
+    uint64_t ts, tick;           /* tick: clock changes before this packet */
+    uint32_t off, caplen, wirelen;
+    int32_t linktype;
+};
+
+struct batch {
+    uint32_t n, used;
+    uint64_t end_tick;           /* clock changes before the end of the batch */
+    bool end;                    /* the last batch */
+    bool flush;                  /* hand over the records now */
+    struct pdesc d[BATCH_PKTS];
+    uint8_t *data;
+};
+
+struct ring {
+    struct batch *slot[RING_SLOTS];
+    unsigned head, tail;         /* head: reader's, tail: worker's */
+    sem_t filled, free;
+    bool sems;
+};
+
+struct obuf {
+    struct obuf *next;
+    struct worker *owner;
+    uint8_t *data;
+    size_t len, cap;
+    uint64_t n_records;
+};
+
+struct worker {
+    struct workers *ws;
+    unsigned id;
+    pthread_t thread;
+    bool started;
+    struct joy_meter *meter;
+    struct joy_source *src;      /* afpacket mode */
+    struct ring ring;            /* dispatch mode */
+    /* records */
+    uint8_t *text;
+    size_t text_len, text_cap;
+    uint64_t text_records;
+    struct gz_member *gz;
+    struct obuf bufs[OUT_BUFS];
+    struct obuf *free_bufs;      /* under ws->mu */
+    pthread_cond_t free_cond;
+    unsigned flush_seen;
+    uint64_t tick;               /* dispatch: clock changes the meter has been given */
+    _Atomic uint64_t tick_done;  /* the same, for the reader (clock log reuse) */
+    enum source_error error;
+    /* published counters */
+    _Atomic uint64_t packets, records, kpackets, kdrops, gso;
+};
+
+struct workers {
+    unsigned n;
+    const struct joy_context *ctx;
+    struct joy_output *out;
+    int gzip_level;
+    struct joy_source *source;
+    bool live;
+    bool afpacket;
+    source_log_fn log;
+    void *log_user;
+    volatile sig_atomic_t stop;
+    atomic_bool failed;              /* the output failed */
+    atomic_uint flush_req;
+    /* writer */
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t q_cond;
+    struct obuf *q_head, *q_tail;
+    bool q_done;
+    unsigned flushes_done;
+    /* dispatch: every value one meter's clock took, in order (a ring
+     * indexed by tick; written by the reader, read by every worker) */
+    uint64_t *clock_log;
+    struct worker w[];
+};
+
+static void wlog(struct workers *ws, enum source_severity sev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void wlog(struct workers *ws, enum source_severity sev, const char *fmt, ...)
+{
+    if (!ws->log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ws->log(ws->log_user, sev, msg);
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sem_wait_intr(sem_t *s)
+{
+    while (sem_wait(s) != 0 && errno == EINTR)
+        ;
+}
+
+/* ---------------------------------------------------------------------
+ * Records: worker -> writer
+ */
+static struct obuf *take_free_buf(struct worker *w)
+{
+    struct workers *ws = w->ws;
+    pthread_mutex_lock(&ws->mu);
+    while (!w->free_bufs)
+        pthread_cond_wait(&w->free_cond, &ws->mu);   /* the writer is behind: wait */
+    struct obuf *b = w->free_bufs;
+    w->free_bufs = b->next;
+    pthread_mutex_unlock(&ws->mu);
+    b->next = NULL;
+    return b;
+}
+
+static void queue_buf(struct workers *ws, struct obuf *b)
+{
+    pthread_mutex_lock(&ws->mu);
+    if (ws->q_tail)
+        ws->q_tail->next = b;
+    else
+        ws->q_head = b;
+    ws->q_tail = b;
+    pthread_cond_signal(&ws->q_cond);
+    pthread_mutex_unlock(&ws->mu);
+}
+
+static int ensure_cap(uint8_t **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    uint8_t *n = realloc(*p, need);
+    if (!n)
+        return -1;
+    *p = n;
+    *cap = need;
+    return 0;
+}
+
+/* Hand the text block over to the writer (as one gzip member or as is). */
+static void emit(struct worker *w)
+{
+    struct workers *ws = w->ws;
+    if (w->text_len == 0)
+        return;
+    struct obuf *b = take_free_buf(w);
+    b->owner = w;
+    b->n_records = w->text_records;
+    int rc;
+    if (ws->gzip_level) {
+        size_t need = gz_member_bound(w->text_len);
+        rc = ensure_cap(&b->data, &b->cap, need);
+        if (rc == 0)
+            rc = gz_member_compress(w->gz, w->text, w->text_len, b->data, b->cap, &b->len);
+    } else {
+        rc = ensure_cap(&b->data, &b->cap, w->text_len);
+        if (rc == 0) {
+            memcpy(b->data, w->text, w->text_len);
+            b->len = w->text_len;
+        }
+    }
+    if (rc != 0) {
+        wlog(ws, SOURCE_ERROR, "worker %u: cannot compress a block of records (out of memory?)",
+             w->id);
+        atomic_store(&ws->failed, true);
+        b->len = 0;
+        b->n_records = 0;
+    }
+    w->text_len = 0;
+    w->text_records = 0;
+    queue_buf(ws, b);
+}
+
+static void on_record(void *user, const struct joy_record *rec)
+{
+    struct worker *w = user;
+    if (w->text_len + rec->len > w->text_cap) {
+        emit(w);
+        if (rec->len > w->text_cap && ensure_cap(&w->text, &w->text_cap, rec->len) != 0) {
+            wlog(w->ws, SOURCE_ERROR, "worker %u: out of memory for a record", w->id);
+            atomic_store(&w->ws->failed, true);
+            return;
+        }
+    }
+    memcpy(w->text + w->text_len, rec->json, rec->len);
+    w->text_len += rec->len;
+    w->text_records++;
+}
+
+/* Publish the worker's counters for workers_stats(). */
+static void publish_stats(struct worker *w)
+{
+    struct joy_stats st;
+    joy_meter_get_stats(w->meter, &st);
+    atomic_store_explicit(&w->packets, st.packets, memory_order_relaxed);
+    atomic_store_explicit(&w->records, st.records, memory_order_relaxed);
+    if (w->src) {
+        struct source_stats ss;
+        if (source_stats(w->src, &ss) == 0) {
+            atomic_store_explicit(&w->kpackets, ss.received, memory_order_relaxed);
+            atomic_store_explicit(&w->kdrops, ss.dropped, memory_order_relaxed);
+            atomic_store_explicit(&w->gso, ss.gso_frames, memory_order_relaxed);
+        }
+    }
+}
+
+/* A flush was asked for since this worker last looked: hand over. */
+static void maybe_flush(struct worker *w)
+{
+    unsigned f = atomic_load_explicit(&w->ws->flush_req, memory_order_relaxed);
+    if (f != w->flush_seen) {
+        w->flush_seen = f;
+        emit(w);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct workers *ws = arg;
+    pthread_mutex_lock(&ws->mu);
+    for (;;) {
+        while (!ws->q_head && !ws->q_done) {
+            unsigned f = atomic_load(&ws->flush_req);
+            if (f != ws->flushes_done) {
+                ws->flushes_done = f;
+                pthread_mutex_unlock(&ws->mu);
+                if (!atomic_load(&ws->failed) && output_flush(ws->out) != 0)
+                    atomic_store(&ws->failed, true);
+                pthread_mutex_lock(&ws->mu);
+                continue;
+            }
+            pthread_cond_wait(&ws->q_cond, &ws->mu);
+        }
+        struct obuf *b = ws->q_head;
+        if (!b)
+            break;                                   /* done and drained */
+        ws->q_head = b->next;
+        if (!ws->q_head)
+            ws->q_tail = NULL;
+        pthread_mutex_unlock(&ws->mu);
+        if (!atomic_load(&ws->failed) && b->n_records &&
+            output_write_member(ws->out, b->data, b->len, b->n_records) != 0)
+            atomic_store(&ws->failed, true);         /* keep draining: nobody waits forever */
+        pthread_mutex_lock(&ws->mu);
+        struct worker *w = b->owner;
+        b->next = w->free_bufs;
+        w->free_bufs = b;
+        pthread_cond_signal(&w->free_cond);
+    }
+    pthread_mutex_unlock(&ws->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Workers
+ */
+static void worker_finish(struct worker *w)
+{
+    joy_meter_flush(w->meter);
+    emit(w);
+    publish_stats(w);
+}
+
+static void *dispatch_worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct ring *r = &w->ring;
+    const uint64_t *log = w->ws->clock_log;
+    uint64_t tick = w->tick;
+    for (;;) {
+        sem_wait_intr(&r->filled);
+        struct batch *b = r->slot[r->tail % RING_SLOTS];
+        for (uint32_t i = 0; i < b->n; i++) {
+            const struct pdesc *d = &b->d[i];
+            /* every step one meter's clock took since this meter's last
+             * packet: flows expire at the same steps (which deadline a
+             * step passes first decides "i" or "a") */
+            for (; tick < d->tick; tick++)
+                joy_meter_advance(w->meter, log[tick % CLOCK_LOG]);
+            joy_meter_packet(w->meter, d->linktype, b->data + d->off, d->caplen, d->wirelen, d->ts);
+        }
+        for (; tick < b->end_tick; tick++)
+            joy_meter_advance(w->meter, log[tick % CLOCK_LOG]);
+        atomic_store_explicit(&w->tick_done, tick, memory_order_release);
+        bool end = b->end, flush = b->flush;
+        r->tail++;
+        sem_post(&r->free);
+        publish_stats(w);
+        if (flush)
+            emit(w);
+        if (end)
+            break;
+    }
+    worker_finish(w);
+    return NULL;
+}
+
+static void *afpacket_worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct workers *ws = w->ws;
+    struct source_packet pkt;
+    enum source_result res;
+    uint32_t n = 0;
+    while (!ws->stop && !atomic_load_explicit(&ws->failed, memory_order_relaxed) &&
+           (res = source_next(w->src, &pkt)) != SOURCE_END) {
+        if (res == SOURCE_IDLE) {
+            joy_meter_advance(w->meter, wall_ns());
+            publish_stats(w);
+            maybe_flush(w);
+            continue;
+        }
+        joy_meter_packet(w->meter, pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_ns);
+        if ((++n & 4095) == 0) {
+            publish_stats(w);
+            maybe_flush(w);
+        }
+    }
+    w->error = source_error(w->src);
+    worker_finish(w);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * The reader (dispatch mode)
+ */
+struct reader {
+    struct workers *ws;
+    struct batch *cur[WORKERS_MAX];
+    uint64_t clock;              /* what one meter's clock would be */
+    uint64_t tick;               /* how often it changed: entries in ws->clock_log */
+};
+
+static struct batch *reader_batch(struct reader *rd, unsigned i)
+{
+    struct batch *b = rd->cur[i];
+    if (!b) {
+        struct ring *r = &rd->ws->w[i].ring;
+        sem_wait_intr(&r->free);
+        b = rd->cur[i] = r->slot[r->head % RING_SLOTS];
+        b->n = b->used = 0;
+        b->end_tick = 0;
+        b->end = b->flush = false;
+    }
+    return b;
+}
+
+static void reader_publish(struct reader *rd, unsigned i, bool flush, bool end)
+{
+    struct batch *b = reader_batch(rd, i);
+    struct ring *r = &rd->ws->w[i].ring;
+    b->end_tick = rd->tick;
+    b->flush = flush;
+    b->end = end;
+    rd->cur[i] = NULL;
+    r->head++;
+    sem_post(&r->filled);
+}
+
+static void reader_publish_all(struct reader *rd, bool flush, bool end)
+{
+    for (unsigned i = 0; i < rd->ws->n; i++)
+        reader_publish(rd, i, flush, end);
+}
+
+/* One meter's clock moves to c: log it.  A worker is never more than
+ * (RING_SLOTS + 1) * PUBLISH_ALL ticks behind (its ring holds at most
+ * RING_SLOTS batches, and every batch is handed over within PUBLISH_ALL
+ * packets), so an entry is not overwritten before every worker read it;
+ * the check below only guards that reasoning (live: batches every 100 ms). */
+static void reader_tick(struct reader *rd, uint64_t c)
+{
+    struct workers *ws = rd->ws;
+    rd->clock = c;
+    if ((rd->tick & 4095) == 0) {
+        for (unsigned i = 0; i < ws->n; i++) {
+            while (rd->tick - atomic_load_explicit(&ws->w[i].tick_done, memory_order_acquire) >=
+                   CLOCK_LOG - 4096) {
+                reader_publish(rd, i, false, false);
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    ws->clock_log[rd->tick % CLOCK_LOG] = c;
+    rd->tick++;
+}
+
+static void reader_run(struct workers *ws)
+{
+    struct reader *rd = calloc(1, sizeof *rd);
+    struct reader fallback;
+    if (!rd) {                       /* it is small; but never fail here */
+        memset(&fallback, 0, sizeof fallback);
+        rd = &fallback;
+    }
+    rd->ws = ws;
+    struct joy_source *s = ws->source;
+    struct source_packet pkt;
+    enum source_result res;
+    unsigned n = ws->n;
+    unsigned flush_seen = 0;
+    uint64_t last_publish = ws->live ? wall_ns() : 0;
+    uint32_t count = 0;
+    while (!ws->stop && !atomic_load_explicit(&ws->failed, memory_order_relaxed) &&
+           (res = source_next(s, &pkt)) != SOURCE_END) {
+        if (res == SOURCE_IDLE) {
+            uint64_t now = wall_ns();
+            if (now > rd->clock)
+                reader_tick(rd, now);
+            unsigned f = atomic_load(&ws->flush_req);
+            reader_publish_all(rd, f != flush_seen, false);
+            flush_seen = f;
+            last_publish = now;
+            continue;
+        }
+        uint32_t h = 0;
+        bool ip = joy_flow_hash(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, JOY_HASH_ADDRS,
+                                &h) == JOY_OK;
+        unsigned i = ip ? h % n : 0;
+        struct batch *b = reader_batch(rd, i);
+        if (b->n == BATCH_PKTS || b->used + pkt.caplen > BATCH_BYTES) {
+            reader_publish(rd, i, false, false);
+            b = reader_batch(rd, i);
+        }
+        uint32_t caplen = pkt.caplen > BATCH_BYTES ? BATCH_BYTES : pkt.caplen;
+        b->d[b->n] = (struct pdesc){.ts = pkt.ts_ns, .tick = rd->tick, .off = b->used,
+                                    .caplen = caplen, .wirelen = pkt.wirelen,
+                                    .linktype = pkt.linktype};
+        memcpy(b->data + b->used, pkt.data, caplen);
+        b->used += (caplen + 7u) & ~7u;
+        b->n++;
+        if (ip && pkt.ts_ns > rd->clock)
+            reader_tick(rd, pkt.ts_ns);
+        if (++count == PUBLISH_ALL) {
+            count = 0;
+            /* keep quiet workers' clocks (and their expiry) moving */
+            reader_publish_all(rd, false, false);
+        }
+        if (ws->live && (count & 255) == 0) {
+            uint64_t now = wall_ns();
+            if (now - last_publish >= LIVE_PUBLISH_NS) {
+                unsigned f = atomic_load(&ws->flush_req);
+                reader_publish_all(rd, f != flush_seen, false);
+                flush_seen = f;
+                last_publish = now;
+            }
+        }
+    }
+    reader_publish_all(rd, false, true);
+    if (rd != &fallback)
+        free(rd);
+}
+
+/* ---------------------------------------------------------------------
+ * Set-up and the run
+ */
+static int worker_init(struct workers *ws, struct worker *w, unsigned id, char *err, size_t errlen)
+{
+    w->ws = ws;
+    w->id = id;
+    pthread_cond_init(&w->free_cond, NULL);
+    if (!(w->meter = joy_meter_new(ws->ctx, on_record, w, err, errlen)))
+        return -1;
+    w->text_cap = TEXT_CAP;
+    if (!(w->text = malloc(w->text_cap)))
+        goto nomem;
+    if (ws->gzip_level && !(w->gz = gz_member_new(ws->gzip_level)))
+        goto nomem;
+    size_t cap = ws->gzip_level ? gz_member_bound(TEXT_CAP) : TEXT_CAP;
+    for (unsigned k = 0; k < OUT_BUFS; k++) {
+        struct obuf *b = &w->bufs[k];
+        if (!(b->data = malloc(cap)))
+            goto nomem;
+        b->cap = cap;
+        b->next = w->free_bufs;
+        w->free_bufs = b;
+    }
+    if (!ws->afpacket) {
+        struct ring *r = &w->ring;
+        for (unsigned k = 0; k < RING_SLOTS; k++) {
+            if (!(r->slot[k] = calloc(1, sizeof *r->slot[k])) ||
+                !(r->slot[k]->data = malloc(BATCH_BYTES)))
+                goto nomem;
+        }
+        if (sem_init(&r->filled, 0, 0) != 0 || sem_init(&r->free, 0, RING_SLOTS) != 0)
+            goto nomem;
+        r->sems = true;
+    }
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+struct workers *workers_new(const struct workers_opts *o, enum source_error *error, char *err,
+                            size_t errlen)
+{
+    *error = SOURCE_FATAL;
+    if (o->threads < 1 || o->threads > WORKERS_MAX) {
+        *error = SOURCE_CONFIG;
+        snprintf(err, errlen, "threads must be 1..%d", WORKERS_MAX);
+        return NULL;
+    }
+    struct workers *ws = calloc(1, sizeof *ws + o->threads * sizeof ws->w[0]);
+    if (!ws) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ws->n = o->threads;
+    ws->ctx = o->ctx;
+    ws->out = o->out;
+    ws->gzip_level = output_gzip_level(o->out);
+    ws->source = o->source;
+    ws->live = o->live;
+    ws->afpacket = !o->source;
+    ws->log = o->log;
+    ws->log_user = o->log_user;
+    pthread_mutex_init(&ws->mu, NULL);
+    pthread_cond_init(&ws->q_cond, NULL);
+    if (!ws->afpacket && !(ws->clock_log = malloc(CLOCK_LOG * sizeof *ws->clock_log))) {
+        snprintf(err, errlen, "out of memory");
+        workers_free(ws);
+        return NULL;
+    }
+    for (unsigned i = 0; i < ws->n; i++) {
+        if (worker_init(ws, &ws->w[i], i, err, errlen) != 0) {
+            workers_free(ws);
+            return NULL;
+        }
+    }
+    if (ws->afpacket) {
+        int group = -1;
+        for (unsigned i = 0; i < ws->n; i++) {
+            struct source_afpacket_opts so = {o->interface, o->bpf, o->snaplen, o->promisc,
+                                              ws->n > 1 ? o->fanout : AFP_FANOUT_NONE, &group,
+                                              o->log, o->log_user};
+            struct worker *w = &ws->w[i];
+            if (!(w->src = source_afpacket_new(&so, error, err, errlen))) {
+                workers_free(ws);
+                return NULL;
+            }
+            if (source_open(w->src) != SOURCE_OK) {
+                *error = source_error(w->src);
+                snprintf(err, errlen, "%s", source_errmsg(w->src));
+                workers_free(ws);
+                return NULL;
+            }
+        }
+        for (unsigned i = 0; i < ws->n; i++) {
+            if (source_afpacket_start(ws->w[i].src) != SOURCE_OK) {
+                *error = source_error(ws->w[i].src);
+                snprintf(err, errlen, "%s", source_errmsg(ws->w[i].src));
+                workers_free(ws);
+                return NULL;
+            }
+        }
+    }
+    *error = SOURCE_OK;
+    return ws;
+}
+
+/* Threads start with every signal blocked: signals go to the caller's
+ * thread, whose handler stops the run (and whose blocking reads they
+ * interrupt). */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+enum source_error workers_run(struct workers *ws)
+{
+    enum source_error worst = SOURCE_OK;
+    if (start_thread(&ws->writer, writer_main, ws) != 0) {
+        wlog(ws, SOURCE_ERROR, "cannot start the writer thread");
+        return SOURCE_FATAL;
+    }
+    ws->writer_started = true;
+    unsigned started = 0;
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct worker *w = &ws->w[i];
+        if (start_thread(&w->thread, ws->afpacket ? afpacket_worker_main : dispatch_worker_main,
+                         w) != 0) {
+            wlog(ws, SOURCE_ERROR, "cannot start worker thread %u", i);
+            worst = SOURCE_FATAL;
+            break;
+        }
+        w->started = true;
+        started++;
+    }
+    if (started < ws->n) {
+        /* stop what runs; unstarted workers of the dispatcher get nothing */
+        ws->stop = 1;
+        for (unsigned i = 0; i < started; i++) {
+            if (ws->afpacket)
+                source_breakloop(ws->w[i].src);
+            else {
+                struct ring *r = &ws->w[i].ring;
+                sem_wait_intr(&r->free);
+                struct batch *b = r->slot[r->head % RING_SLOTS];
+                b->n = 0;
+                b->end_tick = 0;
+                b->end = true;
+                b->flush = false;
+                r->head++;
+                sem_post(&r->filled);
+            }
+        }
+    } else if (!ws->afpacket) {
+        reader_run(ws);
+    }
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct worker *w = &ws->w[i];
+        if (w->started) {
+            pthread_join(w->thread, NULL);
+            w->started = false;
+        }
+        if (w->error > worst)
+            worst = w->error;
+    }
+    pthread_mutex_lock(&ws->mu);
+    ws->q_done = true;
+    pthread_cond_signal(&ws->q_cond);
+    pthread_mutex_unlock(&ws->mu);
+    pthread_join(ws->writer, NULL);
+    ws->writer_started = false;
+    return worst;
+}
+
+void workers_stop(struct workers *ws)
+{
+    ws->stop = 1;
+    for (unsigned i = 0; i < ws->n; i++)
+        if (ws->w[i].src)
+            source_breakloop(ws->w[i].src);
+    if (ws->source)
+        source_breakloop(ws->source);
+}
+
+void workers_flush(struct workers *ws)
+{
+    atomic_fetch_add(&ws->flush_req, 1);
+    pthread_mutex_lock(&ws->mu);
+    pthread_cond_signal(&ws->q_cond);
+    pthread_mutex_unlock(&ws->mu);
+}
+
+void workers_stats(const struct workers *ws, struct workers_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->n = ws->n;
+    st->kernel = ws->afpacket;
+    for (unsigned i = 0; i < ws->n; i++) {
+        const struct worker *w = &ws->w[i];
+        struct workers_stat *s = &st->w[i];
+        s->packets = atomic_load_explicit(&w->packets, memory_order_relaxed);
+        s->records = atomic_load_explicit(&w->records, memory_order_relaxed);
+        s->kernel_packets = atomic_load_explicit(&w->kpackets, memory_order_relaxed);
+        s->kernel_drops = atomic_load_explicit(&w->kdrops, memory_order_relaxed);
+        s->gso_frames = atomic_load_explicit(&w->gso, memory_order_relaxed);
+        st->total.packets += s->packets;
+        st->total.records += s->records;
+        st->total.kernel_packets += s->kernel_packets;
+        st->total.kernel_drops += s->kernel_drops;
+        st->total.gso_frames += s->gso_frames;
+    }
+}
+
+void workers_meter_stats(const struct workers *ws, struct joy_stats *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct joy_stats st;
+        joy_meter_get_stats(ws->w[i].meter, &st);
+        sum->packets += st.packets;
+        sum->bytes += st.bytes;
+        sum->not_ip += st.not_ip;
+        sum->truncated += st.truncated;
+        sum->malformed += st.malformed;
+        sum->unsupported += st.unsupported;
+        sum->frag_unmatched += st.frag_unmatched;
+        sum->records += st.records;
+        sum->oversized += st.oversized;
+        sum->no_memory += st.no_memory;
+        sum->flows_open += st.flows_open;
+    }
+}
+
+bool workers_output_failed(const struct workers *ws) { return atomic_load(&ws->failed); }
+
+void workers_free(struct workers *ws)
+{
+    if (!ws)
+        return;
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct worker *w = &ws->w[i];
+        joy_meter_free(w->meter);
+        source_close(w->src);
+        gz_member_free(w->gz);
+        free(w->text);
+        for (unsigned k = 0; k < OUT_BUFS; k++)
+            free(w->bufs[k].data);
+        for (unsigned k = 0; k < RING_SLOTS; k++) {
+            if (w->ring.slot[k])
+                free(w->ring.slot[k]->data);
+            free(w->ring.slot[k]);
+        }
+        if (w->ring.sems) {
+            sem_destroy(&w->ring.filled);
+            sem_destroy(&w->ring.free);
+        }
+        if (w->ws)
+            pthread_cond_destroy(&w->free_cond);
+    }
+    free(ws->clock_log);
+    pthread_mutex_destroy(&ws->mu);
+    pthread_cond_destroy(&ws->q_cond);
+    free(ws);
+}

@@ -1,0 +1,481 @@
+#!/usr/bin/env python3
+"""Worker threads (threads=N), the dispatcher, AF_PACKET fanout, one output.
+
+Any Python 3 (standard library only); run as `python3 test/test_threads.py`
+(test/run_all.py runs it with the interpreter that runs it).
+
+Offline: threads=1, 2 and 4 must write the same multiset of records (the
+JSON lines after the metadata line, sorted) and the same summary counts,
+with default options and with a full option set, gzip and plain output,
+on every capture in ../shared/pcaps (skipped with a message when absent),
+on the generated captures of test/gen_pcaps.py and on a synthetic capture
+made here (many hosts, time gaps past both timeouts, timestamps out of
+order, IPv4/IPv6 fragments).  mix.pcap (/work/main/bench/mix.pcap or
+$JOY_MIX) once with the full option set when present.  The same under
+ThreadSanitizer with build-tsan/joy ($JOY_TSAN) when it was built.
+
+Live (root and `ip netns` needed, else skipped with a message): two network
+namespaces joined by a veth pair made here (removed at the end, also on
+failure); UDP request/response flows over IPv4 and IPv6, fragmented
+datagrams both ways, TCP connections.  joy -i VETH threads=2 with
+capture=afpacket fanout=addr, fanout=hash, and capture=pcap (dispatcher),
+while dumpcap writes the same packets to a pcap (tcpdump is not installed
+here; dumpcap is libpcap too).  Checks: every flow in exactly one record
+with both directions (no flow split between workers), the records equal
+joy's offline records of dumpcap's pcap (flow keys, packet and byte
+counts), kernel-counted packets = read + dropped.  fanout=cpu is refused
+without fanout_unsafe=1.  Last line: "N passed, N failed, N skipped".
+"""
+import glob
+import gzip
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JOY = os.environ.get("JOY", os.path.join(ROOT, "joy"))
+JOY_TSAN = os.environ.get("JOY_TSAN", os.path.join(ROOT, "build-tsan", "joy"))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
+MIX = os.environ.get("JOY_MIX", "/work/main/bench/mix.pcap")
+FULL = ("bidir=1 dist=1 entropy=1 tls=1 dns=1 http=1 ssh=1 dhcp=1 ike=1 idp=1400 payload=1 "
+        "wht=1 salt=1 ppi=1 fpx=1").split()
+
+passed = failed = skipped = 0
+
+
+def ok(name):
+    global passed
+    passed += 1
+
+
+def bad(name, why):
+    global failed
+    failed += 1
+    print("FAIL %s: %s" % (name, why))
+
+
+def skip(name, why):
+    global skipped
+    skipped += 1
+    print("skipped %s: %s" % (name, why))
+
+
+SUMMARY = re.compile(r"joy: (\d+) packets, (\d+) records; skipped: .*")
+
+
+def run_joy(joy, inp, out, opts, timeout=600):
+    p = subprocess.run([joy, "-v", "-w", out] + opts + [inp], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    err = p.stderr.decode("utf-8", "replace")
+    if out.endswith(".gz"):
+        try:
+            with gzip.open(out, "rb") as f:
+                data = f.read()
+        except (OSError, EOFError):
+            data = b""
+    else:
+        with open(out, "rb") as f:
+            data = f.read()
+    lines = data.splitlines()
+    summary = [l for l in err.splitlines() if SUMMARY.match(l)]
+    return p.returncode, lines, summary, err
+
+
+def records(lines):
+    return sorted(lines[1:])
+
+
+# ---------------------------------------------------------------------------
+# A synthetic capture: many hosts, gaps past the timeouts, out-of-order
+# timestamps, IPv4 and IPv6 fragments, TCP and UDP both ways.
+def synth_pcap(path, seed=7, n=6000):
+    rnd = random.Random(seed)
+    out = [struct.pack("<IHHiIII", 0xa1b23c4d, 2, 4, 0, 0, 262144, 1)]   # ns pcap
+    t = 1600000000 * 10**9
+
+    def rec(ts, frame):
+        out.append(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(frame), len(frame)) + frame)
+
+    def eth(ethertype, payload):
+        return b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02" + struct.pack(">H", ethertype) + payload
+
+    def ip4(src, dst, proto, payload, ident=0, frag=0, mf=False):
+        flags = (0x2000 if mf else 0) | (frag // 8)
+        h = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, flags, 64, proto, 0,
+                        bytes(src), bytes(dst))
+        return eth(0x0800, h + payload)
+
+    def ip6(src, dst, nh, payload):
+        h = struct.pack(">IHBB16s16s", 0x60000000, len(payload), nh, 64, bytes(src), bytes(dst))
+        return eth(0x86dd, h + payload)
+
+    def udp(sp, dp, data):
+        return struct.pack(">HHHH", sp, dp, 8 + len(data), 0) + data
+
+    def tcp(sp, dp, seq, ack, flags, data):
+        return struct.pack(">HHIIBBHHH", sp, dp, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
+
+    hosts4 = [[10, 1, rnd.randrange(4), rnd.randrange(1, 250)] for _ in range(60)]
+    hosts6 = [[0xfd, 0] + [0] * 12 + [rnd.randrange(4), rnd.randrange(1, 250)] for _ in range(20)]
+    flows = []
+    for i in range(400):
+        v6 = i % 5 == 0
+        hs = hosts6 if v6 else hosts4
+        a, b = rnd.sample(range(len(hs)), 2)
+        flows.append((v6, hs[a], hs[b], rnd.choice([6, 17]), 1024 + i, rnd.choice([53, 80, 443, 7000])))
+    ident = 1
+    for k in range(n):
+        r = rnd.random()
+        if r < 0.002:
+            t += rnd.choice([11, 15, 25, 31, 35]) * 10**9      # past the timeouts
+        elif r < 0.02:
+            t -= rnd.randrange(1, 2 * 10**6)                 # out of order (by < 2 ms)
+        else:
+            t += rnd.randrange(1, 50 * 10**6)
+        v6, a, b, proto, sp, dp = rnd.choice(flows)
+        if rnd.random() < 0.5:
+            a, b, sp, dp = b, a, dp, sp
+        size = rnd.choice([0, 10, 100, 600, 1400])
+        data = bytes(rnd.randrange(256) for _ in range(min(size, 64))) * (size // 64 + 1)
+        data = data[:size]
+        if proto == 17 and not v6 and rnd.random() < 0.05:   # a fragmented datagram
+            payload = udp(sp, dp, data * 3 + b"x" * 1600)
+            ident += 1
+            parts = [(0, payload[:1480], True), (1480, payload[1480:], False)]
+            if rnd.random() < 0.3:
+                parts.reverse()
+            for off, chunk, mf in parts:
+                rec(t, ip4(a, b, 17, chunk, ident, off, mf))
+                t += 1000
+            continue
+        if proto == 17:
+            l4 = udp(sp, dp, data)
+        else:
+            l4 = tcp(sp, dp, k * 1000, k * 7, rnd.choice([0x02, 0x12, 0x10, 0x18, 0x11]), data)
+        rec(t, ip6(a, b, proto, l4) if v6 else ip4(a, b, proto, l4, ident))
+        if rnd.random() < 0.01:
+            rec(t, eth(0x0806, b"\x00" * 28))                 # ARP: not IP
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
+# ---------------------------------------------------------------------------
+def offline(tmp):
+    caps = []
+    if os.path.isdir(SHARED):
+        caps += sorted(p for p in glob.glob(os.path.join(SHARED, "*"))
+                       if re.search(r"\.(pcap|pcapng|cap)$", p))
+    else:
+        skip("shared-pcaps", "%s is absent: only generated captures" % SHARED)
+    gen = os.path.join(tmp, "gen")
+    os.makedirs(gen)
+    g = subprocess.run([sys.executable, os.path.join(ROOT, "test", "gen_pcaps.py"), gen],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if g.returncode != 0:
+        bad("gen_pcaps", g.stderr.decode()[-300:])
+    caps += sorted(glob.glob(os.path.join(gen, "*")))
+    for seed in (1, 2):
+        p = os.path.join(tmp, "synth%d.pcap" % seed)
+        synth_pcap(p, seed)
+        caps.append(p)
+    # A synthetic capture with a small active timeout: many "a" cuts.
+    caps_opts = [(c, []) for c in caps] + [(c, FULL) for c in caps]
+    caps_opts.append((os.path.join(tmp, "synth1.pcap"), ["active_timeout=2", "inactive_timeout=1"]))
+    n = 0
+    for cap, opts in caps_opts:
+        name = "%s %s" % (os.path.basename(cap), "full" if opts == FULL else " ".join(opts) or "default")
+        ref = run_joy(JOY, cap, os.path.join(tmp, "r1.json"), opts + ["threads=1"])
+        for t, ext in ((2, ".json.gz"), (4, ".json.gz"), (2, ".json"), (4, ".json")):
+            got = run_joy(JOY, cap, os.path.join(tmp, "r%d%s" % (t, ext)), opts + ["threads=%d" % t])
+            what = "%s threads=%d %s" % (name, t, ext)
+            if got[0] != ref[0]:
+                bad(what, "exit status %d, threads=1: %d" % (got[0], ref[0]))
+            elif records(got[1]) != records(ref[1]):
+                bad(what, "records differ from threads=1 (%d vs %d lines)" % (len(got[1]), len(ref[1])))
+            elif got[2] != ref[2]:
+                bad(what, "summary %s, threads=1: %s" % (got[2], ref[2]))
+            elif ref[1] and got[1][0][:1] != b"{":
+                bad(what, "no metadata line first")
+            else:
+                n += 1
+                ok(what)
+    print("offline: %d comparisons with threads=1 (%d captures)" % (n, len(caps)))
+
+    if os.path.exists(MIX):
+        ref = run_joy(JOY, MIX, os.path.join(tmp, "m1.json.gz"), FULL + ["threads=1"])
+        got = run_joy(JOY, MIX, os.path.join(tmp, "m2.json.gz"), FULL + ["threads=2"])
+        if ref[0] == got[0] and records(ref[1]) == records(got[1]) and ref[2] == got[2]:
+            ok("mix.pcap")
+            print("mix.pcap: threads=2 = threads=1 (%d records)" % (len(ref[1]) - 1))
+        else:
+            bad("mix.pcap", "threads=2 differs from threads=1")
+        for f in ("m1.json.gz", "m2.json.gz"):
+            os.unlink(os.path.join(tmp, f))
+    else:
+        skip("mix.pcap", "%s not present" % MIX)
+
+    # ThreadSanitizer: the dispatcher, workers and writer
+    if os.path.exists(JOY_TSAN):
+        tsan_caps = [os.path.join(tmp, "synth1.pcap"), os.path.join(tmp, "synth2.pcap")]
+        tsan_caps += [c for c in caps if "http" in c or "tls" in c][:4]
+        env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+        for cap in tsan_caps:
+            for t, ext in ((2, ".json.gz"), (4, ".json")):
+                ref = run_joy(JOY, cap, os.path.join(tmp, "t1.json"), FULL + ["threads=1"])
+                out = os.path.join(tmp, "ts" + ext)
+                p = subprocess.run([JOY_TSAN, "-v", "-w", out, "threads=%d" % t] + FULL + [cap],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=600)
+                err = p.stderr.decode("utf-8", "replace")
+                opener = gzip.open if ext.endswith(".gz") else open
+                with opener(out, "rb") as f:
+                    lines = f.read().splitlines()
+                what = "tsan %s threads=%d" % (os.path.basename(cap), t)
+                if "ThreadSanitizer" in err or p.returncode != ref[0]:
+                    bad(what, "exit %d\n%s" % (p.returncode, err[-2000:]))
+                elif records(lines) != records(ref[1]):
+                    bad(what, "records differ from threads=1")
+                else:
+                    ok(what)
+        print("tsan: %d runs of build-tsan/joy" % (2 * len(tsan_caps)))
+    else:
+        skip("tsan", "%s not built (make tsan)" % JOY_TSAN)
+
+
+# ---------------------------------------------------------------------------
+# Live
+SERVER = r"""
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for fam, addr in ((socket.AF_INET, sys.argv[1]), (socket.AF_INET6, sys.argv[2])):
+    u = socket.socket(fam, socket.SOCK_DGRAM); u.bind((addr, 7000)); sel.register(u, selectors.EVENT_READ, "u")
+    t = socket.socket(fam, socket.SOCK_STREAM); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((addr, 7001)); t.listen(64); sel.register(t, selectors.EVENT_READ, "l")
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        s = key.fileobj
+        if key.data == "u":
+            d, a = s.recvfrom(65535); s.sendto(d[:len(d)], a)
+        elif key.data == "l":
+            c, _ = s.accept(); sel.register(c, selectors.EVENT_READ, "c")
+        else:
+            try:
+                d = s.recv(65535)
+            except OSError:
+                d = b""
+            if d:
+                s.sendall(d[:100])
+            else:
+                sel.unregister(s); s.close()
+"""
+
+CLIENT = r"""
+import socket, sys, time
+a4, a6, big = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+socks = []
+for i in range(300):
+    fam, addr = (socket.AF_INET6, a6) if i % 4 == 0 else (socket.AF_INET, a4)
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(2)
+    size = 3000 if i % 10 == 3 else 50 + i          # every 10th: fragmented both ways
+    for k in range(2):
+        s.sendto(b"q" * size, (addr, 7000))
+        try:
+            s.recvfrom(65535)
+        except OSError:
+            pass
+    socks.append(s)
+for i in range(20):
+    fam, addr = (socket.AF_INET6, a6) if i % 2 else (socket.AF_INET, a4)
+    c = socket.create_connection((addr, 7001), timeout=3)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for k in range(3):
+        c.sendall(b"hello %d" % k); c.recv(100)
+    c.close()
+if big:
+    c = socket.create_connection((a4, 7001), timeout=5)
+    c.sendall(b"z" * 2000000); c.shutdown(socket.SHUT_WR)
+    while c.recv(65536):
+        pass
+    c.close()
+time.sleep(0.3)
+for s in socks:
+    s.close()
+print("done", flush=True)
+"""
+
+
+def sh(*args, check=True):
+    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(args), p.stderr.decode().strip()))
+    return p
+
+
+def key_counts(recs, ours):
+    out = []
+    for r in recs:
+        if not ours(r):
+            continue
+        out.append((r["sa"], r["da"], r["pr"], r.get("sp"), r.get("dp"), r.get("num_pkts_out"),
+                    r.get("num_pkts_in"), r.get("bytes_out"), r.get("bytes_in")))
+    return sorted(out, key=repr)
+
+
+def live(tmp):
+    if os.geteuid() != 0:
+        skip("live", "needs root (network namespaces, AF_PACKET)")
+        return
+    if not shutil.which("ip") or sh("ip", "netns", "list", check=False).returncode != 0:
+        skip("live", "`ip netns` is unavailable")
+        return
+    dumpcap = shutil.which("dumpcap") or shutil.which("tcpdump")
+    tag = "%d" % (os.getpid() % 100000)
+    na, nb, va, vb = "jthr_a" + tag, "jthr_b" + tag, "jta" + tag, "jtb" + tag
+    a4, b4, a6, b6 = "10.77.0.1", "10.77.0.2", "fd77::1", "fd77::2"
+    procs = []
+    try:
+        try:
+            sh("ip", "netns", "add", na)
+            sh("ip", "netns", "add", nb)
+            sh("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
+            sh("ip", "link", "set", va, "netns", na)
+            sh("ip", "link", "set", vb, "netns", nb)
+            for ns, dev, a, b in ((na, va, a4, a6), (nb, vb, b4, b6)):
+                sh("ip", "-n", ns, "addr", "add", a + "/24", "dev", dev)
+                sh("ip", "-n", ns, "addr", "add", b + "/64", "dev", dev, "nodad")
+                sh("ip", "-n", ns, "link", "set", dev, "up")
+                sh("ip", "-n", ns, "link", "set", "lo", "up")
+        except (RuntimeError, OSError) as e:
+            skip("live", "cannot make network namespaces: %s" % e)
+            return
+        srv = subprocess.Popen(["ip", "netns", "exec", nb, sys.executable, "-c", SERVER, b4, b6],
+                               stdout=subprocess.PIPE)
+        procs.append(srv)
+        srv.stdout.readline()
+
+        def ours(r):
+            return r.get("pr") in (6, 17) and (r.get("sp") in (7000, 7001) or r.get("dp") in (7000, 7001))
+
+        # refusing flow-splitting modes
+        p = sh("ip", "netns", "exec", nb, JOY, "-i", vb, "capture=afpacket", "threads=2", "fanout=cpu",
+               check=False)
+        if p.returncode == 2 and b"fanout_unsafe" in p.stderr:
+            ok("fanout=cpu refused")
+        else:
+            bad("fanout=cpu refused", "exit %d: %s" % (p.returncode, p.stderr.decode()[-300:]))
+
+        modes = [("afpacket", "addr"), ("afpacket", "hash"), ("pcap", "addr"),
+                 ("afpacket", "cpu")]
+        for cap, fan in modes:
+            name = "live capture=%s fanout=%s" % (cap, fan)
+            out = os.path.join(tmp, "live-%s-%s.json" % (cap, fan))
+            ref = os.path.join(tmp, "live-%s-%s.pcap" % (cap, fan))
+            args = ["ip", "netns", "exec", nb, JOY, "-v", "-i", vb, "-w", out, "threads=2",
+                    "capture=" + cap, "fanout=" + fan]
+            if fan == "cpu":
+                args.append("fanout_unsafe=1")
+            j = subprocess.Popen(args, stderr=subprocess.PIPE)
+            procs.append(j)
+            d = None
+            if dumpcap:
+                dargs = ([dumpcap, "-q", "-i", vb, "-P", "-w", ref] if "dumpcap" in dumpcap
+                         else [dumpcap, "-i", vb, "-w", ref])
+                d = subprocess.Popen(["ip", "netns", "exec", nb] + dargs, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                procs.append(d)
+            time.sleep(1.5)
+            c = subprocess.run(["ip", "netns", "exec", na, sys.executable, "-c", CLIENT, b4, b6,
+                                "1" if fan == "hash" else "0"], stdout=subprocess.PIPE, timeout=120)
+            time.sleep(0.5)
+            j.send_signal(signal.SIGINT)
+            if d:
+                d.send_signal(signal.SIGINT)
+            _, err = j.communicate(timeout=60)
+            err = err.decode("utf-8", "replace")
+            if d:
+                d.wait(timeout=30)
+            if j.returncode != 0 or c.returncode != 0:
+                bad(name, "exit %d (client %d): %s" % (j.returncode, c.returncode, err[-500:]))
+                continue
+            with open(out) as f:
+                recs = [json.loads(l) for l in f.read().splitlines()[1:]]
+            mine = [r for r in recs if ours(r)]
+            keys = {}
+            for r in mine:
+                k = (r["pr"],) + tuple(sorted([(r["sa"], r.get("sp")), (r["da"], r.get("dp"))]))
+                keys.setdefault(k, []).append(r)
+            split = [k for k, v in keys.items() if len(v) != 1 or not v[0].get("num_pkts_in")
+                     or not v[0].get("num_pkts_out")]
+            if fan == "cpu":
+                ok(name + " runs") if mine else bad(name, "no records")
+                continue
+            if len(keys) < 300 or split:
+                bad(name, "%d flows, %d split or one-sided, e.g. %s" % (len(keys), len(split), split[:2]))
+            else:
+                ok(name + ": no flow split")
+            frag = [r for r in mine if r["pr"] == 17 and r.get("bytes_out", 0) >= 6000]
+            if len(frag) < 25 or any(r.get("bytes_in", 0) < 6000 for r in frag):
+                bad(name, "fragmented datagrams not counted in their flows (%d flows)" % len(frag))
+            else:
+                ok(name + ": fragments in their flows")
+            # kernel counts = read + dropped (afpacket); summary packets = read
+            m = re.search(r"joy: (\d+) packets received by filter, (\d+) dropped by kernel", err)
+            reads = [int(x) for x in re.findall(r"worker \d+: \d+ packets received by filter, \d+ "
+                                                 r"dropped by kernel, (\d+) read", err)]
+            s = SUMMARY.search(err)
+            if not m or not s:
+                bad(name, "no statistics line: " + err[-400:])
+            elif cap == "afpacket" and (len(reads) != 2 or int(m.group(1)) != sum(reads) + int(m.group(2))
+                                        or int(s.group(1)) != sum(reads)):
+                bad(name, "kernel %s + %s dropped != read %s" % (m.group(1), m.group(2), reads))
+            else:
+                ok(name + ": kernel packets = read + dropped")
+                print("%s: %s packets, %s dropped, per worker read %s" % (name, m.group(1), m.group(2),
+                                                                           reads or "-"))
+            if fan == "hash":
+                if "longer than the MTU" in err:
+                    ok(name + ": GSO warning")
+                else:
+                    skip(name + ": GSO warning", "no super-packet seen (offloads off?)")
+            if not d:
+                skip(name + " vs pcap", "neither dumpcap nor tcpdump installed")
+                continue
+            off = os.path.join(tmp, "off.json")
+            rc, lines, _, _ = run_joy(JOY, ref, off, [])
+            offrecs = [json.loads(l) for l in lines[1:]]
+            a, b = key_counts(recs, ours), key_counts(offrecs, ours)
+            if rc != 0 or a != b:
+                diff = [x for x in a if x not in b][:2] + [x for x in b if x not in a][:2]
+                bad(name + " vs pcap", "%d vs %d flows; differ: %s" % (len(a), len(b), diff))
+            else:
+                ok(name + " = offline records of the captured pcap")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        sh("ip", "netns", "del", na, check=False)
+        sh("ip", "netns", "del", nb, check=False)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="joy-threads-")
+    try:
+        offline(tmp)
+        live(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
