@@ -226,7 +226,8 @@ api-check: all tsan
 	  $(PYTHON) test/test_api.py
 
 # --- install -------------------------------------------------------------
-MAN1 = doc/joy.1 doc/joy-anon.1 $(wildcard doc/sleuth.1) $(wildcard doc/saltui.1)
+MAN1 = doc/joy.1 doc/joy-anon.1 $(wildcard doc/sleuth.1) $(wildcard doc/saltui.1) \
+    $(wildcard doc/joy-train.1)
 MAN3 = $(wildcard doc/libjoy.3)
 
 install: all
@@ -251,21 +252,23 @@ install: all
 	  cp -R sleuth/. $(DESTDIR)$(DATADIR)/joy/sleuth/ && \
 	  rm -rf $(DESTDIR)$(DATADIR)/joy/sleuth/tests && \
 	  ln -sf ../share/joy/sleuth/sleuth $(DESTDIR)$(BINDIR)/sleuth; fi
-	if [ -f saltUI/saltui ]; then \
+	if [ -d saltUI ]; then \
 	  install -d $(DESTDIR)$(DATADIR)/joy/saltUI && \
 	  cp -R saltUI/. $(DESTDIR)$(DATADIR)/joy/saltUI/ && \
 	  find $(DESTDIR)$(DATADIR)/joy/saltUI -name __pycache__ -prune -exec rm -rf {} + && \
-	  ln -sf ../share/joy/saltUI/saltui $(DESTDIR)$(BINDIR)/saltui; fi
+	  chmod 755 $(DESTDIR)$(DATADIR)/joy/saltUI/joy-train $(DESTDIR)$(DATADIR)/joy/saltUI/saltui && \
+	  ln -sf ../share/joy/saltUI/saltui $(DESTDIR)$(BINDIR)/saltui && \
+	  ln -sf ../share/joy/saltUI/joy-train $(DESTDIR)$(BINDIR)/joy-train; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/joy $(DESTDIR)$(BINDIR)/sleuth $(DESTDIR)$(BINDIR)/joy-anon \
-	    $(DESTDIR)$(BINDIR)/saltui
+	    $(DESTDIR)$(BINDIR)/saltui $(DESTDIR)$(BINDIR)/joy-train
 	rm -f $(DESTDIR)$(LIBDIR)/libjoy.a $(DESTDIR)$(LIBDIR)/libjoy.so $(DESTDIR)$(LIBDIR)/$(LIBJOY_SO) \
 	    $(DESTDIR)$(LIBDIR)/$(LIBJOY_REAL) $(DESTDIR)$(PKGCONFIGDIR)/joy.pc
 	rm -f $(DESTDIR)$(INCLUDEDIR)/joy/joy.h
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/joy 2>/dev/null
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) $(DESTDIR)$(MANDIR)/man1/sleuth.1 \
-	    $(DESTDIR)$(MANDIR)/man1/saltui.1
+	    $(DESTDIR)$(MANDIR)/man1/saltui.1 $(DESTDIR)$(MANDIR)/man1/joy-train.1
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3)))
 	rm -f $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/joy 2>/dev/null

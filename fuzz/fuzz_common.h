@@ -3,7 +3,9 @@
  *
  * fuzz_config_all_modules() switches every module on through its own
  * options (booleans 1, numbers 32 or their maximum), so a pipeline target
- * exercises every parser.  Options that name files are left unset.
+ * exercises every parser.  Options that name files are left unset, except
+ * the classifier's model (test/data/classify.model, when it is found from
+ * the current directory: classify=1 needs one; classify_features=1 not).
  */
 #ifndef JOY_FUZZ_COMMON_H
 #define JOY_FUZZ_COMMON_H
@@ -16,6 +18,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FUZZ_CLASSIFY_MODEL "test/data/classify.model"
 
 static inline void fuzz_config_all_modules(struct joy_config *cfg)
 {
@@ -33,6 +39,11 @@ static inline void fuzz_config_all_modules(struct joy_config *cfg)
                 snprintf(v, sizeof v, "%llu", (unsigned long long)(o->max >= 32 ? (o->min > 32 ? o->min : 32) : o->max));
             else
                 continue;
+            if (strcmp(o->key, "classify") == 0) {
+                if (access(FUZZ_CLASSIFY_MODEL, R_OK) != 0)
+                    continue;
+                config_set(cfg, "model", FUZZ_CLASSIFY_MODEL, "fuzz", err, sizeof err);
+            }
             config_set(cfg, o->key, v, "fuzz", err, sizeof err);
         }
     }

@@ -390,6 +390,9 @@ def module_options():
             opts.append(m.group(1) + "=1")
         elif m.group(1) in counts:
             opts.append(m.group(1) + "=" + counts[m.group(1)])
+    if "classify=1" in opts:  # the classifier needs a model file
+        opts.append("model=" + os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                                            "classify.model"))
     return opts + ["fpx=1"]
 
 

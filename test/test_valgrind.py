@@ -31,6 +31,8 @@ def module_options():
         key, val = [x.strip() for x in line.split("=", 1)]
         if val == "0":
             opts.append(key + "=" + ("32" if key in ("idp", "payload", "hd", "dist_bytes") else "1"))
+    if "classify=1" in opts:  # the classifier needs a model file
+        opts.append("model=" + os.path.join(ROOT, "test", "data", "classify.model"))
     return opts + ["fpx=1"]
 
 

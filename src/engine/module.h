@@ -101,6 +101,10 @@ struct joy_module {
      * leaves out of the counters (retrans=0): a stream reassembler needs
      * reordered segments that arrive after later ones (see reasm.h). */
     bool sees_retrans;
+    /* Call `write_json` for every record, with state NULL when the module
+     * stored nothing for the flow (the classifier scores every flow, also
+     * one made only of fragments that no module saw). */
+    bool writes_every_record;
 };
 
 extern const struct joy_module *const joy_modules[];

@@ -146,7 +146,8 @@ void record_write(struct jsonw *w, const struct flow *f, const struct flow *show
     size_t module_fields = w->len;
     for (size_t i = 0; i < n_mod; i++) {
         const struct joy_module *mod = joy_modules[re->mod_index[i]];
-        if (f->mod[i] && f->mod[i] != MODULE_DECLINED && mod->write_json)
+        if (mod->write_json && f->mod[i] != MODULE_DECLINED &&
+            (f->mod[i] || mod->writes_every_record))
             mod->write_json(&envs[i], f->mod[i], f, w);
     }
 
