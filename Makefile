@@ -36,6 +36,10 @@ DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+# systemd unit and sysusers.d entry: under the prefix too (PREFIX=/usr for
+# the system's own /usr/lib/systemd/system)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 # --- flags ---------------------------------------------------------------
 SRC_DIRS = engine modules proto util capture output
@@ -62,7 +66,7 @@ JOY_ANON_BIN ?= $(dir $(JOY_BIN))joy-anon
 OBJ = $(BUILD)/obj
 LIB_OBJ = $(LIB_SRC:src/%.c=$(OBJ)/%.o)
 RUN_OBJ = $(RUN_SRC:src/%.c=$(OBJ)/%.o)
-CLI_OBJ = $(OBJ)/cli/main.o $(OBJ)/cli/workers.o $(OBJ)/cli/joy_anon.o
+CLI_OBJ = $(patsubst src/%.c,$(OBJ)/%.o,$(wildcard src/cli/*.c))
 
 ASAN_DIR ?= build-asan
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -72,8 +76,8 @@ TSAN_DIR ?= build-tsan
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 TSAN_OBJ = $(LIB_SRC:src/%.c=$(TSAN_DIR)/obj/%.o)
 # joy itself under TSan (the threads=N paths: test/test_threads.py)
-TSAN_JOY_OBJ = $(TSAN_OBJ) $(RUN_SRC:src/%.c=$(TSAN_DIR)/obj/%.o) $(TSAN_DIR)/obj/cli/main.o \
-	$(TSAN_DIR)/obj/cli/workers.o
+TSAN_JOY_OBJ = $(TSAN_OBJ) $(RUN_SRC:src/%.c=$(TSAN_DIR)/obj/%.o) \
+	$(patsubst src/%.c,$(TSAN_DIR)/obj/%.o,$(filter-out src/cli/joy_anon.c,$(wildcard src/cli/*.c)))
 
 UNIT_SRC = $(wildcard test/unit/*.c)
 API_SRC = $(wildcard test/api/*.c)
@@ -125,7 +129,9 @@ $(BUILD)/joy.pc: share/joy.pc.in include/joy/joy.h config.mk
 lib: $(BUILD)/libjoy.a $(BUILD)/$(LIBJOY_REAL) $(BUILD)/joy.pc
 
 # --- programs --------------------------------------------------------------
-$(JOY_BIN): $(OBJ)/cli/main.o $(OBJ)/cli/workers.o $(BUILD)/libjoy-internal.a
+# the joy command: every src/cli/*.c but joy-anon's
+JOY_CLI_SRC = $(filter-out src/cli/joy_anon.c,$(wildcard src/cli/*.c))
+$(JOY_BIN): $(JOY_CLI_SRC:src/%.c=$(OBJ)/%.o) $(BUILD)/libjoy-internal.a
 	$(CC) $(CFLAGS_ALL) $(USER_LDFLAGS) -o $@ $^ $(LIBS)
 
 # joy-anon maps Crypto-PAn pseudonyms back and forth
@@ -169,7 +175,7 @@ $(ASAN_DIR)/obj/%.o: src/%.c config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(WARN) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(ASAN_DIR)/joy: $(ASAN_DIR)/obj/cli/main.o $(ASAN_DIR)/obj/cli/workers.o $(ASAN_OBJ)
+$(ASAN_DIR)/joy: $(JOY_CLI_SRC:src/%.c=$(ASAN_DIR)/obj/%.o) $(ASAN_OBJ)
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 $(ASAN_DIR)/joy-anon: $(ASAN_DIR)/obj/cli/joy_anon.o $(ASAN_OBJ)
@@ -233,7 +239,8 @@ MAN3 = $(wildcard doc/libjoy.3)
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 	    $(DESTDIR)$(INCLUDEDIR)/joy $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
-	    $(DESTDIR)$(SYSCONFDIR)/joy $(DESTDIR)$(DATADIR)/joy
+	    $(DESTDIR)$(SYSCONFDIR)/joy $(DESTDIR)$(DATADIR)/joy \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 755 $(JOY_BIN) $(DESTDIR)$(BINDIR)/joy
 	install -m 755 $(JOY_ANON_BIN) $(DESTDIR)$(BINDIR)/joy-anon
 	install -m 644 include/joy/joy.h $(DESTDIR)$(INCLUDEDIR)/joy/joy.h
@@ -246,6 +253,11 @@ install: all
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	install -m 644 options.cfg $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg
+	install -m 644 share/joy.cfg $(DESTDIR)$(SYSCONFDIR)/joy/joy.cfg
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    share/systemd/joy@.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/joy@.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/joy@.service
+	install -m 644 share/sysusers.d/joy.conf $(DESTDIR)$(SYSUSERSDIR)/joy.conf
 	install -m 644 share/compact_bd.txt share/internal.net $(DESTDIR)$(DATADIR)/joy/
 	if [ -f sleuth/sleuth ]; then \
 	  install -d $(DESTDIR)$(DATADIR)/joy/sleuth && \
@@ -270,7 +282,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) $(DESTDIR)$(MANDIR)/man1/sleuth.1 \
 	    $(DESTDIR)$(MANDIR)/man1/saltui.1 $(DESTDIR)$(MANDIR)/man1/joy-train.1
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3)))
-	rm -f $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg
+	rm -f $(DESTDIR)$(SYSCONFDIR)/joy/options.cfg $(DESTDIR)$(SYSCONFDIR)/joy/joy.cfg
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/joy@.service $(DESTDIR)$(SYSUSERSDIR)/joy.conf
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/joy 2>/dev/null
 	rm -rf $(DESTDIR)$(DATADIR)/joy
 

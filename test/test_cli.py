@@ -94,8 +94,8 @@ def run_cases(tmp):
         assert rc == 2 and "nosuchkey" in err and out == b""
         rc, _, err = joy("num_pkts=abc", sample)
         assert rc == 2 and "num_pkts" in err and "abc" in err
-        rc, _, err = joy("-Z", sample)
-        assert rc == 2 and "-Z" in err
+        rc, _, err = joy("-J", sample)
+        assert rc == 2 and "-J" in err
 
     @case
     def config_file_error_names_file_and_line():

@@ -5,7 +5,8 @@
   exactly once (N - 1 ... evicted with expire_type "r"), memory stays flat;
 - SIGKILL during a run leaves only FILE.part, never FILE;
 - SIGTERM ends a run like SIGINT: everything written, gzip complete;
-- a disk that fills up mid-run: an error, exit 1, nothing left behind.
+- a disk that fills up mid-run: an error, exit 1, and the file kept up to
+  its last complete record (valid gzip, metadata line first), no .part.
 """
 import gzip
 import json
@@ -110,8 +111,9 @@ def main():
 
     def disk_fills_up_mid_run():
         # A 256 KiB tmpfs fills while records are written (mid-run, not at
-        # close): a clear error, exit 1, and neither the final name nor a
-        # .part file left behind - for the gzip (ISA-L/zlib) and plain sinks.
+        # close): a clear error, exit 1, and the file closed at its last
+        # complete record under the final name (no .part) - for the gzip
+        # (ISA-L/zlib) and plain sinks.
         mnt = os.path.join(tmp, "small")
         os.mkdir(mnt)
         if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt],
@@ -128,7 +130,22 @@ def main():
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
                 err = p.stderr.decode()
                 assert p.returncode == 1 and "No space left on device" in err and name in err, (name, p.returncode, err)
-                assert os.listdir(mnt) == [], (name, os.listdir(mnt))
+                assert "complete lines written before it were kept" in err, err
+                assert os.listdir(mnt) == [name], (name, os.listdir(mnt))
+                if name.endswith(".gz"):
+                    assert subprocess.run(["gzip", "-t", dest]).returncode == 0, name
+                    with gzip.open(dest, "rt") as f:
+                        lines = f.read().splitlines()
+                else:
+                    with open(dest) as f:
+                        text = f.read()
+                    assert text.endswith("\n"), name
+                    lines = text.splitlines()
+                assert "version" in json.loads(lines[0]), name
+                assert len(lines) > 100, (name, len(lines))
+                for l in lines[1:]:
+                    assert json.loads(l)["expire_type"] in ("r", "e"), name
+                os.unlink(dest)
         finally:
             subprocess.run(["umount", mnt])
     case(disk_fills_up_mid_run)

@@ -122,13 +122,16 @@ JOY_API void joy_config_free(struct joy_config *cfg);
  * Set one option from text, exactly as `key=value` on the command line.
  * `origin` names where the setting came from in messages ("command line",
  * "site.cfg:12"); NULL means "joy_config_set".  Returns JOY_OK,
- * JOY_ERR_UNKNOWN_KEY or JOY_ERR_VALUE (message in err).
+ * JOY_ERR_UNKNOWN_KEY or JOY_ERR_VALUE (message in err).  On JOY_OK err
+ * holds "" or a notice: a key of the original Joy that joy accepts and
+ * ignores (doc/joy-compat.md says which), to be shown to the user.
  */
 JOY_API int joy_config_set(struct joy_config *cfg, const char *key, const char *value,
                            const char *origin, char *err, size_t errlen);
 
 /* Read an options file (`key = value` lines, '#' comments, a bare `key`
- * means key = 1), as joy -x does.  JOY_OK or JOY_ERR_FILE/_UNKNOWN_KEY/_VALUE. */
+ * means key = 1), as joy -x does.  JOY_OK or JOY_ERR_FILE/_UNKNOWN_KEY/_VALUE.
+ * On JOY_OK err holds the notices of ignored Joy keys, one a line, or "". */
 JOY_API int joy_config_load_file(struct joy_config *cfg, const char *path, char *err,
                                  size_t errlen);
 

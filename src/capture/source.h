@@ -216,6 +216,12 @@ struct source_file_opts {
 struct joy_source *source_file_new(const struct source_file_opts *o, enum source_error *error,
                                    char *err, size_t errlen);
 
+/* Progress of a file source: the file being read (NULL between files),
+ * the bytes read of all inputs so far and their total (0 when unknown:
+ * standard input, a pipe).  0, or -1 when s is not a file source. */
+int source_file_progress(struct joy_source *s, const char **name, uint64_t *done,
+                         uint64_t *total);
+
 /* Live capture with libpcap: snaplen, promiscuous mode, 100 ms timeout,
  * 32 MiB kernel buffer, nanosecond timestamps, the filter in the kernel. */
 struct source_pcap_opts {

@@ -53,6 +53,8 @@ struct file_source {
     } prog[MAX_BPF];
     size_t n_prog;
     struct source_stats st;
+    /* progress: bytes of every input (0: unknown, a pipe), of the files done */
+    uint64_t total, done;
 };
 
 /* ---------------------------------------------------------------------
@@ -96,6 +98,8 @@ static struct bpf_program *bpf_for(struct file_source *f, int linktype)
  */
 static void close_file(struct file_source *f)
 {
+    if (f->cf)
+        f->done += capfile_offset(f->cf);
     capfile_close(f->cf);
     f->cf = NULL;
     f->path = NULL;
@@ -335,6 +339,42 @@ static bool filter_compiles(const char *bpf, char *err, size_t errlen)
     return ok;
 }
 
+/* Bytes of an input for the progress line: a file's size, the sum of a
+ * directory's regular files; 0 for standard input and pipes. */
+static uint64_t input_bytes(const char *in)
+{
+    struct stat st;
+    if (strcmp(in, "-") == 0 || stat(in, &st) != 0)
+        return 0;
+    if (S_ISREG(st.st_mode))
+        return (uint64_t)st.st_size;
+    if (!S_ISDIR(st.st_mode))
+        return 0;
+    uint64_t sum = 0;
+    DIR *d = opendir(in);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", in, e->d_name);
+        if (e->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            sum += (uint64_t)st.st_size;
+    }
+    if (d)
+        closedir(d);
+    return sum;
+}
+
+int source_file_progress(struct joy_source *s, const char **name, uint64_t *done, uint64_t *total)
+{
+    if (s->ops != &file_ops)
+        return -1;
+    struct file_source *f = (struct file_source *)s;
+    *name = f->path;
+    *done = f->done + (f->cf ? capfile_offset(f->cf) : 0);
+    *total = f->total;
+    return 0;
+}
+
 struct joy_source *source_file_new(const struct source_file_opts *o, enum source_error *error,
                                    char *err, size_t errlen)
 {
@@ -363,6 +403,7 @@ struct joy_source *source_file_new(const struct source_file_opts *o, enum source
             return NULL;
         }
         f->n_inputs++;
+        f->total += input_bytes(o->inputs[i]);
     }
     *error = SOURCE_OK;
     return &f->base;

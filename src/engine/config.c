@@ -57,7 +57,29 @@ static const struct joy_option core_options[] = {
     {"gzip_level", OPT_UINT, CORE(gzip_level), 1, 9, "1", "1-9",
      "gzip level of the output file (1 fastest ... 9 smallest; 1-3 use ISA-L when built with it)"},
     {"progress", OPT_BOOL, CORE(progress), 0, 1, "1", "0|1",
-     "show a progress line while reading files when stderr is a terminal"},
+     "a status line on a terminal (stderr): file and percent read, or packets/s live"},
+    {"outdir", OPT_STR, CORE(outdir), 0, 0, NULL, "DIR",
+     "directory of a relative output name (Joy's outdir)"},
+    {"rotate", OPT_UINT, CORE(rotate), 0, 3650 * DAY, "0", "SECONDS",
+     "a new output file every SECONDS (-G; wall clock live, packet time offline; 0 off)"},
+    {"rotate_size", OPT_UINT, CORE(rotate_size), 0, 1ull << 50, "0", "BYTES",
+     "a new output file once BYTES were written to it (-C MB; 0 off)"},
+    {"count", OPT_UINT, CORE(count), 0, 2147483647, "0", "N",
+     "a new output file after N records (Joy's count; 0 off)"},
+    {"keep", OPT_UINT, CORE(keep), 0, 1000000, "0", "N",
+     "keep at most N output files of this run, removing the oldest (-W; 0 all)"},
+    {"flush_interval", OPT_UINT, CORE(flush_interval), 0, 3600, "1", "SECONDS",
+     "live capture: records pending are pushed to the output every SECONDS (0 never)"},
+    {"max_packets", OPT_UINT, CORE(max_packets), 0, UINT64_MAX, "0", "N",
+     "stop after N packets (-c; 0 no limit)"},
+    {"username", OPT_STR, CORE(username), 0, 0, NULL, "USER",
+     "after opening the capture and the output, run as USER with no capabilities (-Z)"},
+    {"logfile", OPT_STR, CORE(logfile), 0, 0, NULL, "FILE",
+     "append messages to FILE instead of stderr (reopened on SIGHUP)"},
+    {"show_config", OPT_BOOL, CORE(show_config), 0, 1, "0", "0|1",
+     "print the configuration (the metadata line) to the log at start"},
+    {"show_interfaces", OPT_BOOL, CORE(show_interfaces), 0, 1, "0", "0|1",
+     "print the capture interfaces (as -D) to the log at start"},
     {"community_id", OPT_BOOL, CORE(community_id), 0, 1, "1", "0|1",
      "add the Community ID v1 flow hash (seed 0)"},
     {"fpx", OPT_BOOL, CORE(fpx), 0, 1, "0", "0|1",
@@ -156,12 +178,101 @@ static int parse_uint(const char *v, uint64_t *out)
     return 0;
 }
 
+/*
+ * Joy 4.5's keys that joy does not have as options (doc/joy-compat.md).
+ *
+ * Retired: features deliberately not carried over.  The key is accepted,
+ * whatever its value, and does nothing; config_set() leaves one notice
+ * line in err so that the joy command can say so.
+ */
+static const struct {
+    const char *key, *why;
+} retired_keys[] = {
+    {"upload", "Joy's upload after rotation (scp) was never triggered in 4.x; ship the files of "
+     "outdir with your own tool (rsync, a systemd path unit)"},
+    {"keyfile", "it served Joy's upload, which is not carried over"},
+    {"retain", "it served Joy's upload, which is not carried over"},
+    {"updater", "Joy's updater thread did nothing"},
+    {"nat", "it had no effect in Joy 4.x"},
+    {"aux_resource_path", "it had no effect in Joy 4.x (its only reader was compiled out)"},
+    {"example", "Joy's demonstration module (total payload bytes): bytes_out + bytes_in say the "
+     "same"},
+    {"preemptive_timeout", "joy always ends a record at active_timeout and continues it in a new "
+     "one (expire_type \"a\"), which is what preemptive_timeout=1 did"},
+    {"type", "Joy 4.5 documented it but rejected it itself"},
+    {"URLmodel", "Joy 4.5 documented it but rejected it itself"},
+    {"URLlabel", "Joy 4.5 documented it but rejected it itself"},
+};
+
+/*
+ * Planned: features of later issues, not in this build.  A value that
+ * leaves the feature off (0, none, or any value of a setting that only
+ * matters once the feature is on) is accepted silently, so that Joy's
+ * options.cfg loads; asking for the feature is an error that says so.
+ * `always` keys are refused whatever their value.
+ */
+static const struct {
+    const char *key, *what;
+    bool needs_on;  /* only values other than 0/none are refused */
+    bool always;
+} planned_keys[] = {
+    {"exe", "process attribution (exe=) is not available in this build yet", true, false},
+    {"nfv9_port", "NetFlow v9 collection is not available in this build yet (IPFIX issue)", true,
+     false},
+    {"ipfix_collect_port", "IPFIX collection is not available in this build yet (IPFIX issue)",
+     true, false},
+    {"ipfix_collect_online", "IPFIX collection is not available in this build yet (IPFIX issue)",
+     true, false},
+    {"ipfix_export_port", "IPFIX export is not available in this build yet (IPFIX issue)", true,
+     false},
+    {"ipfix_export_remote_port", NULL, false, false},
+    {"ipfix_export_remote_host", NULL, false, false},
+    {"ipfix_export_template", NULL, false, false},
+};
+
+static bool is_off(const char *v)
+{
+    return !*v || strcmp(v, "0") == 0 || strcasecmp(v, "none") == 0 ||
+           strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "off") == 0;
+}
+
+/* 1: handled (notice in err, or silently accepted); -1: refused (message
+ * in err); 0: not a Joy key. */
+static int original_joy_key(const char *key, const char *value, const char *where, char *err,
+                        size_t errlen)
+{
+    for (size_t i = 0; i < sizeof retired_keys / sizeof retired_keys[0]; i++) {
+        if (strcmp(key, retired_keys[i].key) == 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: '%s' is not carried over from Joy and is ignored: %s",
+                         where, key, retired_keys[i].why);
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < sizeof planned_keys / sizeof planned_keys[0]; i++) {
+        if (strcmp(key, planned_keys[i].key) != 0)
+            continue;
+        if (planned_keys[i].always || (planned_keys[i].needs_on && !is_off(value))) {
+            fail(err, errlen, "%s: %s=%s: %s", where, key, value, planned_keys[i].what);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 int config_set(struct joy_config *cfg, const char *key, const char *value, const char *where,
                char *err, size_t errlen)
 {
     struct opt_ref r;
-    if (!find_option(key, &r))
+    if (err && errlen)
+        err[0] = '\0';
+    if (!find_option(key, &r)) {
+        int j = original_joy_key(key, value, where, err, errlen);
+        if (j != 0)
+            return j > 0 ? 0 : -1;
         return fail(err, errlen, "%s: unknown option '%s' (see joy -h)", where, key);
+    }
     const struct joy_option *o = r.opt;
     char *field = field_of(cfg, &r);
     switch (o->type) {
@@ -319,6 +430,8 @@ static int load_stream(struct joy_config *cfg, FILE *f, const char *path, char *
     ssize_t got;
     unsigned lineno = 0;
     int rc = 0;
+    if (err && errlen)
+        err[0] = '\0';
     while ((got = getline(&line, &linecap, f)) >= 0) {
         lineno++;
         char where[512];
@@ -359,10 +472,17 @@ static int load_stream(struct joy_config *cfg, FILE *f, const char *path, char *
                 goto out;
             }
         }
-        if (config_set(cfg, key, value, where, err, errlen) != 0) {
+        char msg[1024];
+        if (config_set(cfg, key, value, where, msg, sizeof msg) != 0) {
             *why = config_has_key(key) ? CONFIG_FAIL_VALUE : CONFIG_FAIL_KEY;
+            snprintf(err, errlen, "%s", msg);
             rc = -1;
             break;
+        }
+        if (msg[0] && err && errlen) {
+            /* a notice: kept, one a line, for the caller */
+            size_t used = strlen(err);
+            snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", msg);
         }
     }
     if (rc == 0 && ferror(f))

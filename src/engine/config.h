@@ -66,6 +66,18 @@ struct joy_config {
     uint64_t verbosity;
     uint64_t gzip_level;
     bool progress;
+    /* operating joy as a sensor (the joy command's; stored and shown) */
+    char *outdir;
+    uint64_t rotate;            /* seconds (-G) */
+    uint64_t rotate_size;       /* bytes (-C) */
+    uint64_t count;             /* records per file (Joy's count=) */
+    uint64_t keep;              /* files (-W) */
+    uint64_t flush_interval;    /* seconds */
+    uint64_t max_packets;       /* -c */
+    char *username;             /* -Z */
+    char *logfile;
+    bool show_config;
+    bool show_interfaces;
     bool community_id;
     bool fpx;
 

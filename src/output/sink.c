@@ -5,11 +5,14 @@
  */
 #include "sink.h"
 
+#include "rotate.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +53,30 @@ static void free_sink(struct joy_sink *s)
     free(s);
 }
 
+/* Create NAME.part: never through a link planted under that name, locked
+ * so that a second joy (or the leftover recovery of one) leaves it alone,
+ * and emptied only once the lock is held. */
+static int open_part(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot create output file: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "%s: cannot create output file: another process is writing it",
+                 path);
+        close(fd);
+        return -1;
+    }
+    if (ftruncate(fd, 0) != 0) {
+        snprintf(err, errlen, "%s: cannot create output file: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *target, int gzip_level,
                                char *err, size_t errlen)
 {
@@ -59,37 +86,38 @@ struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *targe
         return NULL;
     }
     s->ops = ops;
+    s->fd = -1;
     int fd = -1;
     if (!target || strcmp(target, "-") == 0) {
         s->is_stdout = true;
         fd = STDOUT_FILENO;
-    } else {
-        /* Devices, pipes and the like are written directly; only regular
-         * files (or new ones) go through NAME.part. */
-        struct stat st;
-        bool regular = (ops->flags & SINK_FILE) && (stat(target, &st) != 0 || S_ISREG(st.st_mode));
-        if (regular) {
-            size_t n = strlen(target);
-            s->final_name = strdup(target);
-            s->name = malloc(n + 6);
-            if (!s->final_name || !s->name) {
-                snprintf(err, errlen, "out of memory");
-                goto fail;
-            }
-            memcpy(s->name, target, n);
-            memcpy(s->name + n, ".part", 6);
-        } else if (!(s->name = strdup(target))) {
+    } else if (!(ops->flags & SINK_FILE)) {
+        if (!(s->name = strdup(target))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
-        if (ops->flags & SINK_FILE) {
-            fd = open(s->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (fd < 0) {
-                snprintf(err, errlen, "%s: cannot create output file: %s", s->name, strerror(errno));
-                goto fail;
-            }
+    } else {
+        /* Regular files (or new ones) go through NAME.part next to the
+         * file a link names; devices, FIFOs and /dev/stdout are written in
+         * place. */
+        struct out_target t;
+        if (rotate_resolve(target, &t, err, errlen) != 0) {
+            rotate_target_free(&t);
+            goto fail;
         }
+        s->name = t.write_path;
+        s->final_name = t.final_path;
+        if (t.direct) {
+            fd = open(s->name, O_WRONLY | O_CLOEXEC | (t.append ? O_APPEND : 0));
+            if (fd < 0)
+                snprintf(err, errlen, "%s: cannot open output: %s", s->name, strerror(errno));
+        } else {
+            fd = open_part(s->name, err, errlen);
+        }
+        if (fd < 0)
+            goto fail;
     }
+    s->fd = fd;
     if (ops->open(s, fd, gzip_level) != 0) {
         if (s->err)
             snprintf(err, errlen, "%s", s->errmsg);
@@ -106,6 +134,16 @@ struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *targe
 fail:
     free_sink(s);
     return NULL;
+}
+
+uint64_t sink_size(const struct joy_sink *s)
+{
+    if (s->ops == &sink_plain_ops)
+        return s->bytes;
+    if (s->is_stdout || s->fd < 0)
+        return 0;
+    off_t off = lseek(s->fd, 0, SEEK_CUR);
+    return off > 0 ? (uint64_t)off : 0;
 }
 
 int sink_fail(struct joy_sink *s, const char *what)
@@ -165,6 +203,46 @@ int sink_flush(struct joy_sink *s)
     return 0;
 }
 
+/* After an error: cut NAME.part at its last complete record and keep it
+ * as NAME (rotate_salvage); the message says what was kept.  A file with
+ * no complete line goes. */
+static int keep_what_was_written(struct joy_sink *s, char *err, size_t errlen)
+{
+    char why[256] = "";
+    uint64_t lines = 0;
+    int fd = open(s->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    int rc = fd < 0 ? -1 : rotate_salvage(fd, &lines, why, sizeof why);
+    if (fd < 0)
+        snprintf(why, sizeof why, "%s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0) {
+        if (err)
+            snprintf(err, errlen, "%s; %s could not be closed at its last complete record (%s) "
+                     "and was left as it is", s->errmsg, s->name, why);
+        return -1;
+    }
+    if (lines == 0) {
+        unlink(s->name);
+        if (err)
+            snprintf(err, errlen, "%s; nothing complete had been written: %s removed", s->errmsg,
+                     s->name);
+        return -1;
+    }
+    if (rename(s->name, s->final_name) != 0) {
+        if (err)
+            snprintf(err, errlen, "%s; the %llu complete lines written before it were kept in "
+                     "%s (cannot rename it to %s: %s)", s->errmsg, (unsigned long long)lines,
+                     s->name, s->final_name, strerror(errno));
+        return -1;
+    }
+    if (err)
+        snprintf(err, errlen, "%s; the %llu complete lines written before it were kept: %s "
+                 "ends at its last complete record", s->errmsg, (unsigned long long)lines,
+                 s->final_name);
+    return -1;
+}
+
 int sink_close(struct joy_sink *s, bool commit, char *err, size_t errlen)
 {
     int rc = 0;
@@ -172,11 +250,11 @@ int sink_close(struct joy_sink *s, bool commit, char *err, size_t errlen)
     if (s->ops->close(s, s->err != 0 || (!commit && s->final_name)) != 0)
         sink_fail(s, "write failed");
     if (s->err) {
-        if (err)
-            snprintf(err, errlen, "%s", s->errmsg);
-        if (s->final_name)
-            unlink(s->name);
         rc = -1;
+        if (s->final_name)
+            keep_what_was_written(s, err, errlen);
+        else if (err)
+            snprintf(err, errlen, "%s", s->errmsg);
     } else if (s->final_name && commit) {
         if (rename(s->name, s->final_name) != 0) {
             if (err)

@@ -25,11 +25,17 @@
  *   calling sink_fail() itself for a more specific message.
  *
  *   Files are committed, never half-written.  A target that is a regular
- *   file (or does not exist yet) is written as NAME.part; sink_close() with
- *   commit=true renames it to NAME only when every write, the final flush
- *   and the close succeeded.  On any error, or on commit=false, NAME.part
- *   is removed, so a file under the final name is always complete.  Devices
- *   and pipes (/dev/null, a FIFO) and stdout are written directly.
+ *   file (or does not exist yet) is written as NAME.part (next to the file
+ *   a symbolic link names: the link stays), locked with flock() while it is
+ *   written; sink_close() with commit=true renames it to NAME when every
+ *   write, the final flush and the close succeeded.  commit=false with no
+ *   error removes NAME.part (nothing worth keeping: a usage error).  After
+ *   an error (a full disk) the file is cut at its last complete record
+ *   (rotate_salvage: gzip at its last sync flush, closed there), renamed to
+ *   NAME and the error message says how many lines were kept; a file with
+ *   no complete line is removed.  So a file under the final name is always
+ *   complete.  Devices and pipes (/dev/null, a FIFO, /dev/stdout) and stdout
+ *   are written in place: nothing is created, truncated or renamed.
  *
  *   Flush pushes every record written so far to the operating system: when
  *   sink_flush() returns 0, a reader of the file sees all of them (plain:
@@ -86,6 +92,8 @@ struct joy_sink {
     char *final_name; /* NAME to rename to on commit; NULL unless a regular file */
     bool is_stdout;
     bool dirty;       /* records written since the last flush */
+    int fd;           /* the descriptor handed to open (-1 for network sinks); the
+                       * sink owns it: for size checks (lseek) only */
     int err;          /* first errno-style failure, 0 if none */
     char errmsg[256];
     uint64_t records; /* accepted by write */
@@ -129,6 +137,11 @@ static inline bool sink_failed(const struct joy_sink *s) { return s->err != 0; }
  * any error) NAME.part is removed.  0, or -1 with the first error's message
  * in err (err may be NULL). */
 int sink_close(struct joy_sink *s, bool commit, char *err, size_t errlen);
+
+/* Bytes of the file so far: what the sink wrote to its descriptor (plain:
+ * every record accepted; gzip: the compressed bytes that left the
+ * compressor, not those it still holds).  0 for stdout and network sinks. */
+uint64_t sink_size(const struct joy_sink *s);
 
 /* For the ops: record the first failure as "NAME: what: strerror(errno)"
  * (EIO if errno is 0).  Later calls change nothing.  Returns -1. */

@@ -1,10 +1,13 @@
 /* test_sink.c - every output sink: records read back (gunzipped through
  * zlib), NAME.part renamed only on commit and removed otherwise, flush
  * making what was written readable before close, the sticky error. */
+#include "rotate.h"
 #include "sink.h"
 #include "unit.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -199,11 +202,13 @@ static void sticky_error(const struct variant *v)
     CHECK_STREQ(err, first);
 }
 
-/* A failure while writing a regular file: the .part goes, nothing is
- * renamed.  (ENOSPC itself is tested with a tmpfs in test_robustness.py.) */
-static void failed_file_not_committed(void)
+/* A failure while writing a regular file: the complete records written
+ * before it are kept under the final name, the .part goes, and the
+ * message says so.  (ENOSPC itself is tested with a tmpfs in
+ * test_robustness.py and test_sensor.py.) */
+static void failed_file_keeps_complete_records(void)
 {
-    char path[128], part[140], err[300] = "", rec[128];
+    char path[128], part[140], err[600] = "", rec[128];
     snprintf(path, sizeof path, "%s/failed.json", dir);
     snprintf(part, sizeof part, "%s.part", path);
     struct joy_sink *s = sink_open_ops(&sink_plain_ops, path, 1, err, sizeof err);
@@ -217,9 +222,75 @@ static void failed_file_not_committed(void)
     CHECK(sink_write(s, rec, (size_t)n, NULL) == -1);
     CHECK(sink_close(s, true, err, sizeof err) == -1);
     char want[300];
-    snprintf(want, sizeof want, "%s: write failed: %s", part, strerror(ENOSPC));
-    CHECK_STREQ(err, want);
+    snprintf(want, sizeof want, "%s: write failed: %s; the 1 complete lines", part,
+             strerror(ENOSPC));
+    CHECK(strncmp(err, want, strlen(want)) == 0);
+    CHECK(!exists(part) && exists(path));
+    size_t got_len;
+    char *got = read_back(path, &got_len);
+    CHECK(got && got_len == (size_t)n && memcmp(got, rec, (size_t)n) == 0);
+    free(got);
+    unlink(path);
+
+    /* nothing complete: the file goes */
+    s = sink_open_ops(&sink_plain_ops, path, 1, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    errno = ENOSPC;
+    sink_fail(s, "write failed");
+    CHECK(sink_close(s, true, err, sizeof err) == -1);
     CHECK(!exists(part) && !exists(path));
+}
+
+/* rotate_salvage: a gzip member cut anywhere after a sync flush is closed
+ * at the flush; a plain file is cut after its last newline. */
+static void salvage_cut_files(void)
+{
+    for (int kind = 0; kind < 3; kind++) {
+        char path[128], part[140], err[300] = "", rec[128];
+        const char *ext = kind == 0 ? "json" : "json.gz";
+        snprintf(path, sizeof path, "%s/salvage%d.%s", dir, kind, ext);
+        snprintf(part, sizeof part, "%s.part", path);
+        const struct joy_sink_ops *ops = kind == 0 ? &sink_plain_ops : kind == 1 ? &sink_zlib_ops
+                                                                                 : sink_gzip_ops(1);
+        struct joy_sink *s = sink_open_ops(ops, path, kind == 1 ? 6 : 1, err, sizeof err);
+        CHECK(s != NULL);
+        if (!s)
+            return;
+        for (int i = 0; i < 50; i++) {
+            int n = make_record(rec, sizeof rec, (unsigned)i);
+            CHECK(sink_write(s, rec, (size_t)n, NULL) == 0);
+        }
+        CHECK(sink_flush(s) == 0);
+        for (int i = 50; i < 60; i++) {
+            int n = make_record(rec, sizeof rec, (unsigned)i);
+            CHECK(sink_write(s, rec, (size_t)n, NULL) == 0);
+        }
+        CHECK(sink_flush(s) == 0);
+        /* a killed writer: the file as it is now, plus half a record */
+        int fd = open(part, O_RDWR);
+        CHECK(fd >= 0);
+        if (kind == 0) {
+            CHECK(write(fd, "{\"half", 6) == 6);
+        } else {
+            off_t end = lseek(fd, 0, SEEK_END);
+            CHECK(ftruncate(fd, end + 3) == 0); /* garbage after the flush */
+        }
+        uint64_t lines = 0;
+        CHECK(rotate_salvage(fd, &lines, err, sizeof err) == 0);
+        CHECK(lines == 60);
+        close(fd);
+        size_t len;
+        char *got = read_back(part, &len);
+        int nl = 0;
+        for (size_t i = 0; got && i < len; i++)
+            nl += got[i] == '\n';
+        CHECK(got && nl == 60 && len && got[len - 1] == '\n');
+        free(got);
+        sink_close(s, false, NULL, 0);
+        unlink(part);
+    }
 }
 
 static void open_errors(void)
@@ -274,7 +345,8 @@ void run_sink_tests(void)
     }
     TEST_RUN(choose);
     TEST_RUN(each_variant);
-    TEST_RUN(failed_file_not_committed);
+    TEST_RUN(failed_file_keeps_complete_records);
+    TEST_RUN(salvage_cut_files);
     TEST_RUN(open_errors);
     rmdir(dir);
 }
