@@ -89,6 +89,8 @@ struct afp_source {
     uint8_t *next_pkt;               /* next frame in cur */
     uint32_t left;                   /* frames left in cur */
     bool gso_warned;
+    bool draining;                   /* stopped: the ring is being emptied */
+    bool drain_waited;               /* ... and the last partial block had its chance */
     uint64_t delivered, received, dropped, freezes, gso_frames;
 };
 
@@ -297,18 +299,29 @@ static enum source_result afp_next(struct joy_source *s, struct source_packet *p
     if (!a->ring)
         return SOURCE_END;
     for (;;) {
-        if (s->stop) {
-            if (a->cur)
-                release_block(a);
-            return SOURCE_END;
+        /* Stopped: no new packet enters the ring (a reject-all filter),
+         * and every packet the kernel already counted is still read, so
+         * that the kernel's count stays = delivered + dropped. */
+        if (s->stop && !a->draining) {
+            static const struct sock_filter reject_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+            attach(a->fd, SOL_SOCKET, SO_ATTACH_FILTER, reject_all, 1);
+            a->draining = true;
         }
         if (a->cur && a->left == 0)
             release_block(a);
         if (!a->cur) {
             struct tpacket_block_desc *b = block_at(a, a->block);
             if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+                if (a->draining && a->drain_waited)
+                    return SOURCE_END;
                 struct pollfd pfd = {.fd = a->fd, .events = POLLIN | POLLERR};
-                int n = poll(&pfd, 1, AFP_TIMEOUT_MS);
+                /* draining: long enough for the kernel to retire a partly
+                 * filled block (tp_retire_blk_tov) */
+                int n = poll(&pfd, 1, a->draining ? (int)AFP_RETIRE_MS * 3 : AFP_TIMEOUT_MS);
+                if (a->draining) {
+                    a->drain_waited = true;
+                    continue;
+                }
                 if (n < 0 && errno != EINTR) {
                     source_fail(s, SOURCE_FATAL, "%s: poll: %s", a->interface, strerror(errno));
                     return SOURCE_END;

@@ -376,7 +376,10 @@ static void *afpacket_worker_main(void *arg)
     struct source_packet pkt;
     enum source_result res;
     uint32_t n = 0;
-    while (!ws->stop && !atomic_load_explicit(&ws->failed, memory_order_relaxed) &&
+    /* No check of ws->stop here: workers_stop() breaks the source's loop,
+     * and the source then hands over what its ring still holds (every
+     * packet the kernel counted is read) before it ends. */
+    while (!atomic_load_explicit(&ws->failed, memory_order_relaxed) &&
            (res = source_next(w->src, &pkt)) != SOURCE_END) {
         if (res == SOURCE_IDLE) {
             joy_meter_advance(w->meter, wall_ns());
