@@ -1,7 +1,9 @@
 /*
- * fuzz_decode.c - link, IP and transport decoding of one frame.  The first
- * byte picks the link type; every pointer decode_packet() returns must lie
- * inside the frame, and every captured length must fit in it.
+ * fuzz_decode.c - link, IP and transport decoding of one frame, and the
+ * tunnel decapsulation path (decode_tunnel, up to TUNNEL_MAX_DEPTH layers,
+ * as the meter does with tunnels=8).  The first byte picks the link type;
+ * every pointer decode_packet() or decode_tunnel() returns must lie inside
+ * the frame, and every captured length must fit in it.
  */
 #include "packet.h"
 
@@ -10,7 +12,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const int dlts[] = {0, 1, 9, 12, 14, 50, 101, 104, 108, 113, 228, 229, 276, 127};
+static const int dlts[] = {0, 1, 9, 12, 14, 50, 101, 104, 108, 113, 228, 229, 276, 127,
+                           10, 105, 117, 119, 163, 192, 226, 239};
 
 static void inside(const uint8_t *frame, size_t size, const uint8_t *p, uint32_t n)
 {
@@ -33,6 +36,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         inside(frame, size, p.tcp_opts, p.tcp_opts_cap);
         if (p.payload_cap > p.payload_len)
             abort();
+        struct packet in[2];
+        struct tunnel_layer layer;
+        const struct packet *cur = &p;
+        for (int d = 0; d < 8 && maybe_tunnel(cur); d++) {
+            struct packet *q = &in[d & 1];
+            if (decode_tunnel(q, &layer, cur) != DECODE_OK)
+                break;
+            inside(frame, size, q->ip, q->ip_cap);
+            inside(frame, size, q->l4, q->l4_cap);
+            inside(frame, size, q->payload, q->payload_cap);
+            inside(frame, size, q->tcp_opts, q->tcp_opts_cap);
+            if (q->payload_cap > q->payload_len || layer.type == TUN_NONE ||
+                layer.type >= TUN_N_TYPES)
+                abort();
+            cur = q;
+        }
     }
     return 0;
 }

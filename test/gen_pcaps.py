@@ -317,6 +317,180 @@ def wifi(l3):
     return hdr + b'\xaa\xaa\x03\x00\x00\x00' + struct.pack('!H', ethertype(l3)) + l3
 
 
+def wifi_qos(l3, protected=False):
+    """802.11 QoS data frame (subtype 8), ToDS and FromDS (four addresses),
+    QoS control; protected: the Protected flag and 16 bytes of ciphertext."""
+    d, s = macs(l3)
+    flags = 0x03 | (0x40 if protected else 0)
+    hdr = struct.pack('<BBH', 0x88, flags, 0) + d + s + d + struct.pack('<H', 0x20) + s
+    hdr += struct.pack('<H', 5)   # QoS control: TID 5
+    if protected:
+        return hdr + b'\x01\x00\x00\x20\x00\x00\x00\x00' + bytes(range(16)) + l3[:8]
+    return hdr + b'\xaa\xaa\x03\x00\x00\x00' + struct.pack('!H', ethertype(l3)) + l3
+
+
+def radiotap(frame):
+    """radiotap v0 header, 12 bytes: present = flags + rate, flags 0, rate 2 Mb/s."""
+    return struct.pack('<BBHIBBH', 0, 0, 12, 0x6, 0, 4, 0) + frame
+
+
+def ppi(frame):
+    """PPI v0 header of 8 bytes, inner DLT 105."""
+    return struct.pack('<BBHI', 0, 0, 8, LINKTYPE_IEEE802_11) + frame
+
+
+def nflog(l3):
+    """NFLOG: family, version 0, resource id 1 (network order); TLVs in
+    little-endian host order: NFULA_PACKET_HDR (1), NFULA_PREFIX (10),
+    NFULA_PAYLOAD (9), each padded to 4 bytes."""
+    fam = 10 if l3[0] >> 4 == 6 else 2
+
+    def tlv(t, v):
+        b = struct.pack('<HH', 4 + len(v), t) + v
+        return b + b'\0' * (-len(b) % 4)
+    return (struct.pack('!BBH', fam, 0, 1) + tlv(1, struct.pack('!HBB', ethertype(l3), 3, 0))
+            + tlv(10, b'joy\0') + tlv(9, l3))
+
+
+def pflog(l3):
+    """OpenBSD pflog: length 61 (padded to 64), AF 2 or 24 (OpenBSD AF_INET6),
+    action, reason, interface name, ruleset, rule numbers, uid, pid, dir."""
+    af = 24 if l3[0] >> 4 == 6 else 2
+    hdr = struct.pack('!BBBB16s16sIIIiIiB3x', 61, af, 0, 0, b'em0', b'', 1, 0, 0, 0, 0, 0, 1)
+    return hdr + b'\0' * (64 - len(hdr)) + l3
+
+
+def fddi(l3):
+    """FDDI: frame control 0x50, destination, source, then 802.2 LLC/SNAP."""
+    d, s = macs(l3)
+    return (b'\x50' + d + s + b'\xaa\xaa\x03\x00\x00\x00' + struct.pack('!H', ethertype(l3))
+            + l3)
+
+
+def ipnet(l3):
+    """Solaris ipnet: version 2, family 2 / 26, htype, length, ifindexes, zones."""
+    fam = 26 if l3[0] >> 4 == 6 else 2
+    return struct.pack('!BBHIIIII', 2, fam, 0, len(l3), 1, 0, 0, 0) + l3
+
+
+# --------------------------------------------------------------------------
+# Tunnels (synthesised; test/test_decode_tunnels.py also makes kernel ones)
+# --------------------------------------------------------------------------
+
+def inner_pair(a, b, sp, dp, req=b'q' * 20, rep=b'r' * 30):
+    return (udp(a, b, sp, dp, req), udp(b, a, dp, sp, rep))
+
+
+def vxlan_hdr(vni):
+    return struct.pack('!BxxxI', 0x08, vni << 8)
+
+
+def geneve_hdr(vni, proto=0x6558, opts=b''):
+    return struct.pack('!BBHI', len(opts) // 4, 0, proto, vni << 8) + opts
+
+
+def gtpu_hdr(teid, payload, ext=False):
+    if ext:   # E flag: sequence, N-PDU, next type 0x85 (PDU session container, 4 bytes)
+        body = struct.pack('!HBB', 0, 0, 0x85) + b'\x01\x00\x09\x00' + payload
+        return struct.pack('!BBHI', 0x34, 0xff, len(body), teid) + body
+    return struct.pack('!BBHI', 0x30, 0xff, len(payload), teid) + payload
+
+
+def gre_hdr(proto, key=None, seq=None):
+    flags = (0x2000 if key is not None else 0) | (0x1000 if seq is not None else 0)
+    h = struct.pack('!HH', flags, proto)
+    if key is not None:
+        h += struct.pack('!I', key)
+    if seq is not None:
+        h += struct.pack('!I', seq)
+    return h
+
+
+def tunnel_udp_packets():
+    """VXLAN (VNI 42 and 43 carrying the same inner 5-tuple: two flows), GENEVE
+    (VNI 7, one 8-byte option), GTP-U (TEID 0x1001 up, 0x2002 down, the reply
+    with an extension header), Teredo (the reply with an origin indication),
+    MPLS over UDP (two labels).  Outer source ports differ per direction."""
+    A, B = '10.40.0.1', '10.40.0.2'
+    P = []
+    q, r = inner_pair('192.168.40.1', '192.168.40.2', 1111, 2222)
+    for i, vni in enumerate((42, 43)):
+        P += [(ts(ms=10 * i), udp(A, B, 50001, 4789, vxlan_hdr(vni) + eth(q))),
+              (ts(ms=10 * i + 1), udp(B, A, 50002, 4789, vxlan_hdr(vni) + eth(r)))]
+    q, r = inner_pair('192.168.41.1', '192.168.41.2', 3333, 4444)
+    opt = struct.pack('!HBB', 0x0102, 0x80, 1) + b'\xaa' * 4
+    P += [(ts(ms=100), udp(A, B, 50003, 6081, geneve_hdr(7, opts=opt) + eth(q))),
+          (ts(ms=101), udp(B, A, 50004, 6081, geneve_hdr(7, opts=opt) + eth(r)))]
+    q, r = inner_pair('10.45.0.2', '8.8.8.8', 5555, 53)
+    P += [(ts(ms=200), udp(A, B, 2152, 2152, gtpu_hdr(0x1001, q))),
+          (ts(ms=201), udp(B, A, 2152, 2152, gtpu_hdr(0x2002, r, ext=True)))]
+    q, r = inner_pair('2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:db8:44::1', 6666, 7777)
+    C, S = '10.40.0.3', '10.40.0.4'
+    P += [(ts(ms=300), udp(C, S, 40000, 3544, q)),
+          (ts(ms=301), udp(S, C, 3544, 40000, struct.pack('!HH4s', 0, 0x63bf, b'\xf5\xff\xff\xfe') + r))]
+    q, r = inner_pair('192.168.46.1', '192.168.46.2', 8888, 9999)
+    lab = struct.pack('!II', (100 << 12) | 64, (200 << 12) | 0x100 | 64)
+    lab2 = struct.pack('!II', (300 << 12) | 64, (400 << 12) | 0x100 | 64)
+    P += [(ts(ms=400), udp(A, B, 50005, 6635, lab + q)),
+          (ts(ms=401), udp(B, A, 50006, 6635, lab2 + r))]
+    return P
+
+
+def tunnel_gre_packets():
+    """GRE with key 5 (IPv4 inside), transparent Ethernet bridging (key 6),
+    MPLS over GRE, PPTP enhanced GRE (call ids 0x1111 / 0x2222, PPP), ERSPAN
+    type II (session 9) and type III (session 10), and VXLAN nested in GRE."""
+    A, B = '10.50.0.1', '10.50.0.2'
+    P = []
+    q, r = inner_pair('192.168.50.1', '192.168.50.2', 1001, 2001)
+    P += [(ts(), ipv4(A, B, 47, gre_hdr(0x0800, key=5) + q, ident=1)),
+          (ts(ms=1), ipv4(B, A, 47, gre_hdr(0x0800, key=5) + r, ident=2))]
+    q, r = inner_pair('192.168.51.1', '192.168.51.2', 1002, 2002)
+    P += [(ts(ms=10), ipv4(A, B, 47, gre_hdr(0x6558, key=6) + eth(q), ident=3)),
+          (ts(ms=11), ipv4(B, A, 47, gre_hdr(0x6558, key=6) + eth(r), ident=4))]
+    q, r = inner_pair('192.168.52.1', '192.168.52.2', 1003, 2003)
+    lab = struct.pack('!I', (500 << 12) | 0x100 | 64)
+    P += [(ts(ms=20), ipv4(A, B, 47, gre_hdr(0x8847) + lab + q, ident=5)),
+          (ts(ms=21), ipv4(B, A, 47, gre_hdr(0x8847) + lab + r, ident=6))]
+    q, r = inner_pair('192.168.53.1', '192.168.53.2', 1004, 2004)
+
+    def pptp(call, seq, l3):
+        ppp = b'\xff\x03\x00\x21' + l3
+        return struct.pack('!HHHHI', 0x3001, 0x880b, len(ppp), call, seq) + ppp
+    P += [(ts(ms=30), ipv4(A, B, 47, pptp(0x1111, 1, q), ident=7)),
+          (ts(ms=31), ipv4(B, A, 47, pptp(0x2222, 1, r), ident=8))]
+    q, r = inner_pair('192.168.54.1', '192.168.54.2', 1005, 2005)
+    e2 = struct.pack('!HHI', 0x1000 | 10, 9, 0)      # ver 1, VLAN 10, session 9
+    P += [(ts(ms=40), ipv4(A, B, 47, gre_hdr(0x88be, seq=1) + e2 + eth(q), ident=9)),
+          (ts(ms=41), ipv4(A, B, 47, gre_hdr(0x88be, seq=2) + e2 + eth(r), ident=10))]
+    q, r = inner_pair('192.168.55.1', '192.168.55.2', 1006, 2006)
+    e3 = struct.pack('!HHIHH', 0x2000 | 10, 10, 12345, 0, 0)   # ver 2, session 10
+    P += [(ts(ms=50), ipv4(A, B, 47, gre_hdr(0x22eb, seq=1) + e3 + eth(q), ident=11)),
+          (ts(ms=51), ipv4(A, B, 47, gre_hdr(0x22eb, seq=2) + e3 + eth(r), ident=12))]
+    q, r = inner_pair('192.168.56.1', '192.168.56.2', 1007, 2007)
+    v1 = udp('10.51.0.1', '10.51.0.2', 50007, 4789, vxlan_hdr(77) + eth(q))
+    v2 = udp('10.51.0.2', '10.51.0.1', 50008, 4789, vxlan_hdr(77) + eth(r))
+    P += [(ts(ms=60), ipv4(A, B, 47, gre_hdr(0x0800) + v1, ident=13)),
+          (ts(ms=61), ipv4(B, A, 47, gre_hdr(0x0800) + v2, ident=14))]
+    return P
+
+
+def tunnel_ipip_packets():
+    """4in4, 6in4, 4in6 and 6in6 (protocols 4 and 41)."""
+    P = []
+    outer = [('10.60.0.1', '10.60.0.2'), ('2001:db8:60::1', '2001:db8:60::2')]
+    inner = [('192.168.60.1', '192.168.60.2'), ('fd60::1', 'fd60::2')]
+    k = 0
+    for oa, ob in outer:
+        for ia, ib in inner:
+            q, r = inner_pair(ia, ib, 1100 + k, 2200 + k)
+            pr = 41 if is6(ia) else 4
+            P += [(ts(ms=10 * k), ip(oa, ob, pr, q, ident=2 * k + 1)),
+                  (ts(ms=10 * k + 1), ip(ob, oa, pr, r, ident=2 * k + 2))]
+            k += 1
+    return P
+
+
 # --------------------------------------------------------------------------
 # File writers
 # --------------------------------------------------------------------------
@@ -867,6 +1041,18 @@ def captures():
     C['link_null_be.pcap'] = pcap_bytes(DLT_NULL, null_frames('>'), big=True)
     C['link_loop.pcap'] = pcap_bytes(LINKTYPE_LOOP, null_frames('<', network_order=True))
     C['link_80211.pcap'] = pcap_bytes(LINKTYPE_IEEE802_11, wrap(wifi, B))
+    W = [(t, wifi_qos(p, protected=(i == 1))) for i, (t, p) in enumerate(B)]
+    C['link_80211_qos.pcap'] = pcap_bytes(LINKTYPE_IEEE802_11, W)
+    C['link_radiotap.pcap'] = pcap_bytes(127, [(t, radiotap(f)) for t, f in wrap(wifi, B)])
+    C['link_ppi.pcap'] = pcap_bytes(192, [(t, ppi(f)) for t, f in wrap(wifi, B)])
+    C['link_nflog.pcap'] = pcap_bytes(239, wrap(nflog, B))
+    C['link_pflog.pcap'] = pcap_bytes(117, wrap(pflog, B))
+    C['link_fddi.pcap'] = pcap_bytes(10, wrap(fddi, B))
+    C['link_ipnet.pcap'] = pcap_bytes(226, wrap(ipnet, B))
+    C['link_user0.pcap'] = pcap_bytes(147, wrap(eth, B))
+    C['tunnel_udp.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, tunnel_udp_packets()))
+    C['tunnel_gre.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, tunnel_gre_packets()))
+    C['tunnel_ipip.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, tunnel_ipip_packets()))
     C['pcap_nsec.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, nsec_packets()), nano=True)
     C['pcap_be.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, B), big=True)
     C['pcapng_mixed.pcapng'] = pcapng_bytes([(DLT_EN10MB, None), (LINKTYPE_RAW, 9)],

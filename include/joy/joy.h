@@ -288,7 +288,9 @@ struct joy_stats {
     uint64_t oversized;      /* records cut to their core fields (size cap) */
     uint64_t no_memory;      /* packets dropped: no memory for a new flow */
     uint64_t flows_open;     /* flows in the table now */
-    uint64_t reserved[5];
+    uint64_t encrypted;      /* 802.11 protected frames: counted, not decoded */
+    uint64_t decapsulated;   /* inner packets taken out of tunnels (tunnels=N) */
+    uint64_t reserved[3];
 };
 
 JOY_API void joy_meter_get_stats(const struct joy_meter *m, struct joy_stats *out);

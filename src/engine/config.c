@@ -84,6 +84,9 @@ static const struct joy_option core_options[] = {
      "add the Community ID v1 flow hash (seed 0)"},
     {"fpx", OPT_BOOL, CORE(fpx), 0, 1, "0", "0|1",
      "add \"fingerprints\" / \"fingerprints_in\" objects (TCP, TLS, JA3, JA4 ...)"},
+    {"tunnels", OPT_UINT, CORE(tunnels), 0, 8, "4", "0-8",
+     "tunnel layers taken off (GRE, IP in IP, VXLAN, GENEVE, GTP-U, ...): each inner flow "
+     "gets a record of its own with a \"tunnel\" member; 0: flows keyed on the outer header"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 

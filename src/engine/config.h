@@ -80,6 +80,7 @@ struct joy_config {
     bool show_interfaces;
     bool community_id;
     bool fpx;
+    uint64_t tunnels;           /* tunnel layers taken off (0: key on the outer header) */
 
     /* one config block per module, indexed like joy_modules[] */
     void *modcfg[JOY_MAX_MODULES];

@@ -38,6 +38,23 @@ struct flow_key {
     uint8_t proto;
     uint8_t ipver;
     uint8_t pad[2];
+    uint64_t tun;   /* 0, or the identity of the tunnel layers around the flow (meter.c) */
+};
+
+#define TUNNEL_MAX_DEPTH 8
+
+/*
+ * The tunnel layers around an inner flow (tunnels=N), outermost first, as
+ * taken from the packet that created the record; `dir` is the side (0
+ * client, 1 server) that sent it.  Identifiers that differ per direction
+ * (GTP-U TEID, PPTP call id, MPLS label) are also kept for the other side.
+ */
+struct flow_tunnel {
+    uint8_t n;
+    uint8_t dir;
+    uint8_t other_seen;                  /* bit i: other_id[i] is set */
+    uint32_t other_id[TUNNEL_MAX_DEPTH];
+    struct tunnel_layer layer[TUNNEL_MAX_DEPTH];
 };
 
 /* One entry of the packet length and time sequence (SPLT). */
@@ -101,6 +118,7 @@ struct flow {
     struct splt_entry *splt;  /* num_pkts entries */
     uint64_t invalid;         /* packets with malformed transport headers */
     uint64_t frag_pkts;       /* later fragments counted here */
+    struct flow_tunnel *tun;  /* tunnel layers of an inner flow, else NULL */
 
     void **mod;               /* per enabled module: its state or NULL */
 };

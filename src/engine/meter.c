@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 /*
  * Fragment table: remembers, for datagrams whose first fragment was seen,
@@ -79,6 +80,15 @@ struct joy_meter {
     struct record_env rec_env;
     struct frag_entry *frags;       /* FRAG_SLOTS entries, allocated at the first fragment */
     uint64_t frag_parked_hint[FRAG_SLOTS / 64]; /* bit set: that slot may hold parked fragments */
+    uint64_t tun_seed;              /* keys the tunnel identity hash */
+    struct tunnel_layer tun_layers[TUNNEL_MAX_DEPTH]; /* the current packet's, outermost first */
+};
+
+/* The tunnel layers around the packet being processed (NULL: none). */
+struct tun_ctx {
+    const struct tunnel_layer *layers;
+    unsigned n;
+    uint64_t id;  /* flow_key.tun */
 };
 
 char module_declined_marker, module_noted_marker;
@@ -224,9 +234,8 @@ static void flag_anon(struct joy_meter *m, struct flow *f)
         f->anon = true;
 }
 
-static void release_record(void *ctx, struct flow *f)
+static void release_modules(struct joy_meter *m, struct flow *f)
 {
-    struct joy_meter *m = ctx;
     for (size_t i = 0; i < m->n_mod; i++) {
         if (module_state_is_data(f->mod[i])) {
             const struct joy_module *mod = slot_module(m, i);
@@ -237,6 +246,13 @@ static void release_record(void *ctx, struct flow *f)
         }
         f->mod[i] = NULL;
     }
+}
+
+static void release_record(void *ctx, struct flow *f)
+{
+    release_modules(ctx, f);
+    free(f->tun);
+    f->tun = NULL;
 }
 
 /*
@@ -339,6 +355,8 @@ struct joy_meter *joy_meter_new(const struct joy_context *ctx, joy_record_fn on_
         .emit_ctx = m,
         .release = release_record,
     };
+    if (getrandom(&m->tun_seed, sizeof m->tun_seed, 0) != (ssize_t)sizeof m->tun_seed)
+        m->tun_seed = (uint64_t)(uintptr_t)m * 0x9e3779b97f4a7c15ull;
     m->table = flow_table_new(&prm);
     if (!m->table) {
         snprintf(err, errlen, "out of memory");
@@ -456,6 +474,192 @@ static int packet_class(const struct packet *p)
     }
 }
 
+/* Does this tunnel type's identifier differ per direction? */
+static bool tunnel_id_per_direction(unsigned type)
+{
+    return type == TUN_PPTP || type == TUN_GTPU || type == TUN_MPLS_UDP;
+}
+
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/*
+ * The identity of a stack of tunnel layers (flow_key.tun): per layer its
+ * type, the outer IP version, the outer address pair in canonical order
+ * (both directions agree) and the identifier when it is the same in both
+ * directions (GRE key, VXLAN / GENEVE VNI, ERSPAN session).  Outer UDP
+ * ports are left out (VXLAN and GENEVE choose the source port per inner
+ * flow), so are identifiers chosen by each end (GTP-U TEID, PPTP call id,
+ * MPLS label).  A keyed 64-bit hash: never 0.
+ */
+static uint64_t tunnel_identity(uint64_t h, const struct tunnel_layer *t)
+{
+    const struct ipaddr *a = &t->src, *b = &t->dst;
+    if (memcmp(a->b, b->b, 16) > 0) {
+        a = &t->dst;
+        b = &t->src;
+    }
+    uint64_t id = tunnel_id_per_direction(t->type) || !t->has_id ? 0 : (uint64_t)t->id + 1;
+    h = mix64(h ^ ((uint64_t)t->type << 40 | (uint64_t)t->ipver << 32 | id));
+    for (int k = 0; k < 16; k += 8) {
+        uint64_t x, y;
+        memcpy(&x, a->b + k, 8);
+        memcpy(&y, b->b + k, 8);
+        h = mix64(h ^ x);
+        h = mix64(h ^ y);
+    }
+    return h ? h : 1;
+}
+
+static void tunnel_note(struct flow *f, const struct tun_ctx *tc, int dir, bool created)
+{
+    if (created) {
+        f->tun = malloc(sizeof *f->tun);
+        if (!f->tun)
+            return;
+        f->tun->n = (uint8_t)tc->n;
+        f->tun->dir = (uint8_t)dir;
+        f->tun->other_seen = 0;
+        memcpy(f->tun->layer, tc->layers, tc->n * sizeof *tc->layers);
+        return;
+    }
+    struct flow_tunnel *t = f->tun;
+    if (!t || t->dir == dir)
+        return;
+    for (unsigned i = 0; i < t->n && i < tc->n; i++) {
+        if (!(t->other_seen & (1u << i)) && tc->layers[i].has_id) {
+            t->other_id[i] = tc->layers[i].id;
+            t->other_seen |= (uint8_t)(1u << i);
+        }
+    }
+}
+
+/* One decoded packet (outer, or inner when tc != NULL) to its flow. */
+static void flow_packet(struct joy_meter *m, struct packet *p, const struct tun_ctx *tc)
+{
+    struct packet *const pk = p;
+    const uint64_t ts = p->ts;
+    struct frag_entry *parked = NULL;
+    if (pk->frag != FRAG_NONE && frag_track(m, pk, &parked) == FRAG_PARKED)
+        return;
+
+    struct flow_key key;
+    bool src_first, created;
+    int dir;
+    flow_key_from_packet(&key, pk, m->cfg->bidir, &src_first);
+    if (tc)
+        key.tun = tc->id;
+    struct flow *f = flow_lookup(m->table, &key, ts, src_first, &dir, &created);
+    if (!f) {
+        m->stats.no_memory++;
+        return;
+    }
+    if (created)
+        flag_anon(m, f);
+    if (tc)
+        tunnel_note(f, tc, dir, created);
+    if (created && (pk->proto == 1 || pk->proto == 58)) {
+        f->first_icmp_type = pk->icmp_type;
+        f->first_icmp_code = pk->icmp_code;
+        f->first_icmp_from_client = true;
+    }
+    if (ts > f->t_end)
+        f->t_end = ts;
+    if (ts < f->t_start)
+        f->t_start = ts; /* capture files are not always in time order */
+    flow_touch(m->table, f);
+
+    if (dir == 1 && pk->proto == 6 && pk->l4 && (pk->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+        !f->side[0].syn_seen && !f->side[1].syn_seen && m->cfg->bidir) {
+        flow_swap_client(f);
+        if (f->tun)
+            f->tun->dir ^= 1;
+        release_modules(m, f); /* module state from before the SYN is dropped */
+        dir = 0;
+    }
+    struct flow_side *s = &f->side[dir];
+    bool counted = true;
+    if (pk->proto == 6 && pk->l4) {
+        if (pk->frag == FRAG_NONE && tcp_retransmission(s, pk)) {
+            s->retrans++;
+            counted = m->cfg->retrans;
+        }
+        s->flags_or |= pk->tcp_flags;
+        if ((pk->tcp_flags & TCP_SYN) && !s->syn_seen)
+            record_syn(s, pk);
+    }
+    if (pk->frag == FRAG_LATER)
+        f->frag_pkts++;
+    if (parked) {
+        /* later fragments that came before this first one */
+        s->pkts += parked->parked_pkts;
+        s->bytes += parked->parked_bytes;
+        s->ip_bytes += parked->parked_ip_bytes;
+        f->frag_pkts += parked->parked_pkts;
+        parked->parked_pkts = parked->parked_bytes = parked->parked_ip_bytes = 0;
+    }
+    if (!counted) {
+        /* A reordered segment that arrives late looks like a
+         * retransmission; stream reassemblers (TLS) still need it. */
+        const int cls = packet_class(pk);
+        for (size_t k = 0; k < m->n_want[cls]; k++) {
+            size_t i = m->want[cls][k];
+            const struct joy_module *mod = slot_module(m, i);
+            if (mod->sees_retrans && f->mod[i] != MODULE_DECLINED)
+                mod->packet(&m->env[i], &f->mod[i], f, pk, dir);
+        }
+        return;
+    }
+
+    s->pkts++;
+    s->bytes += pk->payload_len;
+    s->ip_bytes += pk->ip_len;
+    if (!s->ttl_seen || pk->ttl < s->min_ttl) {
+        s->min_ttl = pk->ttl;
+        s->ttl_seen = true;
+    }
+    if (pk->ipver == 4 && s->n_ids < m->cfg->num_pkts)
+        s->ids[s->n_ids++] = (uint16_t)pk->ipid;
+    if ((pk->payload_len || m->cfg->zeros) && f->n_splt < m->cfg->num_pkts) {
+        struct splt_entry *e = &f->splt[f->n_splt++];
+        e->ts = ts;
+        e->len = pk->payload_len;
+        e->dir = (uint32_t)dir;
+    }
+    const int cls = packet_class(pk);
+    for (size_t k = 0; k < m->n_want[cls]; k++) {
+        size_t i = m->want[cls][k];
+        if (f->mod[i] != MODULE_DECLINED)
+            slot_module(m, i)->packet(&m->env[i], &f->mod[i], f, pk, dir);
+    }
+}
+
+
+/* Take off up to `tunnels` layers; each inner packet goes to its own flow. */
+static void decapsulate(struct joy_meter *m, const struct packet *outer)
+{
+    struct packet pk[2];
+    struct tun_ctx tc = {.layers = m->tun_layers, .n = 0, .id = m->tun_seed};
+    const struct packet *cur = outer;
+    for (unsigned d = 0; d < m->cfg->tunnels && d < TUNNEL_MAX_DEPTH && maybe_tunnel(cur); d++) {
+        struct packet *in = &pk[d & 1];
+        if (decode_tunnel(in, &m->tun_layers[d], cur) != DECODE_OK)
+            return;
+        tc.n = d + 1;
+        tc.id = tunnel_identity(tc.id, &m->tun_layers[d]);
+        m->stats.decapsulated++;
+        flow_packet(m, in, &tc);
+        cur = in;
+    }
+}
+
 void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t caplen,
                       uint32_t wirelen, uint64_t ts)
 {
@@ -470,96 +674,13 @@ void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_
     case DECODE_TRUNCATED: m->stats.truncated++; return;
     case DECODE_MALFORMED: m->stats.malformed++; return;
     case DECODE_UNSUPPORTED: m->stats.unsupported++; return;
+    case DECODE_ENCRYPTED: m->stats.encrypted++; return;
     }
     if (ts > m->now)
         clock_advance(m, ts);
-    struct frag_entry *parked = NULL;
-    if (pkt.frag != FRAG_NONE && frag_track(m, &pkt, &parked) == FRAG_PARKED)
-        return;
-
-    struct flow_key key;
-    bool src_first, created;
-    int dir;
-    flow_key_from_packet(&key, &pkt, m->cfg->bidir, &src_first);
-    struct flow *f = flow_lookup(m->table, &key, ts, src_first, &dir, &created);
-    if (!f) {
-        m->stats.no_memory++;
-        return;
-    }
-    if (created)
-        flag_anon(m, f);
-    if (created && (pkt.proto == 1 || pkt.proto == 58)) {
-        f->first_icmp_type = pkt.icmp_type;
-        f->first_icmp_code = pkt.icmp_code;
-        f->first_icmp_from_client = true;
-    }
-    if (ts > f->t_end)
-        f->t_end = ts;
-    if (ts < f->t_start)
-        f->t_start = ts; /* capture files are not always in time order */
-    flow_touch(m->table, f);
-
-    if (dir == 1 && pkt.proto == 6 && pkt.l4 && (pkt.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
-        !f->side[0].syn_seen && !f->side[1].syn_seen && m->cfg->bidir) {
-        flow_swap_client(f);
-        release_record(m, f); /* module state from before the SYN is dropped */
-        dir = 0;
-    }
-    struct flow_side *s = &f->side[dir];
-    bool counted = true;
-    if (pkt.proto == 6 && pkt.l4) {
-        if (pkt.frag == FRAG_NONE && tcp_retransmission(s, &pkt)) {
-            s->retrans++;
-            counted = m->cfg->retrans;
-        }
-        s->flags_or |= pkt.tcp_flags;
-        if ((pkt.tcp_flags & TCP_SYN) && !s->syn_seen)
-            record_syn(s, &pkt);
-    }
-    if (pkt.frag == FRAG_LATER)
-        f->frag_pkts++;
-    if (parked) {
-        /* later fragments that came before this first one */
-        s->pkts += parked->parked_pkts;
-        s->bytes += parked->parked_bytes;
-        s->ip_bytes += parked->parked_ip_bytes;
-        f->frag_pkts += parked->parked_pkts;
-        parked->parked_pkts = parked->parked_bytes = parked->parked_ip_bytes = 0;
-    }
-    if (!counted) {
-        /* A reordered segment that arrives late looks like a
-         * retransmission; stream reassemblers (TLS) still need it. */
-        const int cls = packet_class(&pkt);
-        for (size_t k = 0; k < m->n_want[cls]; k++) {
-            size_t i = m->want[cls][k];
-            const struct joy_module *mod = slot_module(m, i);
-            if (mod->sees_retrans && f->mod[i] != MODULE_DECLINED)
-                mod->packet(&m->env[i], &f->mod[i], f, &pkt, dir);
-        }
-        return;
-    }
-
-    s->pkts++;
-    s->bytes += pkt.payload_len;
-    s->ip_bytes += pkt.ip_len;
-    if (!s->ttl_seen || pkt.ttl < s->min_ttl) {
-        s->min_ttl = pkt.ttl;
-        s->ttl_seen = true;
-    }
-    if (pkt.ipver == 4 && s->n_ids < m->cfg->num_pkts)
-        s->ids[s->n_ids++] = (uint16_t)pkt.ipid;
-    if ((pkt.payload_len || m->cfg->zeros) && f->n_splt < m->cfg->num_pkts) {
-        struct splt_entry *e = &f->splt[f->n_splt++];
-        e->ts = ts;
-        e->len = pkt.payload_len;
-        e->dir = (uint32_t)dir;
-    }
-    const int cls = packet_class(&pkt);
-    for (size_t k = 0; k < m->n_want[cls]; k++) {
-        size_t i = m->want[cls][k];
-        if (f->mod[i] != MODULE_DECLINED)
-            slot_module(m, i)->packet(&m->env[i], &f->mod[i], f, &pkt, dir);
-    }
+    flow_packet(m, &pkt, NULL);
+    if (m->cfg->tunnels && maybe_tunnel(&pkt))
+        decapsulate(m, &pkt);
 }
 
 void joy_meter_advance(struct joy_meter *m, uint64_t now)

@@ -77,7 +77,69 @@ enum decode_status {
     DECODE_TRUNCATED,     /* too short to hold the IP header */
     DECODE_MALFORMED,     /* header fields that contradict each other */
     DECODE_UNSUPPORTED,   /* link type we do not decode */
+    DECODE_ENCRYPTED,     /* 802.11 protected frame: counted, not parsed */
 };
+
+/*
+ * One tunnel layer that decode_tunnel() took off: the outer header's
+ * addresses (and UDP ports), the tunnel type and its identifier.
+ */
+enum tunnel_type {
+    TUN_NONE = 0,
+    TUN_GRE,        /* GRE (RFC 2784/2890) carrying IP */
+    TUN_GRETAP,     /* GRE transparent Ethernet bridging (0x6558) */
+    TUN_GRE_MPLS,   /* MPLS over GRE (RFC 4023) */
+    TUN_PPTP,       /* enhanced GRE (version 1, RFC 2637) carrying PPP */
+    TUN_ERSPAN1,    /* ERSPAN type I (0x88BE without sequence number) */
+    TUN_ERSPAN2,    /* ERSPAN type II (0x88BE) */
+    TUN_ERSPAN3,    /* ERSPAN type III (0x22EB) */
+    TUN_IPIP,       /* IP in IP: 4in4, 6in4, 4in6, 6in6 (protocols 4 and 41) */
+    TUN_VXLAN,      /* UDP 4789 (RFC 7348) */
+    TUN_GENEVE,     /* UDP 6081 (RFC 8926) */
+    TUN_GTPU,       /* UDP 2152 (3GPP TS 29.281) G-PDU */
+    TUN_TEREDO,     /* UDP 3544 (RFC 4380) */
+    TUN_MPLS_UDP,   /* UDP 6635 (RFC 7510) */
+    TUN_N_TYPES
+};
+
+struct tunnel_layer {
+    uint8_t type;          /* enum tunnel_type */
+    uint8_t ipver;         /* outer IP version */
+    uint8_t inner_ipver;   /* the inner packet's IP version */
+    bool has_id;           /* id holds a GRE key, VNI, TEID, call id, label or session */
+    uint16_t sport, dport; /* outer UDP ports (0 for GRE and IP in IP) */
+    uint32_t id;
+    struct ipaddr src, dst;/* outer addresses */
+};
+
+/* The protocol name of a tunnel type ("gre", "vxlan", ...). */
+const char *tunnel_type_name(unsigned type);
+
+/*
+ * Take one tunnel layer off: if `outer` (decoded, not a fragment) carries
+ * a tunnel this decoder knows, fill `layer` and decode the encapsulated
+ * packet into `inner` (DECODE_OK).  DECODE_NOT_IP when `outer` is no
+ * tunnel; another status when it is one but its inner packet cannot be
+ * decoded.  `inner` points into the same frame as `outer`.
+ */
+enum decode_status decode_tunnel(struct packet *inner, struct tunnel_layer *layer,
+                                 const struct packet *outer);
+
+/* Cheap test on the packet path: could decode_tunnel() find a tunnel? */
+static inline bool maybe_tunnel(const struct packet *p)
+{
+    if (p->frag != FRAG_NONE || !p->payload_cap)
+        return false;
+    switch (p->proto) {
+    case 4: case 41: case 47:
+        return true;
+    case 17:
+        return p->dport == 4789 || p->dport == 6081 || p->dport == 2152 || p->sport == 2152 ||
+               p->dport == 3544 || p->sport == 3544 || p->dport == 6635;
+    default:
+        return false;
+    }
+}
 
 /* Is this DLT one that decode_packet() understands? */
 bool linktype_supported(int dlt);

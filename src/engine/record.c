@@ -12,6 +12,8 @@
 #include "module.h"
 #include "proto_util.h"
 
+#include <stdio.h>
+
 static const char *const dir_str[2] = {">", "<"};
 
 /* packets: [{"b":len,"dir":">","ipt":ms}, ...] */
@@ -58,6 +60,70 @@ static void write_tcp_side(struct jsonw *w, const char *name, const struct flow_
     jw_kv_uint(w, "opt_len", s->syn_hdr_optlen);
     jw_key(w, "opts");
     tcp_opts_to_json(w, s->syn_opts, s->syn_optlen);
+    jw_close(w);
+}
+
+/* The name of a tunnel layer's identifier in the record. */
+static const char *tunnel_id_name(unsigned type)
+{
+    switch (type) {
+    case TUN_GRE: case TUN_GRETAP: case TUN_GRE_MPLS: return "key";
+    case TUN_PPTP: return "call_id";
+    case TUN_ERSPAN2: case TUN_ERSPAN3: return "session";
+    case TUN_VXLAN: case TUN_GENEVE: return "vni";
+    case TUN_GTPU: return "teid";
+    case TUN_MPLS_UDP: return "label";
+    default: return "id";
+    }
+}
+
+/*
+ * "tunnel": [{"type":..., "sa":..., "da":..., "sp":..., "dp":..., id}, ...]
+ * outermost first; addresses and ports oriented like the flow (sa on the
+ * client's side); an identifier chosen per direction has "<name>_in" for
+ * the server's packets.
+ */
+static void write_tunnel(struct jsonw *w, const struct flow_tunnel *t)
+{
+    char addr[64], name[32];
+    jw_key(w, "tunnel");
+    jw_arr_open(w);
+    for (unsigned i = 0; i < t->n; i++) {
+        const struct tunnel_layer *l = &t->layer[i];
+        bool fwd = t->dir == 0;  /* the layer was taken from a client packet */
+        jw_obj_open(w);
+        if (l->type == TUN_IPIP) {
+            snprintf(name, sizeof name, "%din%d", l->inner_ipver, l->ipver);
+            jw_kv_cstr(w, "type", name);
+        } else {
+            jw_kv_cstr(w, "type", tunnel_type_name(l->type));
+        }
+        jw_kv_cstr(w, "sa", ipaddr_str(fwd ? &l->src : &l->dst, l->ipver, addr, sizeof addr));
+        jw_kv_cstr(w, "da", ipaddr_str(fwd ? &l->dst : &l->src, l->ipver, addr, sizeof addr));
+        if (l->sport || l->dport) {
+            jw_kv_uint(w, "sp", fwd ? l->sport : l->dport);
+            jw_kv_uint(w, "dp", fwd ? l->dport : l->sport);
+        }
+        if (l->has_id) {
+            const char *id = tunnel_id_name(l->type);
+            bool other = (t->other_seen >> i) & 1;
+            if (l->type != TUN_PPTP && l->type != TUN_GTPU && l->type != TUN_MPLS_UDP) {
+                jw_kv_uint(w, id, l->id);
+            } else {
+                /* out: the client's packets; in: the server's */
+                bool have_out = fwd || other, have_in = !fwd || other;
+                uint32_t out = fwd ? l->id : t->other_id[i];
+                uint32_t in = fwd ? t->other_id[i] : l->id;
+                if (have_out)
+                    jw_kv_uint(w, id, out);
+                if (have_in) {
+                    snprintf(name, sizeof name, "%s_in", id);
+                    jw_kv_uint(w, name, in);
+                }
+            }
+        }
+        jw_close(w);
+    }
     jw_close(w);
 }
 
@@ -144,6 +210,8 @@ void record_write(struct jsonw *w, const struct flow *f, const struct flow *show
     }
 
     size_t module_fields = w->len;
+    if (f->tun)
+        write_tunnel(w, f->tun);
     for (size_t i = 0; i < n_mod; i++) {
         const struct joy_module *mod = joy_modules[re->mod_index[i]];
         if (mod->write_json && f->mod[i] != MODULE_DECLINED &&

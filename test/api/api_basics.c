@@ -322,7 +322,7 @@ static void test_help_and_linktypes(void)
     }
     CHECK(joy_linktype_supported(1) && joy_linktype_supported(101) &&
           joy_linktype_supported(113) && joy_linktype_supported(12));
-    CHECK(!joy_linktype_supported(127) && !joy_linktype_supported(-1));
+    CHECK(!joy_linktype_supported(147) && !joy_linktype_supported(-1));
     CHECK(strncmp(joy_linktype_name(1), "EN10MB", 6) == 0);
     CHECK(joy_linktype_name(99999) != NULL);
 }
@@ -423,7 +423,7 @@ static void test_one_flow(void)
     f[0] = 0x43;                                        /* IHL 12 bytes */
     joy_meter_packet(m, 101, f, 42, 42, T0 + 48 * MS);
     caplen_sum += 42;
-    joy_meter_packet(m, 127, f, 42, 42, T0 + 49 * MS); /* radiotap */
+    joy_meter_packet(m, 147, f, 42, 42, T0 + 49 * MS); /* USER0: not decoded */
     caplen_sum += 42;
 #undef FEED
     struct joy_stats st;

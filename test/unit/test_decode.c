@@ -146,9 +146,26 @@ static void test_other_link_types(void)
     CHECK(dec(&p, 104, &x) == DECODE_OK); check_v4_udp(&p, 4);
 
     x.n = 0; pz(&x, 40);
-    CHECK(dec(&p, 127, &x) == DECODE_UNSUPPORTED);
-    CHECK(!linktype_supported(127) && linktype_supported(276));
+    CHECK(dec(&p, 147, &x) == DECODE_UNSUPPORTED);
+    CHECK(!linktype_supported(147) && linktype_supported(276) && linktype_supported(127));
     CHECK(strstr(linktype_name(127), "radiotap") != NULL);
+
+    /* 802.11 data (ToDS) + LLC/SNAP; the same frame protected: counted, not parsed;
+     * a management frame is not IP */
+    x.n = 0; p8(&x, 0x08); p8(&x, 0x01); pz(&x, 22);
+    p8(&x, 0xaa); p8(&x, 0xaa); p8(&x, 0x03); pz(&x, 3); p16(&x, 0x0800); ipv4_udp(&x, 0, 9);
+    CHECK(dec(&p, 105, &x) == DECODE_OK); check_v4_udp(&p, 9);
+    x.b[1] |= 0x40;
+    CHECK(dec(&p, 105, &x) == DECODE_ENCRYPTED);
+    x.b[0] = 0x80; x.b[1] = 0;
+    CHECK(dec(&p, 105, &x) == DECODE_NOT_IP);
+    /* radiotap with a bogus length; PFLOG (61 -> 64 bytes, AF 2); IPNET (24 bytes, AF 2) */
+    x.n = 0; p8(&x, 0); p8(&x, 0); p8(&x, 200); p8(&x, 0); pz(&x, 4);
+    CHECK(dec(&p, 127, &x) == DECODE_TRUNCATED);
+    x.n = 0; p8(&x, 61); p8(&x, 2); pz(&x, 62); ipv4_udp(&x, 0, 8);
+    CHECK(dec(&p, 117, &x) == DECODE_OK); check_v4_udp(&p, 8);
+    x.n = 0; p8(&x, 2); p8(&x, 2); pz(&x, 22); ipv4_udp(&x, 0, 8);
+    CHECK(dec(&p, 226, &x) == DECODE_OK); check_v4_udp(&p, 8);
 }
 
 static void test_ipv4_options_and_fragments(void)

@@ -73,7 +73,7 @@ static void pcap_bytes(struct cbuf *x, int linktype, const uint32_t *ts, const u
     put32(x, (uint32_t)linktype);
     for (size_t i = 0; i < n; i++) {
         uint8_t f[64];
-        size_t len = frame(f, linktype == 105 ? 101 : linktype, 1000, port[i]);
+        size_t len = frame(f, linktype == 147 ? 101 : linktype, 1000, port[i]);
         put32(x, ts[i]);
         put32(x, 0);
         put32(x, (uint32_t)len);
@@ -271,7 +271,7 @@ static void pcapng_two_links(struct cbuf *x)
     block(x, 0x0a0d0d0a, &b);
     for (int lt = 0; lt < 2; lt++) {
         b.n = 0;
-        put16(&b, lt ? 105 : 1);
+        put16(&b, lt ? 147 : 1);
         put16(&b, 0);
         put32(&b, 65535);
         block(x, 1, &b);
@@ -298,7 +298,7 @@ static void pcapng_two_links(struct cbuf *x)
  * interface of one has its packets skipped and counted, named once. */
 static void test_unsupported(void)
 {
-    make_pcap("wifi.pcap", 105, (const uint32_t[]){1}, ports, 1);
+    make_pcap("wifi.pcap", 147, (const uint32_t[]){1}, ports, 1);
     struct cbuf x;
     pcapng_two_links(&x);
     write_file(tpath("mixed.pcapng"), x.b, x.n);
@@ -312,9 +312,9 @@ static void test_unsupported(void)
     CHECK(ts_are(&seen, (const uint32_t[]){1, 3}, 2));
     CHECK(st.unsupported == 2 && st.delivered == 2 && st.received == 4);
     CHECK(source_error(s) == SOURCE_DAMAGED);
-    CHECK(strstr(source_errmsg(s), "wifi.pcap: link type 105 (") != NULL);
+    CHECK(strstr(source_errmsg(s), "wifi.pcap: link type 147 (") != NULL);
     CHECK(strstr(source_errmsg(s), "is not supported; file skipped") != NULL);
-    const char *m = strstr(seen.log, "mixed.pcapng: interface 1 has link type 105 (");
+    const char *m = strstr(seen.log, "mixed.pcapng: interface 1 has link type 147 (");
     CHECK(m != NULL);
     CHECK(m && strstr(m + 20, "interface 1 has link type") == NULL); /* once per file */
     CHECK(m && strstr(m, "which is not supported; its packets are skipped") != NULL);
