@@ -14,6 +14,7 @@
  */
 #include "joy/joy.h"
 
+#include "export.h"
 #include "output.h"
 #include "source.h"
 
@@ -32,6 +33,7 @@
 
 /* Set by the signal handler; the only process-wide state, as signals are. */
 static volatile sig_atomic_t stop_requested;
+static volatile int collect_stop; /* the collector's stop flag (collect.c) */
 static struct joy_source *volatile active_source;
 
 enum severity {
@@ -52,6 +54,7 @@ struct args {
     struct setting *set;          /* key=value, -w, -i, -f */
     size_t n_inputs, n_x, n_set;
     int verbose, quiet;
+    int n_w;                      /* -w given so far: the first is output=, others outputs= */
 };
 
 /* The options that concern this program rather than the library: where
@@ -96,6 +99,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    collect_stop = 1;
     struct joy_source *src = active_source;
     if (src)
         source_breakloop(src);
@@ -154,20 +158,22 @@ static void version(void)
     printf("joy %s\n%s\n%s\nzlib %s\ngzip levels 1-3: %s, 4-9: zlib\n", joy_version(),
            pcap_lib_version(), OpenSSL_version(OPENSSL_VERSION), zlibVersion(),
            strcmp(output_gzip_engine(1), "isa-l") == 0 ? "ISA-L igzip" : "zlib");
+    printf("outputs: file - %s\n", output_network_kinds());
 }
 
 /* ---------------------------------------------------------------------
  * Output
  */
-static void write_out(struct run *r, const char *text, size_t len)
+static void on_record(void *user, const struct joy_record *rec)
 {
-    if (output_write(r->out, text, len) != 0)
+    struct run *r = user;
+    if (output_write_record(r->out, rec->json, rec->len, rec) != 0)
         r->output_failed = true;
 }
 
-static void on_record(void *user, const struct joy_record *rec)
+static void say_output(void *user, const char *line)
 {
-    write_out(user, rec->json, rec->len);
+    say(user, SEV_INFO, "%s", line);
 }
 
 static int write_metadata(struct run *r, char **inputs, size_t n_inputs)
@@ -180,7 +186,8 @@ static int write_metadata(struct run *r, char **inputs, size_t n_inputs)
         say(r, SEV_ERROR, "out of memory");
         return -1;
     }
-    write_out(r, buf, (size_t)n);
+    if (output_write_metadata(r->out, buf, (size_t)n) != 0)
+        r->output_failed = true;
     free(buf);
     return 0;
 }
@@ -293,7 +300,9 @@ static int parse_args(int argc, char **argv, struct args *a)
             }
             break;
         case 'r': a->inputs[a->n_inputs++] = optarg; break;
-        case 'w': a->set[a->n_set++] = (struct setting){"output", optarg}; break;
+        case 'w':
+            a->set[a->n_set++] = (struct setting){a->n_w++ ? "outputs" : "output", optarg};
+            break;
         case 'i': a->set[a->n_set++] = (struct setting){"interface", optarg}; break;
         case 'f': a->set[a->n_set++] = (struct setting){"bpf", optarg}; break;
         case 'x': a->xfiles[a->n_x++] = optarg; break;
@@ -319,6 +328,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 /* ---------------------------------------------------------------------
  * Step 2: the configuration: defaults < -x files < command line
  */
+static bool collect_online(const struct joy_config *c)
+{
+    char v[8];
+    return joy_config_get(c, "ipfix_collect_online", v, sizeof v) == JOY_OK && v[0] == '1';
+}
+
 static int build_config(struct run *r, const struct args *a)
 {
     char err[1024];
@@ -350,12 +365,24 @@ static int build_config(struct run *r, const struct args *a)
         fprintf(stderr, "joy: give either capture files or an interface (-i), not both\n");
         return 2;
     }
-    if (!r->opt.interface[0] && a->n_inputs == 0) {
+    if (!r->opt.interface[0] && a->n_inputs == 0 && !collect_online(r->cfg)) {
         fprintf(stderr, "joy: no input: give a capture file (-r FILE, '-' for standard input), "
                 "a directory, or an interface (-i IFACE); see joy -h\n");
         return 2;
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Step 2b: collector mode (ipfix_collect_port / nfv9_port): collect.c does
+ * the whole run; -1 when not asked for.
+ */
+static int collect_run(struct run *r, struct args *a)
+{
+    if (get_uint(r->cfg, "ipfix_collect_port") == 0 && get_uint(r->cfg, "nfv9_port") == 0)
+        return -1;
+    install_signals();
+    return collect_main(r->cfg, a->inputs, a->n_inputs, &collect_stop);
 }
 
 /* ---------------------------------------------------------------------
@@ -392,8 +419,15 @@ static int pick_source(struct run *r, const struct args *a)
 static int open_output(struct run *r, const struct args *a)
 {
     char err[1024];
-    r->out = output_open(r->opt.output[0] ? r->opt.output : NULL, (int)r->opt.gzip_level, err,
-                         sizeof err);
+    struct export_setup e;
+    if (export_setup_read(r->cfg, &e, err, sizeof err) != 0) {
+        fprintf(stderr, "joy: %s\n", err);
+        return 2;
+    }
+    r->out = output_open_targets((const char *const *)e.targets, e.n_targets, &e.opt, err,
+                                 sizeof err);
+    bool metadata = e.metadata;
+    export_setup_free(&e);
     if (!r->out) {
         fprintf(stderr, "joy: %s\n", err);
         return 1;
@@ -407,7 +441,8 @@ static int open_output(struct run *r, const struct args *a)
     }
     install_signals();
     char *iface = r->opt.interface;
-    if (write_metadata(r, iface[0] ? &iface : a->inputs, iface[0] ? 1 : a->n_inputs) != 0) {
+    if (metadata &&
+        write_metadata(r, iface[0] ? &iface : a->inputs, iface[0] ? 1 : a->n_inputs) != 0) {
         output_close(r->out, false, err, sizeof err);
         r->out = NULL;
         return 1;
@@ -495,6 +530,7 @@ static int report(struct run *r)
     joy_meter_free(r->meter);
     r->meter = NULL;
     int status = r->status;
+    output_report(r->out, say_output, r);
     if (output_close(r->out, true, err, sizeof err) != 0) {
         fprintf(stderr, "joy: %s\n", err);
         status = 1;
@@ -522,7 +558,8 @@ int main(int argc, char **argv)
     int status = r ? parse_args(argc, argv, &a) : 1;
     if (!r)
         fprintf(stderr, "joy: out of memory\n");
-    if (status < 0 && !(status = build_config(r, &a)) && !(status = pick_source(r, &a)) &&
+    if (status < 0 && !(status = build_config(r, &a)) &&
+        (status = collect_run(r, &a)) < 0 && !(status = pick_source(r, &a)) &&
         !(status = open_output(r, &a))) {
         run(r);
         status = report(r);

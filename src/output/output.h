@@ -15,12 +15,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sink_opts.h"
+
 struct joy_output;
 
 /* path NULL or "-" means stdout (plain).  gzip unless the name ends in
  * .json or .jsonl: levels 1-3 through ISA-L when joy was built with it,
  * else (and levels 4-9) through zlib.  Returns NULL with a message in err. */
 struct joy_output *output_open(const char *path, int gzip_level, char *err, size_t errlen);
+
+/* ---- several destinations (files, '-', and the URLs of the network
+ * sinks: kafka://, ipfix://, ipfix+tcp://, ipfix+file:, tcp://, unix:);
+ * doc/internals/output.md ---- */
+struct joy_output *output_open_targets(const char *const *targets, size_t n,
+                                       const struct sink_opts *opt, char *err, size_t errlen);
+/* One record to every destination; view: its struct joy_record (IPFIX
+ * encodes from it, Kafka takes its key), NULL for none. */
+int output_write_record(struct joy_output *o, const char *buf, size_t len, const void *view);
+/* The metadata line (Kafka: to TOPIC.meta; IPFIX: not exported). */
+int output_write_metadata(struct joy_output *o, const char *buf, size_t len);
+/* One line per network destination: delivered, queued, dropped, spilled. */
+void output_report(const struct joy_output *o, void (*say)(void *user, const char *line),
+                   void *user);
+/* "tcp unix ipfix ipfix+tcp ipfix+file[ kafka]" */
+const char *output_network_kinds(void);
+/* ---- */
 
 /* 0, or -1 once a write has failed (the error is kept for output_close). */
 int output_write(struct joy_output *o, const char *buf, size_t len);
