@@ -42,7 +42,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 # --- flags ---------------------------------------------------------------
-SRC_DIRS = engine modules proto util capture output
+SRC_DIRS = engine modules proto util capture output ipfix
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wcast-qual -Wno-unused-parameter
 INCS = -Iinclude $(addprefix -Isrc/,$(SRC_DIRS))
 BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(INCS) $(PKG_CFLAGS)
@@ -57,7 +57,7 @@ DEPFLAGS = -MMD -MP
 # libjoy proper: the engine and what it uses.  capture/ and output/ serve
 # the programs (joy, joy-anon) and are linked into them, not exported.
 LIB_SRC = $(foreach d,engine modules proto util,$(wildcard src/$(d)/*.c))
-RUN_SRC = $(foreach d,capture output,$(wildcard src/$(d)/*.c))
+RUN_SRC = $(foreach d,capture output ipfix,$(wildcard src/$(d)/*.c))
 ALL_SRC = $(LIB_SRC) $(RUN_SRC)
 
 BUILD ?= build
@@ -120,7 +120,7 @@ $(BUILD)/$(LIBJOY_REAL): $(LIB_OBJ) src/engine/libjoy.map
 # ones, and install writes its own from the same template so that
 # `make install PREFIX=/usr` never installs a stale prefix.
 PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(JOY_VERSION)|' -e 's|@LIBS_PRIVATE@|$(filter-out -lpcap -lz -lisal,$(PKG_LIBS)) -lm -lpthread|' \
+	    -e 's|@VERSION@|$(JOY_VERSION)|' -e 's|@LIBS_PRIVATE@|$(filter-out -lpcap -lz -lisal -lrdkafka,$(PKG_LIBS)) -lm -lpthread|' \
 	    share/joy.pc.in
 
 $(BUILD)/joy.pc: share/joy.pc.in include/joy/joy.h config.mk
@@ -144,10 +144,11 @@ $(JOY_ANON_BIN): $(BUILD)/joy-anon
 endif
 
 # output sinks as built on a machine without ISA-L (zlib for every gzip
-# level): compiled by make check so that variant never rots.
+# level) and without librdkafka: compiled by make check so that variant
+# never rots.
 $(BUILD)/zlib-only/%.o: src/output/%.c config.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -DJOY_HAVE_ISAL,$(CFLAGS_ALL)) -Werror -c $< -o $@
+	$(CC) $(filter-out -DJOY_HAVE_ISAL -DJOY_HAVE_KAFKA,$(CFLAGS_ALL)) -Werror -c $< -o $@
 ZLIB_ONLY_OBJ = $(patsubst src/output/%.c,$(BUILD)/zlib-only/%.o,$(wildcard src/output/*.c))
 
 # --- fuzz targets (clang + libFuzzer): one per fuzz/fuzz_*.c --------------

@@ -129,7 +129,7 @@ def run_joy(args, cwd=None, fails=False):
         if line.strip():
             o = json.loads(line)
             if "version" in o:
-                meta = o
+                meta = o.get("options")  # the options of the metadata line
             else:
                 recs.append(o)
     return rc, recs, meta, out, err

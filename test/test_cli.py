@@ -112,11 +112,11 @@ def run_cases(tmp):
             f.write("num_pkts = 3\nzeros = 1\n")
         _, out, _ = joy("-x", cfg, "-r", sample)
         meta, recs = records(out)
-        assert meta["num_pkts"] == 3 and meta["zeros"] == 1
+        assert meta["options"]["num_pkts"] == 3 and meta["options"]["zeros"] == 1
         assert max(len(r["packets"]) for r in recs) == 3
         _, out, _ = joy("num_pkts=2", "-x", cfg, "-r", sample)  # the command line wins, whatever the order
         meta, recs = records(out)
-        assert meta["num_pkts"] == 2 and meta["zeros"] == 1
+        assert meta["options"]["num_pkts"] == 2 and meta["options"]["zeros"] == 1
 
     @case
     def joy_style_words_and_getopt_agree():

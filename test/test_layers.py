@@ -24,9 +24,10 @@ ENGINE_DATA = {"flow.h", "packet.h", "anon.h", "module.h", "config.h"}
 
 # folder -> folders it may include (engine:iface / engine:data = only those headers)
 ALLOWED = {
-    "cli": {"cli", "capture", "output", "util", "public"},
+    "cli": {"cli", "capture", "output", "ipfix", "util", "public"},
     "capture": {"capture", "util", "public"},
-    "output": {"output", "util"},
+    "output": {"output", "ipfix", "util", "public"},
+    "ipfix": {"ipfix", "util", "public"},
     "engine": {"engine", "proto", "util", "public"},
     "modules": {"modules", "proto", "util", "engine:iface"},
     "proto": {"proto", "util", "engine:data"},

@@ -92,7 +92,7 @@ def main():
         assert "dropped by kernel" in err, err
         assert subprocess.run(["gzip", "-t", dest]).returncode == 0
         meta, recs = load(dest)
-        assert meta["interface"] == "lo"
+        assert meta["options"]["interface"] == "lo"
         u = find(recs, uport)
         assert len(u) == 1, u
         u = u[0]

@@ -1,5 +1,6 @@
 """Stitching: what must merge, what must not, and the streaming window."""
 
+import json
 import unittest
 
 from helpers import data, records, run_json
@@ -102,6 +103,18 @@ class Timeouts(unittest.TestCase):
     def test_timeout_from_joy_metadata(self):
         text = read_bytes("stitch.jsonl").replace(b'"inactive_timeout":10',
                                                    b'"inactive_timeout":30')
+        rows = run_json(["--no_dns_link"], stdin=text)
+        cases = {r["case"]: r for r in rows}
+        self.assertEqual(cases["C gap too long"]["stitched"], 2)
+
+    def test_timeout_from_joy_flow_3_metadata(self):
+        # schema joy-flow-3: the options are under "options"
+        lines = read_bytes("stitch.jsonl").split(b"\n")
+        meta = json.loads(lines[0])
+        opts = {k: meta.pop(k) for k in list(meta) if k not in ("version", "schema", "inputs")}
+        opts["inactive_timeout"] = 30
+        meta["options"] = opts
+        text = b"\n".join([json.dumps(meta).encode()] + lines[1:])
         rows = run_json(["--no_dns_link"], stdin=text)
         cases = {r["case"]: r for r in rows}
         self.assertEqual(cases["C gap too long"]["stitched"], 2)

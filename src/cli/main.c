@@ -26,6 +26,7 @@
  */
 #include "joy/joy.h"
 
+#include "export.h"
 #include "output.h"
 #include "privdrop.h"
 #include "source.h"
@@ -49,6 +50,7 @@
 
 /* Set by the signal handler; the only process-wide state, as signals are. */
 static volatile sig_atomic_t stop_requested;
+static volatile int collect_stop; /* the collector's stop flag (collect.c) */
 static struct joy_source *volatile active_source;
 static struct workers *volatile active_workers;
 
@@ -72,6 +74,7 @@ struct args {
     int verbose, quiet;
     const char *iface;            /* the -i given (one only) */
     char size_buf[32];            /* -C in bytes */
+    int n_w;                      /* -w given so far: the first is output=, others outputs= */
 };
 
 /* The options that concern this program rather than the library: where
@@ -128,6 +131,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    collect_stop = 1;
     struct joy_source *src = active_source;
     if (src)
         source_breakloop(src);
@@ -212,6 +216,7 @@ static void version(void)
     printf("joy %s\n%s\n%s\nzlib %s\ngzip levels 1-3: %s, 4-9: zlib\n", joy_version(),
            pcap_lib_version(), OpenSSL_version(OPENSSL_VERSION), zlibVersion(),
            strcmp(output_gzip_engine(1), "isa-l") == 0 ? "ISA-L igzip" : "zlib");
+    printf("outputs: file - %s\n", output_network_kinds());
 }
 
 /* -D and show_interfaces=1: the interfaces libpcap can capture on, as
@@ -306,15 +311,16 @@ static void notify(struct run *r, const char *fmt, ...)
 /* ---------------------------------------------------------------------
  * Output
  */
-static void write_out(struct run *r, const char *text, size_t len)
+static void on_record(void *user, const struct joy_record *rec)
 {
-    if (output_write(r->out, text, len) != 0)
+    struct run *r = user;
+    if (output_write_record(r->out, rec->json, rec->len, rec) != 0)
         r->output_failed = true;
 }
 
-static void on_record(void *user, const struct joy_record *rec)
+static void say_output(void *user, const char *line)
 {
-    write_out(user, rec->json, rec->len);
+    say(user, SEV_INFO, "%s", line);
 }
 
 /* The metadata line: the first line of every output file. */
@@ -328,7 +334,7 @@ static int write_metadata(struct run *r, char **inputs, size_t n_inputs)
         say(r, SEV_ERROR, "out of memory");
         return -1;
     }
-    if (output_set_header(r->out, buf, (size_t)n) != 0)
+    if (output_write_metadata(r->out, buf, (size_t)n) != 0)
         r->output_failed = true;
     if (r->opt.show_config)
         fprintf(stderr, "joy: configuration: %s", buf);
@@ -554,7 +560,9 @@ static int parse_args(int argc, char **argv, struct args *a)
             }
             break;
         case 'r': a->inputs[a->n_inputs++] = optarg; break;
-        case 'w': a->set[a->n_set++] = (struct setting){"output", optarg}; break;
+        case 'w':
+            a->set[a->n_set++] = (struct setting){a->n_w++ ? "outputs" : "output", optarg};
+            break;
         case 'i':
             if (a->iface) {
                 fprintf(stderr, "joy: -i given twice ('%s' and '%s'): one interface per run\n",
@@ -609,6 +617,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 /* ---------------------------------------------------------------------
  * Step 2: the configuration: defaults < -x files < command line
  */
+static bool collect_online(const struct joy_config *c)
+{
+    char v[8];
+    return joy_config_get(c, "ipfix_collect_online", v, sizeof v) == JOY_OK && v[0] == '1';
+}
 
 /* Notices of ignored Joy keys (one a line in msg): warnings. */
 static void show_notices(const struct run *r, const char *msg)
@@ -731,7 +744,7 @@ static int build_config(struct run *r, const struct args *a)
         fprintf(stderr, "joy: capture=afpacket needs Linux; use capture=pcap\n");
         return 2;
     }
-    if (!r->opt.interface[0] && a->n_inputs == 0) {
+    if (!r->opt.interface[0] && a->n_inputs == 0 && !collect_online(r->cfg)) {
         fprintf(stderr, "joy: no input: give a capture file (-r FILE, '-' for standard input), "
                 "a directory, or an interface (-i IFACE); see joy -h\n");
         return 2;
@@ -763,6 +776,17 @@ static int build_config(struct run *r, const struct args *a)
     if (r->opt.show_interfaces)
         list_interfaces(stderr);
     return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Step 2b: collector mode (ipfix_collect_port / nfv9_port): collect.c does
+ * the whole run; -1 when not asked for.
+ */
+static int collect_run(struct run *r, struct args *a)
+{
+    if (get_uint(r->cfg, "ipfix_collect_port") == 0 && get_uint(r->cfg, "nfv9_port") == 0)
+        return -1;
+    return collect_main(r->cfg, a->inputs, a->n_inputs, &collect_stop);
 }
 
 /* ---------------------------------------------------------------------
@@ -801,8 +825,12 @@ static int pick_source(struct run *r, const struct args *a)
 static int open_output(struct run *r, const struct args *a)
 {
     char err[1024];
+    struct export_setup e;
+    if (export_setup_read(r->cfg, &e, err, sizeof err) != 0) {
+        fprintf(stderr, "joy: %s\n", err);
+        return 2;
+    }
     struct output_opts oo = {
-        .path = r->opt.output[0] ? r->opt.output : NULL,
         .outdir = r->opt.outdir,
         .gzip_level = (int)r->opt.gzip_level,
         .rotate_seconds = r->opt.rotate,
@@ -813,7 +841,18 @@ static int open_output(struct run *r, const struct args *a)
         .log = on_output_message,
         .log_user = r,
     };
-    r->out = output_open_opts(&oo, err, sizeof err);
+    r->out = output_open_all(&oo, (const char *const *)e.targets, e.n_targets, &e.opt, err,
+                             sizeof err);
+    bool metadata = e.metadata;
+    export_setup_free(&e);
+    if (r->out && (r->opt.threads > 1 || r->opt.afpacket) && output_has_extra(r->out)) {
+        output_close(r->out, false, err, sizeof err);
+        r->out = NULL;
+        fprintf(stderr, "joy: threads=%llu writes to one output: give one -w (a file or '-'), "
+                "or threads=1 for network outputs and several -w\n",
+                (unsigned long long)r->opt.threads);
+        return 2;
+    }
     if (!r->out) {
         fprintf(stderr, "joy: %s\n", err);
         return strstr(err, "needs an output file name") ? 2 : 1;
@@ -827,7 +866,8 @@ static int open_output(struct run *r, const struct args *a)
         return 2;
     }
     char *iface = r->opt.interface;
-    if (write_metadata(r, iface[0] ? &iface : a->inputs, iface[0] ? 1 : a->n_inputs) != 0) {
+    if (metadata &&
+        write_metadata(r, iface[0] ? &iface : a->inputs, iface[0] ? 1 : a->n_inputs) != 0) {
         output_close(r->out, false, err, sizeof err);
         r->out = NULL;
         return 1;
@@ -1178,6 +1218,7 @@ static int report(struct run *r)
     workers_free(r->workers);
     r->workers = NULL;
     int status = r->status;
+    output_report(r->out, say_output, r);
     uint64_t written = output_records(r->out);
     if (output_close(r->out, true, err, sizeof err) != 0) {
         fprintf(stderr, "joy: %s\n", err);
@@ -1220,7 +1261,8 @@ int main(int argc, char **argv)
     }
     install_signals(r);
     notify_open(r);
-    if (status < 0 && !(status = build_config(r, &a)) && !(status = pick_source(r, &a)) &&
+    if (status < 0 && !(status = build_config(r, &a)) &&
+        (status = collect_run(r, &a)) < 0 && !(status = pick_source(r, &a)) &&
         !(status = open_output(r, &a))) {
         run(r);
         status = report(r);

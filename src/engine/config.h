@@ -55,6 +55,25 @@ struct joy_config {
     uint64_t active_timeout;    /* seconds */
     uint64_t max_flows;
     char *output;
+    /* export (src/output/, src/ipfix/): read by the joy command */
+    struct strlist outputs;
+    bool metadata;
+    uint64_t export_queue;
+    char *export_on_full;
+    char *export_spill_dir;
+    char *kafka_acks;
+    char *kafka_compression;
+    bool kafka_idempotence;
+    struct strlist kafka_property;
+    uint64_t kafka_flush_timeout;
+    uint64_t ipfix_export_port;
+    char *ipfix_export_remote_host;
+    uint64_t ipfix_export_remote_port;
+    char *ipfix_export_template;
+    uint64_t ipfix_template_refresh;
+    uint64_t ipfix_collect_port;
+    bool ipfix_collect_online;
+    uint64_t nfv9_port;
     char *interface;
     char *bpf;
     bool promisc;

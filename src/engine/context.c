@@ -144,8 +144,13 @@ long joy_context_metadata(const struct joy_context *ctx, const char *const *inpu
     jw_init(&w);
     jw_obj_open(&w);
     jw_kv_cstr(&w, "version", JOY_VERSION_STRING);
-    jw_kv_cstr(&w, "schema", "joy-flow-2");
+    jw_kv_cstr(&w, "schema", "joy-flow-3");
+    /* Every option under one object, so that no key of this line collides
+     * with a record key of another type (doc/schema.md). */
+    jw_key(&w, "options");
+    jw_obj_open(&w);
     config_to_json(&ctx->cfg, &w);
+    jw_close(&w);
     jw_key(&w, "inputs");
     jw_arr_open(&w);
     for (size_t i = 0; i < n_inputs; i++)

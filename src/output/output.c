@@ -30,6 +30,9 @@ struct joy_output {
     int level;
     uint64_t secs, bytes, records_limit, keep;
     bool files;                 /* a file name: rotation possible */
+    bool none;                  /* no primary output (every -w is a network sink) */
+    struct joy_sink **extra;    /* further destinations (-w given again, URLs) */
+    size_t n_extra;
     bool waiting;               /* the first file waits for a time (its name has one) */
     char *header;
     size_t header_len;
@@ -74,6 +77,10 @@ static void fail_with(struct joy_output *o, const char *msg)
 
 static void free_output(struct joy_output *o)
 {
+    for (size_t i = 0; i < o->n_extra; i++)
+        if (o->extra[i])
+            sink_close(o->extra[i], false, NULL, 0);
+    free(o->extra);
     for (size_t i = 0; i < o->n_done; i++)
         free(o->done[i]);
     free(o->done);
@@ -222,6 +229,10 @@ struct joy_output *output_open_opts(const struct output_opts *opt, char *err, si
     o->keep = opt->keep;
     o->log = opt->log;
     o->log_user = opt->log_user;
+    if (opt->none) {
+        o->none = true;
+        return o;
+    }
     bool rotation = o->secs || o->bytes || o->records_limit || o->keep;
     if (opt->path && strcmp(opt->path, "-") != 0) {
         if (!(o->pattern = join(opt->outdir, opt->path))) {
@@ -272,6 +283,8 @@ struct joy_output *output_open(const char *path, int gzip_level, char *err, size
 
 int output_set_header(struct joy_output *o, const char *text, size_t len)
 {
+    if (o->none)
+        return 0;
     free(o->header);
     if (!(o->header = malloc(len ? len : 1))) {
         o->header_len = 0;
@@ -300,6 +313,8 @@ void output_set_limits(struct joy_output *o, uint64_t rotate_seconds, uint64_t r
 
 int output_rotate(struct joy_output *o)
 {
+    if (o->none)
+        return 0;
     if (o->failed)
         return -1;
     if (!o->files || !o->sink)
@@ -311,6 +326,8 @@ int output_rotate(struct joy_output *o)
 
 int output_tick(struct joy_output *o, uint64_t t_ns)
 {
+    if (o->none)
+        return 0;
     if (o->failed)
         return -1;
     uint64_t t = t_ns / NS;
@@ -342,7 +359,8 @@ static bool file_full(struct joy_output *o)
     return o->last_size >= o->bytes;
 }
 
-int output_write(struct joy_output *o, const char *buf, size_t len)
+/* One record to the primary output (the rotating file, or stdout). */
+static int primary_write(struct joy_output *o, const char *buf, size_t len)
 {
     if (o->failed)
         return -1;
@@ -362,6 +380,103 @@ int output_write(struct joy_output *o, const char *buf, size_t len)
     return 0;
 }
 
+int output_write_record(struct joy_output *o, const char *buf, size_t len, const void *view)
+{
+    int rc = o->none ? 0 : primary_write(o, buf, len);
+    for (size_t i = 0; i < o->n_extra; i++)
+        if (sink_write(o->extra[i], buf, len, view) != 0)
+            rc = -1;
+    return rc;
+}
+
+int output_write(struct joy_output *o, const char *buf, size_t len)
+{
+    return output_write_record(o, buf, len, NULL);
+}
+
+/* The metadata line: the header of every file of the primary output, and
+ * each further destination's own way (Kafka: TOPIC.meta; IPFIX: none). */
+int output_write_metadata(struct joy_output *o, const char *buf, size_t len)
+{
+    int rc = o->none ? 0 : output_set_header(o, buf, len);
+    for (size_t i = 0; i < o->n_extra; i++)
+        if (sink_write_meta(o->extra[i], buf, len) != 0)
+            rc = -1;
+    return rc;
+}
+
+static bool is_url(const char *t)
+{
+    return strstr(t, "://") || strncmp(t, "unix:", 5) == 0 || strncmp(t, "ipfix+file:", 11) == 0;
+}
+
+int output_add_targets(struct joy_output *o, const char *const *targets, size_t n,
+                       const struct sink_opts *opt, char *err, size_t errlen)
+{
+    struct joy_sink **e = realloc(o->extra, (o->n_extra + n + 1) * sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    o->extra = e;
+    for (size_t i = 0; i < n; i++) {
+        if (!(o->extra[o->n_extra] = sink_open_url(targets[i], opt, err, errlen)))
+            return -1;
+        o->n_extra++;
+    }
+    return 0;
+}
+
+struct joy_output *output_open_all(const struct output_opts *primary, const char *const *targets,
+                                   size_t n, const struct sink_opts *opt, char *err,
+                                   size_t errlen)
+{
+    struct output_opts po = *primary;
+    const char *first = n ? targets[0] : NULL;
+    size_t skip = 0;
+    if (first && !is_url(first)) {
+        po.path = first;
+        skip = 1;
+    } else if (first) {
+        po.none = true;
+    }
+    struct joy_output *o = output_open_opts(&po, err, errlen);
+    if (o && output_add_targets(o, targets + skip, n - skip, opt, err, errlen) != 0) {
+        char e2[16];
+        output_close(o, false, e2, sizeof e2);
+        return NULL;
+    }
+    return o;
+}
+
+struct joy_output *output_open_targets(const char *const *targets, size_t n,
+                                       const struct sink_opts *opt, char *err, size_t errlen)
+{
+    struct output_opts po = {.gzip_level = opt->gzip_level};
+    return output_open_all(&po, targets, n, opt, err, errlen);
+}
+
+void output_report(const struct joy_output *o, void (*say)(void *user, const char *line),
+                   void *user)
+{
+    for (size_t i = 0; i < o->n_extra; i++) {
+        const struct joy_sink *s = o->extra[i];
+        char buf[768], line[1024];
+        if (!s->ops->report)
+            continue;
+        buf[0] = '\0';
+        s->ops->report(s, buf, sizeof buf);
+        if (buf[0]) {
+            snprintf(line, sizeof line, "%s: %s", s->name ? s->name : "standard output", buf);
+            say(user, line);
+        }
+    }
+}
+
+const char *output_network_kinds(void) { return sink_network_kinds(); }
+
+bool output_has_extra(const struct joy_output *o) { return o->n_extra != 0; }
+
 /*
  * A block of whole records made by a worker thread (threads=N): gzip
  * members for a gzip output, plain text otherwise.  Rotation is checked
@@ -370,7 +485,7 @@ int output_write(struct joy_output *o, const char *buf, size_t len)
  */
 int output_write_member(struct joy_output *o, const void *gz, size_t len, uint64_t n_records)
 {
-    if (o->failed)
+    if (o->failed || o->none)
         return -1;
     if (!o->sink && open_next(o) != 0)
         return -1;
@@ -395,16 +510,23 @@ int output_gzip_level(const struct joy_output *o)
 
 int output_flush(struct joy_output *o)
 {
+    int rc = 0;
+    for (size_t i = 0; i < o->n_extra; i++)
+        if (sink_flush(o->extra[i]) != 0)
+            rc = -1;
     if (o->failed)
         return -1;
     if (!o->sink)
-        return 0;
+        return rc;
     o->unflushed = 0;
-    return sink_flush(o->sink);
+    return sink_flush(o->sink) != 0 ? -1 : rc;
 }
 
 bool output_failed(const struct joy_output *o)
 {
+    for (size_t i = 0; i < o->n_extra; i++)
+        if (sink_failed(o->extra[i]))
+            return true;
     return o->failed || (o->sink && sink_failed(o->sink));
 }
 
@@ -449,6 +571,19 @@ int output_close(struct joy_output *o, bool commit, char *err, size_t errlen)
     if (o->failed) {
         rc = -1;
         snprintf(err, errlen, "%s", o->err);
+    }
+    size_t used = rc ? strlen(err) : 0;
+    for (size_t i = 0; i < o->n_extra; i++) {
+        char one[1024];
+        struct joy_sink *s = o->extra[i];
+        o->extra[i] = NULL;
+        if (sink_close(s, commit, one, sizeof one) != 0) {
+            rc = -1;
+            if (used < errlen) {
+                int k = snprintf(err + used, errlen - used, "%s%s", used ? "; " : "", one);
+                used += k > 0 ? (size_t)k : 0;
+            }
+        }
     }
     free_output(o);
     return rc;

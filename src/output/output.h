@@ -23,7 +23,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sink_opts.h"
 #include <sys/types.h>
+
+#include "sink_opts.h"
 
 struct joy_output;
 
@@ -40,6 +44,7 @@ struct output_opts {
     uint64_t rotate_records; /* count=: a new file after this many records */
     uint64_t keep;           /* -W: at most this many files of this run (0: all) */
     bool recover;            /* finish the leftover .part files of earlier runs first */
+    bool none;               /* no primary output: every destination is a network sink */
     output_log_fn log;
     void *log_user;
 };
@@ -48,6 +53,33 @@ struct output_opts {
  * .json or .jsonl: levels 1-3 through ISA-L when joy was built with it,
  * else (and levels 4-9) through zlib.  Returns NULL with a message in err. */
 struct joy_output *output_open(const char *path, int gzip_level, char *err, size_t errlen);
+
+/* ---- several destinations: the primary output (the first -w when it is
+ * a file or '-', with rotation) and further ones (files, and the URLs of
+ * the network sinks: kafka://, ipfix://, ipfix+tcp://, ipfix+file:, tcp://,
+ * unix:); doc/internals/output.md ---- */
+struct joy_output *output_open_all(const struct output_opts *primary, const char *const *targets,
+                                   size_t n, const struct sink_opts *opt, char *err,
+                                   size_t errlen);
+/* The same without rotation (the collector). */
+struct joy_output *output_open_targets(const char *const *targets, size_t n,
+                                       const struct sink_opts *opt, char *err, size_t errlen);
+int output_add_targets(struct joy_output *o, const char *const *targets, size_t n,
+                       const struct sink_opts *opt, char *err, size_t errlen);
+/* One record to every destination; view: its struct joy_record (IPFIX
+ * encodes from it, Kafka takes its key), NULL for none. */
+int output_write_record(struct joy_output *o, const char *buf, size_t len, const void *view);
+/* The metadata line (every primary file's header; Kafka: TOPIC.meta;
+ * IPFIX: not exported). */
+int output_write_metadata(struct joy_output *o, const char *buf, size_t len);
+/* One line per network destination: delivered, queued, dropped, spilled. */
+void output_report(const struct joy_output *o, void (*say)(void *user, const char *line),
+                   void *user);
+/* "tcp unix ipfix ipfix+tcp ipfix+file[ kafka]" */
+const char *output_network_kinds(void);
+/* Are there destinations beyond the primary output? */
+bool output_has_extra(const struct joy_output *o);
+/* ---- */
 
 /* The same with rotation.  The first file is created at once unless its
  * name depends on the time (then at the first output_tick or write).

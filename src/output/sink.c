@@ -48,6 +48,7 @@ struct joy_sink *sink_open(const char *target, int gzip_level, char *err, size_t
 
 static void free_sink(struct joy_sink *s)
 {
+    free(s->query);
     free(s->name);
     free(s->final_name);
     free(s);
@@ -76,9 +77,142 @@ static int open_part(const char *path, char *err, size_t errlen)
     }
     return fd;
 }
+static struct joy_sink *open_common(const struct joy_sink_ops *ops, const char *target,
+                                   int gzip_level, const struct sink_opts *opt, const char *query,
+                                   char *err, size_t errlen);
 
 struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *target, int gzip_level,
                                char *err, size_t errlen)
+{
+    struct sink_opts opt = {.gzip_level = gzip_level, .queue = 100000, .flush_timeout = 30};
+    return open_common(ops, target, gzip_level, &opt, NULL, err, errlen);
+}
+
+int sink_on_full_parse(const char *v)
+{
+    if (!v || !*v || strcmp(v, "block") == 0)
+        return SINK_BLOCK;
+    if (strcmp(v, "spill") == 0)
+        return SINK_SPILL;
+    if (strcmp(v, "drop") == 0)
+        return SINK_DROP;
+    return -1;
+}
+
+const char *sink_network_kinds(void)
+{
+#ifdef JOY_HAVE_KAFKA
+    return "tcp unix ipfix ipfix+tcp ipfix+file kafka";
+#else
+    return "tcp unix ipfix ipfix+tcp ipfix+file";
+#endif
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Apply "k=v&k=v" (in place: opt's strings point into q) to opt. */
+static int apply_query(char *q, struct sink_opts *opt, char *err, size_t errlen)
+{
+    char *save = NULL;
+    for (char *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        const char *v = eq ? eq + 1 : "";
+        if (eq)
+            *eq = '\0';
+        if (strcmp(kv, "on_full") == 0) {
+            int p = sink_on_full_parse(v);
+            if (p < 0) {
+                snprintf(err, errlen, "on_full=%s: give block, spill or drop", v);
+                return -1;
+            }
+            opt->on_full = (enum sink_on_full)p;
+        } else if (strcmp(kv, "queue") == 0) {
+            char *end;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (!*v || *end || n == 0 || n > 100000000ull) {
+                snprintf(err, errlen, "queue=%s: give a number of records, 1-100000000", v);
+                return -1;
+            }
+            opt->queue = (size_t)n;
+        } else if (strcmp(kv, "spill") == 0 && *v) {
+            opt->spill_path = v;
+        } else if (strcmp(kv, "profile") == 0 && *v) {
+            opt->ipfix_profile = v;
+        } else {
+            snprintf(err, errlen, "unknown URL parameter '%s' (on_full, queue, spill, profile)", kv);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct joy_sink *sink_open_url(const char *target, const struct sink_opts *opt, char *err,
+                               size_t errlen)
+{
+    static const struct {
+        const char *scheme;
+        const struct joy_sink_ops *ops;
+    } schemes[] = {
+        {"ipfix+tcp://", &sink_ipfix_tcp_ops},
+        {"ipfix+file:", &sink_ipfix_file_ops},
+        {"ipfix://", &sink_ipfix_udp_ops},
+        {"tcp://", &sink_stream_ops},
+        {"unix:", &sink_stream_ops},
+#ifdef JOY_HAVE_KAFKA
+        {"kafka://", &sink_kafka_ops},
+#endif
+    };
+    if (!target || !strstr(target, ":") || (!starts_with(target, "kafka://") &&
+                                            !starts_with(target, "ipfix") &&
+                                            !starts_with(target, "tcp://") &&
+                                            !starts_with(target, "unix:")))
+        return open_common(sink_choose(target, opt->gzip_level), target, opt->gzip_level, opt,
+                           NULL, err, errlen);
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        if (!starts_with(target, schemes[i].scheme))
+            continue;
+        char *url = strdup(target);
+        if (!url) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        char *q = strchr(url, '?');
+        if (q)
+            *q++ = '\0';
+        const char *t = (schemes[i].ops->flags & SINK_FILE) ? url + strlen(schemes[i].scheme) : url;
+        struct joy_sink *s = open_common(schemes[i].ops, t, opt->gzip_level, opt, q, err, errlen);
+        free(url);
+        return s;
+    }
+    if (starts_with(target, "kafka://"))
+        snprintf(err, errlen, "%s: this joy was built without Kafka (librdkafka); install "
+                 "librdkafka-dev and run ./configure again (joy -V lists the outputs built)",
+                 target);
+    else
+        snprintf(err, errlen, "%s: unknown kind of output (files, '-', %s)", target,
+                 sink_network_kinds());
+    return NULL;
+}
+
+int sink_write_meta(struct joy_sink *s, const char *line, size_t len)
+{
+    if (s->err)
+        return -1;
+    errno = 0;
+    int rc = s->ops->write_meta ? s->ops->write_meta(s, line, len)
+                                : s->ops->write(s, line, len, NULL);
+    if (rc != 0)
+        return sink_fail(s, "write failed");
+    s->dirty = true;
+    return 0;
+}
+
+static struct joy_sink *open_common(const struct joy_sink_ops *ops, const char *target,
+                                   int gzip_level, const struct sink_opts *opt, const char *query,
+                                   char *err, size_t errlen)
 {
     struct joy_sink *s = calloc(1, ops->size);
     if (!s) {
@@ -87,6 +221,21 @@ struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *targe
     }
     s->ops = ops;
     s->fd = -1;
+    s->opt = *opt;
+    if (query && *query) {
+        if (!(s->query = strdup(query))) {
+            snprintf(err, errlen, "out of memory");
+            free(s);
+            return NULL;
+        }
+        char msg[200];
+        if (apply_query(s->query, &s->opt, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "%s: %s", target, msg);
+            free(s->query);
+            free(s);
+            return NULL;
+        }
+    }
     int fd = -1;
     if (!target || strcmp(target, "-") == 0) {
         s->is_stdout = true;

@@ -54,6 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sink_opts.h"
+
 struct joy_sink;
 
 /* ops->flags: the base opens the target (stdout, NAME.part or a device)
@@ -84,6 +86,12 @@ struct joy_sink_ops {
      * or -1 (errno set, or sink_fail called).  NULL: sink_append fails
      * with ENOTSUP. */
     int (*append)(struct joy_sink *s, const void *block, size_t len);
+    /* Optional (NULL: write with a NULL view).  The metadata line: Kafka
+     * sends it to TOPIC.meta, IPFIX leaves it out. */
+    int (*write_meta)(struct joy_sink *s, const char *line, size_t len);
+    /* Optional: a one-line account of delivery (queued, spilled, dropped,
+     * failed ...) into buf, "" when there is nothing to say. */
+    void (*report)(const struct joy_sink *s, char *buf, size_t len);
 };
 
 struct joy_sink {
@@ -98,6 +106,8 @@ struct joy_sink {
     char errmsg[256];
     uint64_t records; /* accepted by write */
     uint64_t bytes;
+    struct sink_opts opt; /* network sinks: the settings, with the URL's query applied */
+    char *query;          /* the URL's query text (opt's strings may point into it) */
 };
 
 extern const struct joy_sink_ops sink_plain_ops;
@@ -105,6 +115,16 @@ extern const struct joy_sink_ops sink_zlib_ops;
 #ifdef JOY_HAVE_ISAL
 extern const struct joy_sink_ops sink_isal_ops;
 #endif
+extern const struct joy_sink_ops sink_ipfix_udp_ops;  /* ipfix://HOST:PORT */
+extern const struct joy_sink_ops sink_ipfix_tcp_ops;  /* ipfix+tcp://HOST:PORT */
+extern const struct joy_sink_ops sink_ipfix_file_ops; /* ipfix+file:PATH */
+extern const struct joy_sink_ops sink_stream_ops;     /* tcp://HOST:PORT, unix:PATH */
+#ifdef JOY_HAVE_KAFKA
+extern const struct joy_sink_ops sink_kafka_ops;      /* kafka://HOST:PORT[,...]/TOPIC */
+#endif
+
+/* Which network sinks this build has: "tcp unix ipfix ipfix+tcp ipfix+file[ kafka]". */
+const char *sink_network_kinds(void);
 
 /* The sink for a target: NULL or "-" stdout (plain); *.json and *.jsonl
  * plain; otherwise gzip: ISA-L for levels 1-3 when built with it, zlib for
@@ -118,6 +138,16 @@ const struct joy_sink_ops *sink_gzip_ops(int gzip_level);
 struct joy_sink *sink_open(const char *target, int gzip_level, char *err, size_t errlen);
 struct joy_sink *sink_open_ops(const struct joy_sink_ops *ops, const char *target, int gzip_level,
                                char *err, size_t errlen);
+
+/* Any target, with the network sinks' settings: files as sink_open(),
+ * URLs (kafka://, ipfix://, ipfix+tcp://, ipfix+file:, tcp://, unix:) to
+ * their sink.  A Kafka URL in a build without librdkafka is an error that
+ * says so. */
+struct joy_sink *sink_open_url(const char *target, const struct sink_opts *opt, char *err,
+                               size_t errlen);
+
+/* The metadata line (ops->write_meta, else write with a NULL view). */
+int sink_write_meta(struct joy_sink *s, const char *line, size_t len);
 
 /* 0, or -1 once anything failed (sticky). */
 int sink_write(struct joy_sink *s, const char *rec, size_t len, const void *view);
