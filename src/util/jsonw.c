@@ -301,6 +301,38 @@ static inline char *put_dec(char *o, uint64_t v)
     return end;
 }
 
+char *jw_fmt_uint(char *o, uint64_t v)
+{
+    return put_dec(o, v);
+}
+
+char *jw_raw_begin(struct jsonw *w, size_t n)
+{
+    if (n > JW_MAX_SIZE) {
+        take_comma(w);
+        w->overflow = true;
+        return NULL;
+    }
+    return value_room(w, n);
+}
+
+void jw_kv_plain_n(struct jsonw *w, const char *key, size_t klen, const char *v, size_t n)
+{
+    if (n > JW_MAX_SIZE) {
+        w->overflow = true;
+        return;
+    }
+    char *o = key_room(w, key, klen, n + 2);
+    w->after_key = false;
+    if (o) {
+        *o++ = '"';
+        memcpy(o, v, n);
+        o += n;
+        *o++ = '"';
+        w->len = (size_t)(o - w->buf);
+    }
+}
+
 void jw_uint(struct jsonw *w, uint64_t v)
 {
     char *o = value_room(w, 20);
@@ -379,13 +411,14 @@ void jw_time_ns(struct jsonw *w, uint64_t ns)
 {
     uint64_t sec = ns / 1000000000u;
     uint64_t usec = (ns % 1000000000u) / 1000u;
-    char tmp[40];
-    char *end = tmp + sizeof tmp;
-    char *p = utoa_width(usec, end, 6);
-    *--p = '.';
-    p = utoa_rev(sec, p);
-    before_value(w);
-    put(w, p, (size_t)(end - p));
+    char *o = value_room(w, 20 + 7);
+    if (!o)
+        return;
+    o = put_dec(o, sec);
+    *o++ = '.';
+    o += 6;
+    utoa_width(usec, o, 6);
+    w->len = (size_t)(o - w->buf);
 }
 
 /*

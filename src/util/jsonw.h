@@ -77,6 +77,18 @@ void jw_cstr(struct jsonw *w, const char *s);
 void jw_hex(struct jsonw *w, const void *s, size_t len);
 /* raw text that the caller guarantees is a valid JSON value */
 void jw_raw_value(struct jsonw *w, const char *s, size_t len);
+/*
+ * A value the caller formats in place, for arrays of numbers written in
+ * one go: jw_raw_begin() places the comma and returns room for n bytes
+ * (NULL when the record overflowed); the caller writes a valid JSON value
+ * there (jw_fmt_uint() for the numbers) and calls jw_raw_end() with the
+ * end of what it wrote.
+ */
+char *jw_raw_begin(struct jsonw *w, size_t n);
+static inline void jw_raw_end(struct jsonw *w, char *end) { w->len = (size_t)(end - w->buf); }
+/* v in decimal at o (room for JW_UINT_MAX bytes); returns the end */
+#define JW_UINT_MAX 20
+char *jw_fmt_uint(char *o, uint64_t v);
 /* Replace the text written since offset `from` by s[0..len), which the
  * caller guarantees leaves the JSON structure (open containers, pending
  * commas) as it was: e.g. the same members with other string values. */
@@ -112,6 +124,11 @@ void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v);
 static inline void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v) { jw_kv_uint_n(w, k, strlen(k), v); }
 static inline void jw_kv_int(struct jsonw *w, const char *k, int64_t v) { jw_key(w, k); jw_int(w, v); }
 static inline void jw_kv_cstr(struct jsonw *w, const char *k, const char *v) { jw_key(w, k); jw_cstr(w, v); }
+/* key and a string value of n bytes that need no escaping (printable
+ * ASCII other than '"' and '\\': a literal, an address), with one buffer
+ * check: the same bytes as jw_kv_str() would write */
+void jw_kv_plain_n(struct jsonw *w, const char *key, size_t klen, const char *v, size_t n);
+static inline void jw_kv_plain(struct jsonw *w, const char *k, const char *v) { jw_kv_plain_n(w, k, strlen(k), v, strlen(v)); }
 static inline void jw_kv_str(struct jsonw *w, const char *k, const void *v, size_t n) { jw_key(w, k); jw_str(w, v, n); }
 static inline void jw_kv_hex(struct jsonw *w, const char *k, const void *v, size_t n) { jw_key(w, k); jw_hex(w, v, n); }
 static inline void jw_kv_bool(struct jsonw *w, const char *k, bool v) { jw_key(w, k); jw_bool(w, v); }
