@@ -86,9 +86,10 @@ void jw_raw_value(struct jsonw *w, const char *s, size_t len);
  */
 char *jw_raw_begin(struct jsonw *w, size_t n);
 static inline void jw_raw_end(struct jsonw *w, char *end) { w->len = (size_t)(end - w->buf); }
-/* v in decimal at o (room for JW_UINT_MAX bytes); returns the end */
+/* v in decimal at o (room for JW_UINT_MAX bytes); returns the end
+ * (inline, with its helpers, below) */
 #define JW_UINT_MAX 20
-char *jw_fmt_uint(char *o, uint64_t v);
+static inline char *jw_fmt_uint(char *o, uint64_t v);
 /* Replace the text written since offset `from` by s[0..len), which the
  * caller guarantees leaves the JSON structure (open containers, pending
  * commas) as it was: e.g. the same members with other string values. */
@@ -136,5 +137,54 @@ static inline void jw_kv_bool(struct jsonw *w, const char *k, bool v) { jw_key(w
 /* Validate that [s, s+len) is one JSON value followed only by white space.
  * Used by tests and fuzz targets to check the writer's own output. */
 bool json_validate(const char *s, size_t len);
+
+
+/* ---------------------------------------------------------------------
+ * Decimal numbers, inline for the writers that format arrays in place.
+ */
+extern const char jw_digit_pairs[201]; /* "00" "01" ... "99" */
+extern const uint64_t jw_pow10[20];
+
+/* Exactly `width` digits of v (the low ones, zero-padded), ending just
+ * before end, two per division by 100; returns where they start. */
+static inline char *jw_utoa_width(uint64_t v, char *end, int width)
+{
+    for (; width >= 2; width -= 2) {
+        end -= 2;
+        memcpy(end, jw_digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (width)
+        *--end = (char)('0' + v % 10);
+    return end;
+}
+
+/*
+ * Number of decimal digits of v (1..20), from its bit length: a number of
+ * `bits` bits has floor(bits x log10(2)) + 1 digits or one fewer (1233 /
+ * 4096 is log10(2) rounded up, exact enough below 2^64), and one
+ * comparison tells which.  v | 1 has the same digits as v (only odd
+ * numbers end a run of 9s) and is never 0.
+ */
+static inline int jw_dec_len(uint64_t v)
+{
+    uint64_t x = v | 1;
+    int bits = 64 - __builtin_clzll(x);
+    int t = (bits * 1233) >> 12;
+    return t + 1 - (x < jw_pow10[t]);
+}
+
+static inline char *jw_fmt_uint(char *o, uint64_t v)
+{
+    if (v < 100) {
+        /* two bytes are always copied (the room is there): for v < 10 the
+         * pair starts at the second digit of "0v", and only one byte counts */
+        memcpy(o, jw_digit_pairs + 2 * v + (v < 10), 2);
+        return o + 1 + (v >= 10);
+    }
+    char *end = o + jw_dec_len(v);
+    jw_utoa_width(v, end, (int)(end - o));
+    return end;
+}
 
 #endif
