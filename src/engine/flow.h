@@ -11,18 +11,24 @@
  * Per-direction data is kept in side[0] (sent by the client, "out") and
  * side[1] (sent by the server, "in").
  *
- * The cache (struct flow_table) is a chained hash table over the records
- * plus two intrusive doubly linked lists:
+ * The cache (struct flow_table) is an open-addressing hash index over the
+ * records plus two intrusive doubly linked lists:
  *   - the LRU list, ordered by last activity: its head is the flow idle the
  *     longest, so inactive expiry and eviction pop from the head in O(1);
  *   - the age list, ordered by creation: its head is the oldest flow, so
  *     active-timeout expiry is also O(1) per expired flow.
  * Nothing ever scans all flows, except the final flush.
  *
- * Memory: every record is one allocation of a fixed size for the run
- * (the struct, num_pkts SPLT entries, 2 x num_pkts IP ids and one pointer
- * per enabled module).  Freed records go to a free list and are reused, so
- * in steady state the packet path does not allocate.
+ * Memory: every record is a fixed size for the run (the struct and one
+ * pointer per enabled module), carved from slabs that the table owns.  The
+ * SPLT and IP-id arrays start empty and grow as packets arrive, doubling
+ * from a few entries up to num_pkts, in blocks from the table's pool
+ * (power-of-two size classes, carved from the same slabs): a one-packet
+ * flow, most of a flood, costs about 400 bytes instead of the 1.4 KB that
+ * whole num_pkts arrays took.  Freed records and blocks go to free lists
+ * and are reused, so in steady state the packet path does not allocate;
+ * memory is bounded by the peak number of open flows times the largest
+ * record.
  */
 #ifndef JOY_FLOW_H
 #define JOY_FLOW_H
@@ -77,13 +83,14 @@ struct flow_side {
     bool ttl_seen;
     uint8_t min_ttl;
     uint8_t flags_or;      /* union of TCP flags */
-    uint32_t n_ids;        /* IPv4 ids recorded in ids[] */
-    uint16_t *ids;         /* num_pkts entries */
+    uint16_t n_ids;        /* IPv4 ids recorded in ids[] (at most num_pkts) */
+    uint16_t ids_cap;      /* entries ids[] has room for (flow_ids_grow) */
     /* first SYN (client) or SYN/ACK (server) of this side */
     bool syn_seen;
     uint8_t syn_flags;
     uint8_t syn_optlen;    /* option bytes captured */
     uint8_t syn_hdr_optlen;/* option bytes according to the data offset */
+    uint16_t *ids;         /* ids_cap entries from the table's pool, or NULL */
     uint16_t syn_win;
     uint32_t syn_seq;
     uint8_t syn_opts[TCP_OPT_MAX];
@@ -99,7 +106,6 @@ enum expire_type {
 
 struct flow {
     /* cache links: private to flowtable.c */
-    struct flow *hnext;
     struct flow *lru_prev, *lru_next;
     struct flow *age_prev, *age_next;
     uint64_t hash;
@@ -110,13 +116,12 @@ struct flow {
     uint8_t first_icmp_type, first_icmp_code; /* for the Community ID */
     bool first_icmp_from_client;
     bool anon;             /* an address is in an anonymised subnet (anon.h) */
+    uint16_t n_splt;          /* SPLT entries (at most num_pkts) */
+    uint16_t splt_cap;        /* entries splt[] has room for (flow_splt_grow) */
 
     uint64_t t_start, t_end;  /* ns: first and last packet */
-    uint64_t t_last_splt;     /* ns: time of the last SPLT entry */
     struct flow_side side[2];
-    uint32_t n_splt;
-    struct splt_entry *splt;  /* num_pkts entries */
-    uint64_t invalid;         /* packets with malformed transport headers */
+    struct splt_entry *splt;  /* splt_cap entries from the table's pool, or NULL */
     uint64_t frag_pkts;       /* later fragments counted here */
     struct flow_tunnel *tun;  /* tunnel layers of an inner flow, else NULL */
 
@@ -164,6 +169,12 @@ struct flow *flow_lookup(struct flow_table *t, const struct flow_key *k, uint64_
 /* Make the other endpoint the client: a SYN without ACK came from it
  * after the record was opened by another packet (see meter.c). */
 void flow_swap_client(struct flow *f);
+
+/* Make room for one more SPLT entry (f->n_splt == f->splt_cap) or IP id
+ * of side s, up to num_pkts: the array moves to a block twice the size.
+ * false when out of memory (the entry is then not recorded). */
+bool flow_splt_grow(struct flow_table *t, struct flow *f);
+bool flow_ids_grow(struct flow_table *t, struct flow_side *s);
 
 /* Note activity on f (moves it to the tail of the LRU list). */
 void flow_touch(struct flow_table *t, struct flow *f);

@@ -198,8 +198,9 @@ static void fill_view(struct joy_record *r, const struct flow *f, const struct f
                                      .tcp_flags = s->flags_or, .min_ttl = s->min_ttl,
                                      .ttl_seen = s->ttl_seen};
     }
+    static const struct splt_entry none[1];
     r->n_pkts = f->n_splt;
-    r->pkts = (const struct joy_pkt *)(const void *)f->splt;
+    r->pkts = (const struct joy_pkt *)(const void *)(f->splt ? f->splt : none);
 }
 
 static void emit_record(void *ctx, struct flow *f)
@@ -625,9 +626,12 @@ static void flow_packet(struct joy_meter *m, struct packet *p, const struct tun_
         s->min_ttl = pk->ttl;
         s->ttl_seen = true;
     }
-    if (pk->ipver == 4 && s->n_ids < m->cfg->num_pkts)
+    /* the arrays grow by doubling, from the table's pool (flow.h) */
+    if (pk->ipver == 4 && s->n_ids < m->cfg->num_pkts &&
+        (s->n_ids < s->ids_cap || flow_ids_grow(m->table, s)))
         s->ids[s->n_ids++] = (uint16_t)pk->ipid;
-    if ((pk->payload_len || m->cfg->zeros) && f->n_splt < m->cfg->num_pkts) {
+    if ((pk->payload_len || m->cfg->zeros) && f->n_splt < m->cfg->num_pkts &&
+        (f->n_splt < f->splt_cap || flow_splt_grow(m->table, f))) {
         struct splt_entry *e = &f->splt[f->n_splt++];
         e->ts = ts;
         e->len = pk->payload_len;

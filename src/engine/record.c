@@ -14,26 +14,35 @@
 
 #include <stdio.h>
 
-static const char *const dir_str[2] = {">", "<"};
-
-/* packets: [{"b":len,"dir":">","ipt":ms}, ...] */
+/* packets: [{"b":len,"dir":">","ipt":ms}, ...], formatted in place with
+ * one buffer check for the whole array (the same bytes as one jw_ call per
+ * member would write). */
 static void write_splt(struct jsonw *w, const struct flow *f)
 {
+    static const char open_b[] = "{\"b\":", dir_out[] = ",\"dir\":\">\",\"ipt\":",
+                      dir_in[] = ",\"dir\":\"<\",\"ipt\":";
+    enum { ENTRY_MAX = sizeof open_b - 1 + JW_UINT_MAX + sizeof dir_out - 1 + JW_UINT_MAX + 2 };
     jw_key(w, "packets");
-    jw_arr_open(w);
+    char *o = jw_raw_begin(w, 2 + (size_t)f->n_splt * ENTRY_MAX);
+    if (!o)
+        return;
+    *o++ = '[';
     uint64_t prev = f->t_start;
     for (uint32_t i = 0; i < f->n_splt; i++) {
         const struct splt_entry *e = &f->splt[i];
         uint64_t ipt = e->ts > prev ? (e->ts - prev) / 1000000u : 0;
         if (e->ts > prev)
             prev = e->ts;
-        jw_obj_open(w);
-        jw_kv_uint(w, "b", e->len);
-        jw_kv_cstr(w, "dir", dir_str[e->dir & 1]);
-        jw_kv_uint(w, "ipt", ipt);
-        jw_close(w);
+        if (i)
+            *o++ = ',';
+        memcpy(o, open_b, sizeof open_b - 1);
+        o = jw_fmt_uint(o + sizeof open_b - 1, e->len);
+        memcpy(o, (e->dir & 1) ? dir_in : dir_out, sizeof dir_out - 1);
+        o = jw_fmt_uint(o + sizeof dir_out - 1, ipt);
+        *o++ = '}';
     }
-    jw_close(w);
+    *o++ = ']';
+    jw_raw_end(w, o);
 }
 
 static void write_ip_side(struct jsonw *w, const char *name, const struct flow_side *s)
@@ -42,10 +51,17 @@ static void write_ip_side(struct jsonw *w, const char *name, const struct flow_s
     jw_obj_open(w);
     jw_kv_uint(w, "ttl", s->min_ttl);
     jw_key(w, "id");
-    jw_arr_open(w);
-    for (uint32_t i = 0; i < s->n_ids; i++)
-        jw_uint(w, s->ids[i]);
-    jw_close(w);
+    char *o = jw_raw_begin(w, 2 + (size_t)s->n_ids * 6);
+    if (o) {
+        *o++ = '[';
+        for (uint32_t i = 0; i < s->n_ids; i++) {
+            if (i)
+                *o++ = ',';
+            o = jw_fmt_uint(o, s->ids[i]);
+        }
+        *o++ = ']';
+        jw_raw_end(w, o);
+    }
     jw_close(w);
 }
 
@@ -152,15 +168,15 @@ static void scrub_module_fields(struct jsonw *w, size_t from, struct anon_worker
 void record_write(struct jsonw *w, const struct flow *f, const struct flow *shown,
                   const struct record_env *re, bool with_modules)
 {
-    char addr[64];
+    char addr[IPADDR_STRLEN];
     const struct flow_side *out = &f->side[0], *in = &f->side[1];
     const struct joy_config *cfg = re->cfg;
     const struct module_env *envs = re->envs;
     size_t n_mod = with_modules ? re->n_mod : 0;
 
     jw_obj_open(w);
-    jw_kv_cstr(w, "sa", ipaddr_str(flow_sa(shown), f->key.ipver, addr, sizeof addr));
-    jw_kv_cstr(w, "da", ipaddr_str(flow_da(shown), f->key.ipver, addr, sizeof addr));
+    jw_kv_plain_n(w, "sa", 2, addr, ipaddr_fmt(flow_sa(shown), f->key.ipver, addr));
+    jw_kv_plain_n(w, "da", 2, addr, ipaddr_fmt(flow_da(shown), f->key.ipver, addr));
     jw_kv_uint(w, "pr", f->key.proto);
     if (flow_has_ports(f)) {
         jw_kv_uint(w, "sp", flow_sp(f));
@@ -206,7 +222,7 @@ void record_write(struct jsonw *w, const struct flow *f, const struct flow *show
     if (cfg->community_id) {
         char cid[64];
         if (community_id_v1(shown, 0, cid, sizeof cid))
-            jw_kv_cstr(w, "community_id", cid);
+            jw_kv_plain(w, "community_id", cid); /* "1:" and base64 */
     }
 
     size_t module_fields = w->len;
@@ -254,7 +270,7 @@ void record_write(struct jsonw *w, const struct flow *f, const struct flow *show
     }
     if (f->expire) {
         char e[2] = {(char)f->expire, 0};
-        jw_kv_cstr(w, "expire_type", e);
+        jw_kv_plain(w, "expire_type", e);
     }
     jw_finish(w);
 }

@@ -5,6 +5,7 @@
 #ifndef JOY_PROTO_UTIL_H
 #define JOY_PROTO_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,5 +34,9 @@ const char *tcp_flags_str(uint8_t flags, char *buf);
  * one block, without OpenSSL's per-call algorithm lookup).
  */
 const char *community_id_v1(const struct flow *f, uint16_t seed, char *buf, size_t len);
+
+/* SHA-1 of a message of at most 55 bytes (one block), with the CPU's SHA
+ * instructions when it has them; sha1_c forces the portable C (tests). */
+void sha1_one_block(const uint8_t *msg, size_t len, uint8_t out[20], bool sha1_c);
 
 #endif

@@ -22,4 +22,9 @@ struct ipaddr {
  * formatted). */
 const char *ipaddr_str(const struct ipaddr *a, int ipver, char *buf, size_t len);
 
+/* The text of an address and its NUL, at most INET6_ADDRSTRLEN bytes. */
+#define IPADDR_STRLEN 46
+/* The same text as ipaddr_str() (never empty); returns its length. */
+size_t ipaddr_fmt(const struct ipaddr *a, int ipver, char buf[IPADDR_STRLEN]);
+
 #endif

@@ -234,78 +234,59 @@ void jw_bool(struct jsonw *w, bool v)
         put(w, "false", 5);
 }
 
-/*
- * Decimal digits, two per step: digit_pairs holds "00" "01" ... "99", so
- * one division by 100 yields two digits.
- */
-static const char digit_pairs[201] =
+/* Decimal digits, two per step: jw_digit_pairs holds "00" "01" ... "99". */
+const char jw_digit_pairs[201] =
     "0001020304050607080910111213141516171819"
     "2021222324252627282930313233343536373839"
     "4041424344454647484950515253545556575859"
     "6061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-static const uint64_t pow10_u64[20] = {
+const uint64_t jw_pow10[20] = {
     1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
     100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
     10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
     100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
 };
 
-/* Exactly `width` digits of v (the low ones, zero-padded), ending just
- * before end; returns where they start. */
-static char *utoa_width(uint64_t v, char *end, int width)
-{
-    for (; width >= 2; width -= 2) {
-        end -= 2;
-        memcpy(end, digit_pairs + 2 * (v % 100), 2);
-        v /= 100;
-    }
-    if (width)
-        *--end = (char)('0' + v % 10);
-    return end;
-}
-
-/*
- * Number of decimal digits of v (1..20), from its bit length: a number of
- * `bits` bits has floor(bits x log10(2)) + 1 digits or one fewer (1233 /
- * 4096 is log10(2) rounded up, exact enough below 2^64), and one
- * comparison tells which.  v | 1 has the same digits as v (only odd
- * numbers end a run of 9s) and is never 0.
- */
-static inline int dec_len(uint64_t v)
-{
-    uint64_t x = v | 1;
-    int bits = 64 - __builtin_clzll(x);
-    int t = (bits * 1233) >> 12;
-    return t + 1 - (x < pow10_u64[t]);
-}
-
 /* Digits of v into the end of tmp; returns the start. */
 static char *utoa_rev(uint64_t v, char *end)
 {
-    return utoa_width(v, end, dec_len(v));
+    return jw_utoa_width(v, end, jw_dec_len(v));
 }
 
-/* v in decimal at o (room for 20 digits); returns the end. */
-static inline char *put_dec(char *o, uint64_t v)
+char *jw_raw_begin(struct jsonw *w, size_t n)
 {
-    if (v < 100) {
-        /* two bytes are always copied (the room is there): for v < 10 the
-         * pair starts at the second digit of "0v", and only one byte counts */
-        memcpy(o, digit_pairs + 2 * v + (v < 10), 2);
-        return o + 1 + (v >= 10);
+    if (n > JW_MAX_SIZE) {
+        take_comma(w);
+        w->overflow = true;
+        return NULL;
     }
-    char *end = o + dec_len(v);
-    utoa_width(v, end, (int)(end - o));
-    return end;
+    return value_room(w, n);
+}
+
+void jw_kv_plain_n(struct jsonw *w, const char *key, size_t klen, const char *v, size_t n)
+{
+    if (n > JW_MAX_SIZE) {
+        w->overflow = true;
+        return;
+    }
+    char *o = key_room(w, key, klen, n + 2);
+    w->after_key = false;
+    if (o) {
+        *o++ = '"';
+        memcpy(o, v, n);
+        o += n;
+        *o++ = '"';
+        w->len = (size_t)(o - w->buf);
+    }
 }
 
 void jw_uint(struct jsonw *w, uint64_t v)
 {
     char *o = value_room(w, 20);
     if (o)
-        w->len = (size_t)(put_dec(o, v) - w->buf);
+        w->len = (size_t)(jw_fmt_uint(o, v) - w->buf);
 }
 
 void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v)
@@ -313,7 +294,7 @@ void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v)
     char *o = key_room(w, key, len, 20);
     w->after_key = false; /* the value below is the one it waits for */
     if (o)
-        w->len = (size_t)(put_dec(o, v) - w->buf);
+        w->len = (size_t)(jw_fmt_uint(o, v) - w->buf);
 }
 
 void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n)
@@ -330,7 +311,7 @@ void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (i)
             *o++ = ',';
-        o = put_dec(o, v[i]);
+        o = jw_fmt_uint(o, v[i]);
     }
     *o++ = ']';
     w->len = (size_t)(o - w->buf);
@@ -344,7 +325,7 @@ void jw_int(struct jsonw *w, int64_t v)
         return;
     if (v < 0)
         *o++ = '-';
-    w->len = (size_t)(put_dec(o, u) - w->buf);
+    w->len = (size_t)(jw_fmt_uint(o, u) - w->buf);
 }
 
 void jw_fixed(struct jsonw *w, double v, int decimals)
@@ -361,11 +342,11 @@ void jw_fixed(struct jsonw *w, double v, int decimals)
     bool neg = v < 0;
     double scaled = fabs(v) * pow10[decimals] + 0.5;
     uint64_t u = (uint64_t)scaled;
-    uint64_t ip = u / pow10_u64[decimals];
-    uint64_t fp = u % pow10_u64[decimals];
+    uint64_t ip = u / jw_pow10[decimals];
+    uint64_t fp = u % jw_pow10[decimals];
     char tmp[48];
     char *end = tmp + sizeof tmp;
-    char *p = utoa_width(fp, end, decimals);
+    char *p = jw_utoa_width(fp, end, decimals);
     if (decimals)
         *--p = '.';
     p = utoa_rev(ip, p);
@@ -379,13 +360,14 @@ void jw_time_ns(struct jsonw *w, uint64_t ns)
 {
     uint64_t sec = ns / 1000000000u;
     uint64_t usec = (ns % 1000000000u) / 1000u;
-    char tmp[40];
-    char *end = tmp + sizeof tmp;
-    char *p = utoa_width(usec, end, 6);
-    *--p = '.';
-    p = utoa_rev(sec, p);
-    before_value(w);
-    put(w, p, (size_t)(end - p));
+    char *o = value_room(w, 20 + 7);
+    if (!o)
+        return;
+    o = jw_fmt_uint(o, sec);
+    *o++ = '.';
+    o += 6;
+    jw_utoa_width(usec, o, 6);
+    w->len = (size_t)(o - w->buf);
 }
 
 /*
@@ -429,6 +411,17 @@ static size_t utf8_seq(const uint8_t *s, size_t n)
 }
 
 static const char hexdig[] = "0123456789abcdef";
+
+/* "00" "01" ... "ff": two hex digits per byte in one load */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 void jw_str(struct jsonw *w, const void *sv, size_t n)
 {
@@ -492,10 +485,8 @@ void jw_hex(struct jsonw *w, const void *sv, size_t n)
     }
     char *o = w->buf + w->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        *o++ = hexdig[s[i] >> 4];
-        *o++ = hexdig[s[i] & 15];
-    }
+    for (size_t i = 0; i < n; i++, o += 2)
+        memcpy(o, hex_pairs + 2 * s[i], 2);
     *o++ = '"';
     w->len = (size_t)(o - w->buf);
 }

@@ -77,6 +77,19 @@ void jw_cstr(struct jsonw *w, const char *s);
 void jw_hex(struct jsonw *w, const void *s, size_t len);
 /* raw text that the caller guarantees is a valid JSON value */
 void jw_raw_value(struct jsonw *w, const char *s, size_t len);
+/*
+ * A value the caller formats in place, for arrays of numbers written in
+ * one go: jw_raw_begin() places the comma and returns room for n bytes
+ * (NULL when the record overflowed); the caller writes a valid JSON value
+ * there (jw_fmt_uint() for the numbers) and calls jw_raw_end() with the
+ * end of what it wrote.
+ */
+char *jw_raw_begin(struct jsonw *w, size_t n);
+static inline void jw_raw_end(struct jsonw *w, char *end) { w->len = (size_t)(end - w->buf); }
+/* v in decimal at o (room for JW_UINT_MAX bytes); returns the end
+ * (inline, with its helpers, below) */
+#define JW_UINT_MAX 20
+static inline char *jw_fmt_uint(char *o, uint64_t v);
 /* Replace the text written since offset `from` by s[0..len), which the
  * caller guarantees leaves the JSON structure (open containers, pending
  * commas) as it was: e.g. the same members with other string values. */
@@ -112,6 +125,11 @@ void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v);
 static inline void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v) { jw_kv_uint_n(w, k, strlen(k), v); }
 static inline void jw_kv_int(struct jsonw *w, const char *k, int64_t v) { jw_key(w, k); jw_int(w, v); }
 static inline void jw_kv_cstr(struct jsonw *w, const char *k, const char *v) { jw_key(w, k); jw_cstr(w, v); }
+/* key and a string value of n bytes that need no escaping (printable
+ * ASCII other than '"' and '\\': a literal, an address), with one buffer
+ * check: the same bytes as jw_kv_str() would write */
+void jw_kv_plain_n(struct jsonw *w, const char *key, size_t klen, const char *v, size_t n);
+static inline void jw_kv_plain(struct jsonw *w, const char *k, const char *v) { jw_kv_plain_n(w, k, strlen(k), v, strlen(v)); }
 static inline void jw_kv_str(struct jsonw *w, const char *k, const void *v, size_t n) { jw_key(w, k); jw_str(w, v, n); }
 static inline void jw_kv_hex(struct jsonw *w, const char *k, const void *v, size_t n) { jw_key(w, k); jw_hex(w, v, n); }
 static inline void jw_kv_bool(struct jsonw *w, const char *k, bool v) { jw_key(w, k); jw_bool(w, v); }
@@ -119,5 +137,54 @@ static inline void jw_kv_bool(struct jsonw *w, const char *k, bool v) { jw_key(w
 /* Validate that [s, s+len) is one JSON value followed only by white space.
  * Used by tests and fuzz targets to check the writer's own output. */
 bool json_validate(const char *s, size_t len);
+
+
+/* ---------------------------------------------------------------------
+ * Decimal numbers, inline for the writers that format arrays in place.
+ */
+extern const char jw_digit_pairs[201]; /* "00" "01" ... "99" */
+extern const uint64_t jw_pow10[20];
+
+/* Exactly `width` digits of v (the low ones, zero-padded), ending just
+ * before end, two per division by 100; returns where they start. */
+static inline char *jw_utoa_width(uint64_t v, char *end, int width)
+{
+    for (; width >= 2; width -= 2) {
+        end -= 2;
+        memcpy(end, jw_digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (width)
+        *--end = (char)('0' + v % 10);
+    return end;
+}
+
+/*
+ * Number of decimal digits of v (1..20), from its bit length: a number of
+ * `bits` bits has floor(bits x log10(2)) + 1 digits or one fewer (1233 /
+ * 4096 is log10(2) rounded up, exact enough below 2^64), and one
+ * comparison tells which.  v | 1 has the same digits as v (only odd
+ * numbers end a run of 9s) and is never 0.
+ */
+static inline int jw_dec_len(uint64_t v)
+{
+    uint64_t x = v | 1;
+    int bits = 64 - __builtin_clzll(x);
+    int t = (bits * 1233) >> 12;
+    return t + 1 - (x < jw_pow10[t]);
+}
+
+static inline char *jw_fmt_uint(char *o, uint64_t v)
+{
+    if (v < 100) {
+        /* two bytes are always copied (the room is there): for v < 10 the
+         * pair starts at the second digit of "0v", and only one byte counts */
+        memcpy(o, jw_digit_pairs + 2 * v + (v < 10), 2);
+        return o + 1 + (v >= 10);
+    }
+    char *end = o + jw_dec_len(v);
+    jw_utoa_width(v, end, (int)(end - o));
+    return end;
+}
 
 #endif

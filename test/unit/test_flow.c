@@ -6,6 +6,7 @@
 #include "unit.h"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 
 #define SEC 1000000000ull
@@ -206,6 +207,27 @@ static void test_community_id_vectors(void)
     CHECK_STREQ(cid(0, "10.1.12.2", "10.1.12.1", 0, 0, 46, 0), "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=");
 }
 
+/* the one-block SHA-1, C and SHA-NI, against OpenSSL's */
+static void test_sha1_one_block(void)
+{
+    uint8_t msg[55], a[20], b[20], ref[20];
+    uint32_t x = 12345;
+    int bad = 0;
+    for (int round = 0; round < 2000; round++) {
+        size_t len = (size_t)round % 56;
+        for (size_t i = 0; i < len; i++) {
+            x = x * 1103515245u + 12345u;
+            msg[i] = (uint8_t)(x >> 16);
+        }
+        unsigned rl = 0;
+        EVP_Digest(msg, len, ref, &rl, EVP_sha1(), NULL);
+        sha1_one_block(msg, len, a, true);
+        sha1_one_block(msg, len, b, false);
+        bad += memcmp(a, ref, 20) != 0 || memcmp(b, ref, 20) != 0;
+    }
+    CHECK(bad == 0);
+}
+
 static void test_tcp_flag_letters(void)
 {
     char b[9];
@@ -223,4 +245,5 @@ void run_flow_tests(void)
     TEST_RUN(test_many_flows_grow);
     TEST_RUN(test_community_id_vectors);
     TEST_RUN(test_tcp_flag_letters);
+    TEST_RUN(test_sha1_one_block);
 }

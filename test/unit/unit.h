@@ -52,5 +52,6 @@ void run_addr_scrub_tests(void);
 void run_module_tests(void);
 void run_sink_tests(void);
 void run_source_tests(void);
+void run_addr_tests(void);
 
 #endif
