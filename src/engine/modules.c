@@ -17,6 +17,7 @@ extern const struct joy_module dns_module, dhcp_module, ike_module;
 extern const struct joy_module tls_module;
 extern const struct joy_module quic_module, dtls_module;
 extern const struct joy_module http_module, ssh_module;
+extern const struct joy_module exe_module;
 
 const struct joy_module *const joy_modules[] = {
     &label_module, /* Joy printed sa_labels/da_labels first (after sp/dp) */
@@ -38,6 +39,7 @@ const struct joy_module *const joy_modules[] = {
     &hd_module,
     &os_module,
     &idp_module,
+    &exe_module, /* Joy's "exe" (live capture only) */
 };
 
 const size_t joy_module_count = sizeof joy_modules / sizeof joy_modules[0];
