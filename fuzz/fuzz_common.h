@@ -5,7 +5,8 @@
  * options (booleans 1, numbers 32 or their maximum), so a pipeline target
  * exercises every parser.  Options that name files are left unset, except
  * the classifier's model (test/data/classify.model, when it is found from
- * the current directory: classify=1 needs one; classify_features=1 not).
+ * the current directory: classify=1 needs one; classify_features=1 not);
+ * exe (live capture only) stays off.
  */
 #ifndef JOY_FUZZ_COMMON_H
 #define JOY_FUZZ_COMMON_H
@@ -31,6 +32,8 @@ static inline void fuzz_config_all_modules(struct joy_config *cfg)
     config_set(cfg, "fpx", "1", "fuzz", err, sizeof err);
     config_set(cfg, "num_pkts", "20", "fuzz", err, sizeof err);
     for (size_t i = 0; i < joy_module_count; i++) {
+        if (strcmp(joy_modules[i]->name, "exe") == 0)
+            continue;   /* live capture only: refused without an interface */
         for (const struct joy_option *o = joy_modules[i]->options; o && o->key; o++) {
             char v[32];
             if (o->type == OPT_BOOL)

@@ -375,7 +375,8 @@ def expected_labels(addr, labels):
 
 
 def module_options():
-    """Every module's switches, on: booleans =1, and payload/idp/hd with a byte count."""
+    """Every module's switches, on: booleans =1, and payload/idp/hd with a byte count
+    (not exe: live capture only)."""
     rc, out, _ = run([JOY, "-h"], env=NO_LEAK_CHECK)
     opts, in_modules = [], False
     counts = {"payload": "64", "idp": "1500", "hd": "8"}
@@ -384,7 +385,7 @@ def module_options():
             in_modules = True
             continue
         m = re.match(r"^\s+([a-z0-9_]+)=(\S+)", line)
-        if not m or not in_modules or m.group(1) in ("label", "anon", "anon_key"):
+        if not m or not in_modules or m.group(1) in ("label", "anon", "anon_key", "exe"):
             continue
         if m.group(2) == "0|1":
             opts.append(m.group(1) + "=1")

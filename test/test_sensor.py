@@ -334,7 +334,7 @@ def offline_cases(tmp):
         rc, _, err = joy("classify=1", "-r", SAMPLE, "-w", "-")
         assert rc == 2 and "classify=1 needs model=FILE" in err, err
         rc, _, err = joy("exe=1", "-r", SAMPLE, "-w", "-")
-        assert rc == 2 and "not available in this build" in err, err
+        assert rc == 2 and "needs a live capture" in err, err
         rc, _, err = joy("exe=0", "ipfix_export_remote_port=4739", "-r", SAMPLE, "-w", "/dev/null")
         assert rc == 0 and err == "", err
         rc, _, err = joy("upload=me@host:/x", "-r", SAMPLE, "-w", "/dev/null")

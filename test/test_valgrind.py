@@ -29,7 +29,7 @@ def module_options():
         if section_core or line.startswith("#") or "=" not in line:
             continue
         key, val = [x.strip() for x in line.split("=", 1)]
-        if val == "0":
+        if val == "0" and key != "exe":   # exe=1: live capture only
             opts.append(key + "=" + ("32" if key in ("idp", "payload", "hd", "dist_bytes") else "1"))
     if "classify=1" in opts:  # the classifier needs a model file
         opts.append("model=" + os.path.join(ROOT, "test", "data", "classify.model"))

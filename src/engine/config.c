@@ -245,31 +245,9 @@ static const struct {
     {"URLlabel", "Joy 4.5 documented it but rejected it itself"},
 };
 
-/*
- * Planned: features of later issues, not in this build.  A value that
- * leaves the feature off (0, none, or any value of a setting that only
- * matters once the feature is on) is accepted silently, so that Joy's
- * options.cfg loads; asking for the feature is an error that says so.
- * `always` keys are refused whatever their value.
- */
-static const struct {
-    const char *key, *what;
-    bool needs_on;  /* only values other than 0/none are refused */
-    bool always;
-} planned_keys[] = {
-    {"exe", "process attribution (exe=) is not available in this build yet", true, false},
-};
-
-static bool is_off(const char *v)
-{
-    return !*v || strcmp(v, "0") == 0 || strcasecmp(v, "none") == 0 ||
-           strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "off") == 0;
-}
-
-/* 1: handled (notice in err, or silently accepted); -1: refused (message
- * in err); 0: not a Joy key. */
-static int original_joy_key(const char *key, const char *value, const char *where, char *err,
-                        size_t errlen)
+/* 1: a retired Joy key (a notice in err); 0: not one.  (Every other key
+ * of Joy 4.5 is an option of joy's: doc/joy-compat.md.) */
+static int original_joy_key(const char *key, const char *where, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof retired_keys / sizeof retired_keys[0]; i++) {
         if (strcmp(key, retired_keys[i].key) == 0) {
@@ -278,15 +256,6 @@ static int original_joy_key(const char *key, const char *value, const char *wher
                          where, key, retired_keys[i].why);
             return 1;
         }
-    }
-    for (size_t i = 0; i < sizeof planned_keys / sizeof planned_keys[0]; i++) {
-        if (strcmp(key, planned_keys[i].key) != 0)
-            continue;
-        if (planned_keys[i].always || (planned_keys[i].needs_on && !is_off(value))) {
-            fail(err, errlen, "%s: %s=%s: %s", where, key, value, planned_keys[i].what);
-            return -1;
-        }
-        return 1;
     }
     return 0;
 }
@@ -298,9 +267,8 @@ int config_set(struct joy_config *cfg, const char *key, const char *value, const
     if (err && errlen)
         err[0] = '\0';
     if (!find_option(key, &r)) {
-        int j = original_joy_key(key, value, where, err, errlen);
-        if (j != 0)
-            return j > 0 ? 0 : -1;
+        if (original_joy_key(key, where, err, errlen))
+            return 0;
         return fail(err, errlen, "%s: unknown option '%s' (see joy -h)", where, key);
     }
     const struct joy_option *o = r.opt;

@@ -18,6 +18,7 @@ extern const struct joy_module tls_module;
 extern const struct joy_module quic_module, dtls_module;
 extern const struct joy_module http_module, ssh_module;
 extern const struct joy_module classify_module;
+extern const struct joy_module exe_module;
 
 const struct joy_module *const joy_modules[] = {
     &label_module, /* Joy printed sa_labels/da_labels first (after sp/dp) */
@@ -39,6 +40,7 @@ const struct joy_module *const joy_modules[] = {
     &hd_module,
     &os_module,
     &idp_module,
+    &exe_module, /* Joy's "exe" (live capture only) */
     &classify_module, /* after dist (it reads the byte counts); last, as Joy's p_malware */
 };
 

@@ -1,0 +1,872 @@
+/*
+ * sockproc.c - which local process owns a socket (Linux); see sockproc.h.
+ *
+ * sock_diag addressing (net/ipv4/inet_diag.c, udp_diag.c): for TCP the
+ * request's idiag_src is the socket's local endpoint; for UDP the kernel
+ * runs its receive lookup with src and dst swapped ("for historical
+ * reasons"), so idiag_src is the remote endpoint.  That lookup also finds
+ * unconnected (wildcard) UDP sockets, and for TCP a listener when no
+ * connection matches: every reply is checked against the local port, and
+ * a listener is accepted only when asked for (server side).
+ */
+#include "sockproc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+#include <openssl/evp.h>
+
+#define IDX_MIN 1024
+#define DIRTY_MAX 1024
+#define HASH_CACHE 64
+#define USER_CACHE 32
+#define TUPLE_CACHE 512
+#define TUPLE_CACHE_NS (300ull * 1000000000ull)
+#define LOCAL_MAX 256
+#define HASH_MAX_BYTES (512ull << 20)   /* larger executables are not hashed */
+
+struct idx_ent {
+    uint64_t inode;   /* 0: empty */
+    int32_t pid;
+};
+
+struct hash_ent {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+    char hex[65];
+    bool used;
+};
+
+struct user_ent {
+    uint32_t uid;
+    bool used;
+    char name[SP_USER_MAX];
+};
+
+struct tuple_ent {
+    struct sp_tuple t;
+    uint64_t when;
+    struct sp_proc p;
+    bool used;
+};
+
+struct local_addr {
+    uint8_t ipver;
+    uint8_t a[16];
+};
+
+struct sockproc {
+    int diag_fd, cn_fd;
+    uint32_t seq;
+    struct idx_ent *idx;
+    size_t idx_cap, idx_n;
+    int32_t dirty[DIRTY_MAX];
+    size_t n_dirty;
+    bool dirty_overflow;
+    uint64_t last_rescan;
+    struct hash_ent hashes[HASH_CACHE];
+    unsigned hash_next;
+    struct user_ent users[USER_CACHE];
+    unsigned user_next;
+    struct tuple_ent *tuples;
+    struct local_addr locals[LOCAL_MAX];
+    size_t n_locals;
+    uint64_t locals_at;
+    long clk_tck;
+    struct sp_stats st;
+};
+
+const char *sp_method_name(enum sp_method m)
+{
+    switch (m) {
+    case SP_DIAG: return "sock_diag";
+    case SP_LISTENER: return "listener";
+    case SP_CACHE: return "cache";
+    default: return "none";
+    }
+}
+
+static uint64_t now_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the inode -> pid index --------------------------------------- */
+
+static size_t idx_slot(uint64_t inode, size_t cap)
+{
+    return (size_t)((inode * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+static bool idx_grow(struct sockproc *sp)
+{
+    size_t cap = sp->idx_cap ? sp->idx_cap * 2 : IDX_MIN;
+    struct idx_ent *n = calloc(cap, sizeof *n);
+    if (!n)
+        return false;
+    for (size_t i = 0; i < sp->idx_cap; i++)
+        if (sp->idx[i].inode) {
+            size_t j = idx_slot(sp->idx[i].inode, cap);
+            while (n[j].inode)
+                j = (j + 1) & (cap - 1);
+            n[j] = sp->idx[i];
+        }
+    free(sp->idx);
+    sp->idx = n;
+    sp->idx_cap = cap;
+    return true;
+}
+
+static void idx_put(struct sockproc *sp, uint64_t inode, int32_t pid)
+{
+    if ((sp->idx_n + 1) * 2 > sp->idx_cap && !idx_grow(sp))
+        return;
+    size_t j = idx_slot(inode, sp->idx_cap);
+    while (sp->idx[j].inode && sp->idx[j].inode != inode)
+        j = (j + 1) & (sp->idx_cap - 1);
+    if (!sp->idx[j].inode)
+        sp->idx_n++;
+    sp->idx[j].inode = inode;
+    sp->idx[j].pid = pid;
+}
+
+static int32_t idx_get(const struct sockproc *sp, uint64_t inode)
+{
+    if (!sp->idx_cap)
+        return 0;
+    size_t j = idx_slot(inode, sp->idx_cap);
+    while (sp->idx[j].inode) {
+        if (sp->idx[j].inode == inode)
+            return sp->idx[j].pid;
+        j = (j + 1) & (sp->idx_cap - 1);
+    }
+    return 0;
+}
+
+/* Index the sockets that process `pid` holds open. */
+static void scan_pid(struct sockproc *sp, int32_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    int dfd = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char link[64];
+        ssize_t n = readlinkat(dfd, e->d_name, link, sizeof link - 1);
+        if (n < 9 || memcmp(link, "socket:[", 8) != 0)
+            continue;
+        link[n] = 0;
+        uint64_t ino = strtoull(link + 8, NULL, 10);
+        if (ino)
+            idx_put(sp, ino, pid);
+    }
+    closedir(d);
+}
+
+static void full_rescan(struct sockproc *sp)
+{
+    uint64_t t = now_ns(CLOCK_MONOTONIC);
+    uint64_t next = sp->last_rescan + SP_RESCAN_MS * 1000000ull;
+    if (sp->last_rescan && t < next) {
+        struct timespec ts = {0, (long)(next - t)};
+        nanosleep(&ts, NULL);
+    }
+    if (sp->idx)
+        memset(sp->idx, 0, sp->idx_cap * sizeof *sp->idx);
+    sp->idx_n = 0;
+    DIR *d = opendir("/proc");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+                scan_pid(sp, (int32_t)atoi(e->d_name));
+        closedir(d);
+    }
+    sp->n_dirty = 0;
+    sp->dirty_overflow = false;
+    sp->last_rescan = now_ns(CLOCK_MONOTONIC);
+    sp->st.rescans++;
+}
+
+static void scan_dirty(struct sockproc *sp)
+{
+    for (size_t i = 0; i < sp->n_dirty; i++)
+        scan_pid(sp, sp->dirty[i]);
+    sp->n_dirty = 0;
+}
+
+/* ---- the proc connector -------------------------------------------- */
+
+static int connector_open(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    /* nlmsghdr, cn_msg, then the operation (cn_msg ends in a flexible array) */
+    enum proc_cn_mcast_op op = PROC_CN_MCAST_LISTEN;
+    size_t len = NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof op);
+    uint64_t buf[(NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof op) + 7) / 8];
+    memset(buf, 0, sizeof buf);
+    struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+    nh->nlmsg_len = (uint32_t)len;
+    nh->nlmsg_type = NLMSG_DONE;
+    struct cn_msg *cn = NLMSG_DATA(nh);
+    cn->id.idx = CN_IDX_PROC;
+    cn->id.val = CN_VAL_PROC;
+    cn->len = sizeof op;
+    memcpy(cn->data, &op, sizeof op);
+    if (send(fd, buf, len, 0) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The proc connector exists only in the initial network namespace: from
+ * another one, open its socket there (setns for this thread only, needs
+ * CAP_SYS_ADMIN) and come back; a socket keeps the namespace it was made
+ * in.  Returns -2 when this thread could not return to its namespace. */
+static int connector_open_any(void)
+{
+    int fd = connector_open();
+    if (fd >= 0)
+        return fd;
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int init = open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC);
+    struct stat a, b;
+    if (self >= 0 && init >= 0 && fstat(self, &a) == 0 && fstat(init, &b) == 0 &&
+        a.st_ino != b.st_ino && setns(init, CLONE_NEWNET) == 0) {
+        fd = connector_open();
+        if (setns(self, CLONE_NEWNET) != 0) {
+            if (fd >= 0)
+                close(fd);
+            fd = -2;
+        }
+    }
+    if (self >= 0)
+        close(self);
+    if (init >= 0)
+        close(init);
+    return fd;
+}
+
+static void mark_dirty(struct sockproc *sp, int32_t pid)
+{
+    if (sp->n_dirty < DIRTY_MAX)
+        sp->dirty[sp->n_dirty++] = pid;
+    else
+        sp->dirty_overflow = true;
+}
+
+void sockproc_events(struct sockproc *sp)
+{
+    if (sp->cn_fd < 0)
+        return;
+    char buf[8192] __attribute__((aligned(8)));
+    for (;;) {
+        ssize_t n = recv(sp->cn_fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) {
+            if (n < 0 && errno == ENOBUFS)
+                sp->dirty_overflow = true;   /* events lost */
+            if (n < 0 && (errno == EINTR || errno == ENOBUFS))
+                continue;
+            return;
+        }
+        for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
+             nh = NLMSG_NEXT(nh, n)) {
+            if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof(struct proc_event)))
+                continue;
+            const struct cn_msg *cn = NLMSG_DATA(nh);
+            const struct proc_event *ev = (const struct proc_event *)cn->data;
+            sp->st.connector_events++;
+            if (ev->what == PROC_EVENT_FORK)
+                mark_dirty(sp, ev->event_data.fork.child_tgid);
+            else if (ev->what == PROC_EVENT_EXEC)
+                mark_dirty(sp, ev->event_data.exec.process_tgid);
+        }
+    }
+}
+
+int sockproc_event_fd(const struct sockproc *sp) { return sp->cn_fd; }
+bool sockproc_has_connector(const struct sockproc *sp) { return sp->cn_fd >= 0; }
+
+/* ---- sock_diag ------------------------------------------------------ */
+
+struct diag_reply {
+    uint64_t inode;
+    uint8_t state;
+    uint16_t sport;
+};
+
+/* One SOCK_DIAG_BY_FAMILY request for the exact id; true with *r filled. */
+static bool diag_one(struct sockproc *sp, uint8_t ipver, uint8_t proto, const uint8_t *src,
+                     uint16_t sport, const uint8_t *dst, uint16_t dport, struct diag_reply *r)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct inet_diag_req_v2 req;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.nh.nlmsg_len = sizeof msg;
+    msg.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nh.nlmsg_flags = NLM_F_REQUEST;
+    msg.nh.nlmsg_seq = ++sp->seq;
+    msg.req.sdiag_family = ipver == 6 ? AF_INET6 : AF_INET;
+    msg.req.sdiag_protocol = proto;
+    msg.req.idiag_states = ~0u;
+    msg.req.id.idiag_sport = htons(sport);
+    msg.req.id.idiag_dport = htons(dport);
+    memcpy(msg.req.id.idiag_src, src, ipver == 6 ? 16 : 4);
+    memcpy(msg.req.id.idiag_dst, dst, ipver == 6 ? 16 : 4);
+    msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+    msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
+    if (sendto(sp->diag_fd, &msg, sizeof msg, 0, (struct sockaddr *)&nl, sizeof nl) < 0)
+        return false;
+    char buf[4096] __attribute__((aligned(8)));
+    bool found = false;
+    for (;;) {
+        ssize_t n = recv(sp->diag_fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        bool done = false;
+        for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
+             nh = NLMSG_NEXT(nh, n)) {
+            if (nh->nlmsg_seq != sp->seq)
+                continue;   /* a late answer to an earlier request */
+            done = true;
+            if (nh->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+                nh->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
+                const struct inet_diag_msg *m = NLMSG_DATA(nh);
+                r->inode = m->idiag_inode;
+                r->state = m->idiag_state;
+                r->sport = ntohs(m->id.idiag_sport);
+                found = true;
+            }
+        }
+        if (done)
+            return found;
+    }
+}
+
+#define TCP_LISTEN_STATE 10
+
+/* The inode of the local socket of t (0 when none); *listener set when
+ * it is a listening socket. */
+static uint64_t diag_lookup(struct sockproc *sp, const struct sp_tuple *t, bool server,
+                            bool *listener)
+{
+    struct diag_reply r;
+    static const uint8_t any[16];
+    *listener = false;
+    if (t->proto == 6) {
+        bool hit = diag_one(sp, t->ipver, 6, t->local, t->lport, t->remote, t->rport, &r);
+        if (hit &&
+            r.sport == t->lport && r.inode) {
+            if (r.state != TCP_LISTEN_STATE)
+                return r.inode;
+            if (server) {
+                *listener = true;
+                return r.inode;
+            }
+            return 0;
+        }
+        /* the accepted socket is gone (or in TIME_WAIT): the listener */
+        if (server && diag_one(sp, t->ipver, 6, t->local, t->lport, any, 0, &r) &&
+            r.sport == t->lport && r.inode && r.state == TCP_LISTEN_STATE) {
+            *listener = true;
+            return r.inode;
+        }
+        return 0;
+    }
+    if (diag_one(sp, t->ipver, 17, t->remote, t->rport, t->local, t->lport, &r) &&
+        r.sport == t->lport && r.inode)
+        return r.inode;
+    return 0;
+}
+
+/* ---- local addresses ------------------------------------------------ */
+
+static void locals_refresh(struct sockproc *sp)
+{
+    struct ifaddrs *ifa;
+    sp->n_locals = 0;
+    sp->locals_at = now_ns(CLOCK_MONOTONIC);
+    if (getifaddrs(&ifa) != 0)
+        return;
+    for (struct ifaddrs *i = ifa; i && sp->n_locals < LOCAL_MAX; i = i->ifa_next) {
+        if (!i->ifa_addr)
+            continue;
+        struct local_addr *l = &sp->locals[sp->n_locals];
+        memset(l, 0, sizeof *l);
+        if (i->ifa_addr->sa_family == AF_INET) {
+            l->ipver = 4;
+            memcpy(l->a, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+            sp->n_locals++;
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            l->ipver = 6;
+            memcpy(l->a, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, 16);
+            sp->n_locals++;
+        }
+    }
+    freeifaddrs(ifa);
+}
+
+static bool locals_has(const struct sockproc *sp, uint8_t ipver, const uint8_t *addr)
+{
+    if (ipver == 4 && addr[0] == 127)
+        return true;
+    for (size_t i = 0; i < sp->n_locals; i++)
+        if (sp->locals[i].ipver == ipver && memcmp(sp->locals[i].a, addr, ipver == 6 ? 16 : 4) == 0)
+            return true;
+    return false;
+}
+
+bool sockproc_is_local(struct sockproc *sp, uint8_t ipver, const uint8_t *addr)
+{
+    uint64_t t = now_ns(CLOCK_MONOTONIC);
+    if (t - sp->locals_at > 1000000000ull)
+        locals_refresh(sp);
+    if (locals_has(sp, ipver, addr))
+        return true;
+    if (t - sp->locals_at > 100000000ull) {   /* a new address: look again */
+        locals_refresh(sp);
+        return locals_has(sp, ipver, addr);
+    }
+    return false;
+}
+
+size_t sockproc_locals(struct sockproc *sp, struct sp_addr *out, size_t cap)
+{
+    if (now_ns(CLOCK_MONOTONIC) - sp->locals_at > 1000000000ull)
+        locals_refresh(sp);
+    size_t n = 0;
+    for (; n < sp->n_locals && n < cap; n++) {
+        out[n].ipver = sp->locals[n].ipver;
+        memcpy(out[n].a, sp->locals[n].a, 16);
+    }
+    return n;
+}
+
+/* ---- process details ------------------------------------------------ */
+
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = 0;
+    return (ssize_t)n;
+}
+
+/* comm, ppid and start time (clock ticks after boot) from /proc/PID/stat. */
+static bool read_stat(int32_t pid, char *comm, size_t commcap, int32_t *ppid, uint64_t *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (read_small(path, buf, sizeof buf) <= 0)
+        return false;
+    char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+    if (!l || !r || r < l)
+        return false;
+    if (comm) {
+        size_t n = (size_t)(r - l - 1);
+        if (n >= commcap)
+            n = commcap - 1;
+        memcpy(comm, l + 1, n);
+        comm[n] = 0;
+    }
+    /* after ") ": field 3 state, 4 ppid, ..., 22 starttime */
+    char *p = r + 2;
+    int field = 3;
+    char *save = NULL;
+    for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
+        if (field == 4 && ppid)
+            *ppid = (int32_t)atoi(tok);
+        if (field == 22) {
+            *start = strtoull(tok, NULL, 10);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void user_name(struct sockproc *sp, uint32_t uid, char *out, size_t cap)
+{
+    for (unsigned i = 0; i < USER_CACHE; i++)
+        if (sp->users[i].used && sp->users[i].uid == uid) {
+            snprintf(out, cap, "%s", sp->users[i].name);
+            return;
+        }
+    struct passwd pw, *res = NULL;
+    char buf[2048];
+    struct user_ent *u = &sp->users[sp->user_next++ % USER_CACHE];
+    u->used = true;
+    u->uid = uid;
+    u->name[0] = 0;
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res && res->pw_name)
+        snprintf(u->name, sizeof u->name, "%s", res->pw_name);
+    snprintf(out, cap, "%s", u->name);
+}
+
+static void hash_fd(int fd, char hex[65])
+{
+    hex[0] = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c)
+        return;
+    unsigned char buf[65536], md[32];
+    unsigned mdlen = 0;
+    bool ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+    uint64_t total = 0;
+    while (ok) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            ok = false;
+        if (k <= 0)
+            break;
+        total += (uint64_t)k;
+        if (total > HASH_MAX_BYTES)
+            ok = false;
+        else
+            ok = EVP_DigestUpdate(c, buf, (size_t)k) == 1;
+    }
+    if (ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 32)
+        for (unsigned i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(c);
+}
+
+/* Path and hash of the executable, through /proc/PID/exe itself (the
+ * binary the process runs, even when its file was replaced or deleted). */
+static void read_exe(struct sockproc *sp, int32_t pid, struct sp_proc *o)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, o->path, sizeof o->path - 1);
+    o->path[n > 0 ? n : 0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return;
+    }
+    static const char del[] = " (deleted)";
+    size_t pl = strlen(o->path);
+    if (st.st_nlink == 0) {
+        o->deleted = true;
+        if (pl >= sizeof del - 1 && strcmp(o->path + pl - (sizeof del - 1), del) == 0)
+            o->path[pl - (sizeof del - 1)] = 0;
+    }
+    int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    for (unsigned i = 0; i < HASH_CACHE; i++) {
+        struct hash_ent *h = &sp->hashes[i];
+        if (h->used && h->dev == st.st_dev && h->ino == st.st_ino && h->size == st.st_size &&
+            h->mtime_ns == mt) {
+            memcpy(o->hash, h->hex, sizeof o->hash);
+            o->have_hash = o->hash[0] != 0;
+            close(fd);
+            return;
+        }
+    }
+    hash_fd(fd, o->hash);
+    close(fd);
+    o->have_hash = o->hash[0] != 0;
+    struct hash_ent *h = &sp->hashes[sp->hash_next++ % HASH_CACHE];
+    *h = (struct hash_ent){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+                           .mtime_ns = mt, .used = true};
+    memcpy(h->hex, o->hash, sizeof h->hex);
+}
+
+static void read_cmdline(int32_t pid, struct sp_proc *o)
+{
+    char path[64], buf[SP_CMDLINE_MAX];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    ssize_t n = read_small(path, buf, sizeof buf);
+    if (n <= 0) {
+        o->cmdline[0] = 0;
+        return;
+    }
+    while (n > 0 && buf[n - 1] == 0)
+        n--;
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == 0)
+            buf[i] = ' ';
+    memcpy(o->cmdline, buf, (size_t)n);
+    o->cmdline[n] = 0;
+}
+
+static bool is_hex64(const char *s)
+{
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static void read_cgroup(int32_t pid, struct sp_proc *o)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    o->cgroup[0] = o->container[0] = 0;
+    if (read_small(path, buf, sizeof buf) <= 0)
+        return;
+    /* cgroup v2: the line "0::/path" */
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "0::", 3) != 0)
+            continue;
+        const char *cg = line + 3;
+        if (strcmp(cg, "/") != 0)
+            snprintf(o->cgroup, sizeof o->cgroup, "%s", cg);
+        /* docker-<id>.scope, /docker/<id>, cri-containerd-<id>, libpod-<id> */
+        size_t len = strlen(cg);
+        for (size_t i = 0; i + 64 <= len; i++)
+            if ((i == 0 || cg[i - 1] == '/' || cg[i - 1] == '-') && is_hex64(cg + i) &&
+                (i + 64 == len || cg[i + 64] == '/' || cg[i + 64] == '.')) {
+                memcpy(o->container, cg + i, 64);
+                o->container[64] = 0;
+                break;
+            }
+        break;
+    }
+}
+
+static bool read_uid(int32_t pid, uint32_t *uid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (read_small(path, buf, sizeof buf) <= 0)
+        return false;
+    const char *u = strstr(buf, "\nUid:");
+    unsigned long real, eff;
+    if (!u || sscanf(u + 5, "%lu %lu", &real, &eff) != 2)
+        return false;
+    *uid = (uint32_t)eff;   /* the effective uid: the one a socket is created with */
+    return true;
+}
+
+static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o)
+{
+    uint64_t start = 0;
+    memset(o, 0, sizeof *o);
+    o->pid = pid;
+    if (!read_stat(pid, o->name, sizeof o->name, &o->ppid, &start) || !read_uid(pid, &o->uid))
+        return false;
+    uint64_t boot = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME);
+    o->start_ns = boot + start * (1000000000ull / (uint64_t)sp->clk_tck);
+    user_name(sp, o->uid, o->user, sizeof o->user);
+    read_exe(sp, pid, o);
+    if (!o->path[0])
+        return false;   /* a zombie or a kernel thread: no executable */
+    read_cmdline(pid, o);
+    read_cgroup(pid, o);
+    /* the process must still be the one we read (pid reuse) */
+    uint64_t again = 0;
+    return read_stat(pid, NULL, 0, NULL, &again) && again == start;
+}
+
+/* Does `pid` still hold socket `inode`? */
+static bool holds(int32_t pid, uint64_t inode)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    char want[48];
+    int wl = snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long)inode);
+    bool yes = false;
+    struct dirent *e;
+    while (!yes && (e = readdir(d))) {
+        char link[48];
+        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link);
+        yes = n == wl && memcmp(link, want, (size_t)n) == 0;
+    }
+    closedir(d);
+    return yes;
+}
+
+/* ---- the tuple cache ------------------------------------------------ */
+
+static struct tuple_ent *tuple_slot(struct sockproc *sp, const struct sp_tuple *t)
+{
+    const uint8_t *b = (const uint8_t *)t;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof *t; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return &sp->tuples[h % TUPLE_CACHE];
+}
+
+/* ---- the lookup ----------------------------------------------------- */
+
+bool sockproc_lookup(struct sockproc *sp, const struct sp_tuple *t0, bool server,
+                     struct sp_proc *out)
+{
+    struct sp_tuple t = *t0;
+    if (t.ipver == 4) {
+        memset(t.local + 4, 0, 12);
+        memset(t.remote + 4, 0, 12);
+    }
+    sp->st.lookups++;
+    if (!sockproc_is_local(sp, t.ipver, t.local)) {
+        sp->st.not_local++;
+        return false;
+    }
+    sockproc_events(sp);
+    bool listener;
+    uint64_t inode = diag_lookup(sp, &t, server, &listener);
+    struct tuple_ent *te = tuple_slot(sp, &t);
+    if (!inode) {
+        if (te->used && memcmp(&te->t, &t, sizeof t) == 0 &&
+            now_ns(CLOCK_MONOTONIC) - te->when < TUPLE_CACHE_NS) {
+            *out = te->p;
+            out->method = SP_CACHE;
+            sp->st.cache++;
+            return true;
+        }
+        sp->st.no_socket++;
+        return false;
+    }
+    int32_t pid = idx_get(sp, inode);
+    if (pid && !holds(pid, inode))
+        pid = 0;
+    if (!pid && sp->n_dirty && !sp->dirty_overflow) {
+        scan_dirty(sp);
+        pid = idx_get(sp, inode);
+    }
+    if (!pid) {
+        full_rescan(sp);
+        pid = idx_get(sp, inode);
+    }
+    if (!pid || !fill_proc(sp, pid, out)) {
+        sp->st.no_process++;
+        return false;
+    }
+    out->inode = inode;
+    out->method = listener ? SP_LISTENER : SP_DIAG;
+    if (listener)
+        sp->st.listener++;
+    else
+        sp->st.diag++;
+    te->used = true;
+    te->t = t;
+    te->when = now_ns(CLOCK_MONOTONIC);
+    te->p = *out;
+    return true;
+}
+
+const struct sp_stats *sockproc_stats(const struct sockproc *sp) { return &sp->st; }
+
+struct sockproc *sockproc_new(char *err, size_t errlen)
+{
+    struct sockproc *sp = calloc(1, sizeof *sp);
+    if (!sp || !(sp->tuples = calloc(TUPLE_CACHE, sizeof *sp->tuples))) {
+        free(sp);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    sp->cn_fd = -1;
+    sp->clk_tck = sysconf(_SC_CLK_TCK);
+    if (sp->clk_tck <= 0)
+        sp->clk_tck = 100;
+    sp->diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (sp->diag_fd < 0) {
+        snprintf(err, errlen, "exe=1: NETLINK_SOCK_DIAG socket: %s", strerror(errno));
+        sockproc_free(sp);
+        return NULL;
+    }
+    struct timeval tv = {1, 0};
+    setsockopt(sp->diag_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sp->cn_fd = connector_open_any();
+    if (sp->cn_fd == -2) {
+        snprintf(err, errlen, "exe=1: cannot return to joy's network namespace");
+        sp->cn_fd = -1;
+        sockproc_free(sp);
+        return NULL;
+    }
+    locals_refresh(sp);
+    full_rescan(sp);
+    return sp;
+}
+
+int sockproc_probe(bool *connector, char *err, size_t errlen)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) {
+        snprintf(err, errlen, "exe=1: NETLINK_SOCK_DIAG socket: %s", strerror(errno));
+        return -1;
+    }
+    close(fd);
+    int cn = connector_open_any();
+    if (cn == -2) {
+        snprintf(err, errlen, "exe=1: cannot return to joy's network namespace");
+        return -1;
+    }
+    *connector = cn >= 0;
+    if (cn >= 0)
+        close(cn);
+    return 0;
+}
+
+void sockproc_free(struct sockproc *sp)
+{
+    if (!sp)
+        return;
+    if (sp->diag_fd >= 0)
+        close(sp->diag_fd);
+    if (sp->cn_fd >= 0)
+        close(sp->cn_fd);
+    free(sp->idx);
+    free(sp->tuples);
+    free(sp);
+}
