@@ -339,9 +339,17 @@ def live(d):
                [("small", "10.77.0.13")] * 40 + [("small", "10.77.0.14")] * 40
         rnd.shuffle(jobs)
         t0 = time.time()
+        # Every fetch takes its source port from one shared random range: the
+        # kernel's own choice depends on the source address, and sp is a
+        # feature, so per-address port ranges would let a model tell the
+        # train and test addresses apart instead of the classes.
         for kind, src in jobs:
             url = "http://10.77.0.1:8000/%s%d.bin" % (kind, rnd.randrange(20))
-            run("ip", "netns", "exec", ns_c, "curl", "-s", "-o", "/dev/null", "--interface", src, url)
+            for _ in range(5):
+                port = str(rnd.randrange(20000, 60000))
+                if run("ip", "netns", "exec", ns_c, "curl", "-s", "-o", "/dev/null", "--interface",
+                       src, "--local-port", port, url) == 0:
+                    break
         print("live: %d curl fetches in %.1f s" % (len(jobs), time.time() - t0))
         time.sleep(1.0)
         cap.send_signal(signal.SIGINT)

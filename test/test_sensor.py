@@ -453,7 +453,10 @@ def root_cases(tmp):
             rc, _, err = joy("-r", "-", "-w", os.path.join(mnt, "f.json.gz"), "-C", "60k",
                              stdin=flood(60000, 1000000))
             assert rc == 1 and "No space left on device" in err, (rc, err)
-            assert "complete lines written before it were kept" in err, err
+            # the disk fills in the middle of a file (its complete records are
+            # kept) or right as the next one opens (nothing in it to keep)
+            assert ("complete lines written before it were kept" in err or
+                    "nothing complete had been written" in err), err
             files = outputs(mnt)
             assert len(files) >= 3 and not [f for f in files if f.endswith(".part")], files
             for f in files:

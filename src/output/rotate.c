@@ -256,8 +256,23 @@ static int salvage_gzip(int fd, uint64_t *lines, char *err, size_t errlen)
     put_le32(tail + tl, cut_crc);
     put_le32(tail + tl + 4, (uint32_t)cut_size);
     tl += 8;
-    if (ftruncate(fd, cut) != 0 || pwrite(fd, tail, tl, cut) != (ssize_t)tl) {
-        snprintf(err, errlen, "%s", strerror(errno ? errno : ENOSPC));
+    /* On a full disk, writing past the end may find no free block: when
+     * the tail fits inside the file it overwrites bytes already there and
+     * the file is then cut after it; otherwise, if it cannot be written,
+     * the incomplete member is dropped (its records are lost, the file
+     * before it stays valid). */
+    bool ok;
+    if (cut + (off_t)tl <= end)
+        ok = pwrite(fd, tail, tl, cut) == (ssize_t)tl && ftruncate(fd, cut + (off_t)tl) == 0;
+    else
+        ok = ftruncate(fd, cut) == 0 && pwrite(fd, tail, tl, cut) == (ssize_t)tl;
+    if (!ok) {
+        if (ftruncate(fd, member) != 0) {
+            snprintf(err, errlen, "%s", strerror(errno ? errno : ENOSPC));
+            goto out;
+        }
+        *lines = lines_done;
+        rc = 0;
         goto out;
     }
     *lines = lines_done + cut_lines;
