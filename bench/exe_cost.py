@@ -77,7 +77,7 @@ def main():
         print("skipped: needs root")
         return 0
     if not os.path.exists(a.pcap):
-        a.pcap = "/work/main/bench/mix.pcap"
+        a.pcap = os.path.join(ROOT, "bench", "mix.pcap")
     joy = os.path.abspath(a.joy)
     tag = str(os.getpid() % 100000)
     ns_a, ns_b = "exebA" + tag, "exebB" + tag

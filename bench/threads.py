@@ -3,7 +3,7 @@
 
   bench/threads.py [--runs N] [--pcap FILE] [--threads N] [--joy JOY] [--] [joy options ...]
 
-Default: mix.pcap (bench/mix.pcap, else /work/main/bench/mix.pcap) with the
+Default: bench/mix.pcap (built by ../shared/bench/make-mix.sh) with the
 full option set (bidir dist entropy tls dns http ssh dhcp ike idp payload
 wht salt ppi fpx), gzip output to a temporary file.  threads=1 and
 threads=N run alternately (the machine is shared and noisy); the medians
@@ -59,7 +59,7 @@ def main():
     a = ap.parse_args()
     pcap = a.pcap
     if not pcap:
-        for p in (os.path.join(HERE, "mix.pcap"), "/work/main/bench/mix.pcap"):
+        for p in (os.path.join(HERE, "mix.pcap"),):
             if os.path.exists(p):
                 pcap = p
                 break

@@ -10,7 +10,7 @@ with default options and with a full option set, gzip and plain output,
 on every capture in ../shared/pcaps (skipped with a message when absent),
 on the generated captures of test/gen_pcaps.py and on a synthetic capture
 made here (many hosts, time gaps past both timeouts, timestamps out of
-order, IPv4/IPv6 fragments).  mix.pcap (/work/main/bench/mix.pcap or
+order, IPv4/IPv6 fragments).  mix.pcap (bench/mix.pcap of this checkout or
 $JOY_MIX) once with the full option set when present.  The same under
 ThreadSanitizer with build-tsan/joy ($JOY_TSAN) when it was built.
 
@@ -44,7 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOY = os.environ.get("JOY", os.path.join(ROOT, "joy"))
 JOY_TSAN = os.environ.get("JOY_TSAN", os.path.join(ROOT, "build-tsan", "joy"))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
-MIX = os.environ.get("JOY_MIX", "/work/main/bench/mix.pcap")
+MIX = os.environ.get("JOY_MIX", os.path.join(ROOT, "bench", "mix.pcap"))
 FULL = ("bidir=1 dist=1 entropy=1 tls=1 dns=1 http=1 ssh=1 dhcp=1 ike=1 idp=1400 payload=1 "
         "wht=1 salt=1 ppi=1 fpx=1").split()
 

@@ -417,3 +417,21 @@ int sink_close(struct joy_sink *s, bool commit, char *err, size_t errlen)
     free_sink(s);
     return rc;
 }
+
+int sink_write_fd(int fd, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}

@@ -158,6 +158,10 @@ int sink_flush(struct joy_sink *s);
  * ones); the counters grow by n_records and len.  0, or -1 (sticky). */
 int sink_append(struct joy_sink *s, const void *block, size_t len, uint64_t n_records);
 
+/* Write all n bytes to fd, retrying short writes and EINTR: 0, or -1
+ * with errno set (a write that returns 0 counts as an error). */
+int sink_write_fd(int fd, const void *p, size_t n);
+
 /* Does the sink write gzip (so sink_append takes gzip members)? */
 bool sink_is_gzip(const struct joy_sink *s);
 

@@ -191,20 +191,6 @@ static int open_file_sink(struct joy_sink *s, int fd, int level)
     return ipfix_open_mode(s, fd, MODE_FILE);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Send (or queue, or write) the current message. */
 static int send_message(struct ipfix_sink *t)
 {
@@ -215,7 +201,7 @@ static int send_message(struct ipfix_sink *t)
     int rc = 0;
     switch (t->mode) {
     case MODE_FILE:
-        rc = write_all(t->fd, m, n);
+        rc = sink_write_fd(t->fd, m, n);
         break;
     case MODE_TCP:
         if (netstream_write(t->ns, m, n, t->msg, sizeof t->msg) != 0) {

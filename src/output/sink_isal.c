@@ -71,21 +71,6 @@ static int isal_open(struct joy_sink *s, int fd, int level)
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /*
  * igzip picks its AVX-512 (or AVX2) code at run time and returns with the
  * upper halves of the vector registers dirty.  Until they are cleared,
@@ -138,7 +123,7 @@ static int isal_compress(struct isal_sink *z, const uint8_t *p, size_t len, enum
             return -1;
         }
         size_t produced = ISAL_OUT_CAP - zs->avail_out;
-        if (produced && write_all(z->fd, z->out, produced) != 0) {
+        if (produced && sink_write_fd(z->fd, z->out, produced) != 0) {
             zs->flush = NO_FLUSH;
             return -1;
         }
@@ -201,7 +186,7 @@ static int isal_append(struct joy_sink *s, const void *block, size_t len)
         z->zs.flush = NO_FLUSH;
     }
     z->appended = true;
-    return write_all(z->fd, block, len);
+    return sink_write_fd(z->fd, block, len);
 }
 
 /* Finish the member (abandon: compress nothing more) and close the

@@ -56,21 +56,6 @@ static int zlib_flush(struct joy_sink *s)
     return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Finish the open member (gzFile then starts a new one with its next
  * write) and append the block to the descriptor after it. */
 static int zlib_append(struct joy_sink *s, const void *block, size_t len)
@@ -81,7 +66,7 @@ static int zlib_append(struct joy_sink *s, const void *block, size_t len)
             return zlib_fail(s);
         z->member_open = false;
     }
-    return write_all(z->fd, block, len);
+    return sink_write_fd(z->fd, block, len);
 }
 
 /* Closes the descriptor too. */
