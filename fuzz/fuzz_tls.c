@@ -57,6 +57,7 @@ static void hello_json(const struct tls_hello *h)
     jw_obj_open(&w);
     tls_json_client_fingerprints(&w, ch, 't', run_ctx());
     tls_json_server_fingerprints(&w, sh, run_ctx());
+    tls_json_partial(&w, ch, sh);
     jw_close(&w);
     check(&w);
     jw_free(&w);

@@ -415,6 +415,23 @@ static int gen(const char *path)
     protect(d, &sk, QUIC_V1, 0, scid, 4, sscid, 5, 0, p->b, p->n, -1, 0);
     frame(40007, 1, d);
 
+    /* H (port 40008): a whole ClientHello whose last extension (key_share,
+     * 38 bytes) claims 20 bytes more than the extensions block holds */
+    dcid[7] = 8;
+    quic_initial_keys(qc, QUIC_V1, dcid, 8, &ck, &sk);
+    struct buf *ch3 = calloc(1, sizeof *ch3);
+    client_hello(ch3, "partial.example", 0);
+    ch3->b[ch3->n - 38 - 2] = 0;
+    ch3->b[ch3->n - 38 - 1] = 38 + 20;
+    d->n = 0;
+    p->n = 0;
+    crypto_frame(p, 0, ch3->b, ch3->n);
+    for (int i = 0; i < 1000; i++)
+        put8(p, 0); /* PADDING */
+    protect(d, &ck, QUIC_V1, 0, dcid, 8, scid, 4, 0, p->b, p->n, -1, 0);
+    frame(40008, 0, d);
+    free(ch3);
+
     fclose(out);
     free(ch);
     free(ch2);

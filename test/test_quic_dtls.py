@@ -306,6 +306,15 @@ def test_generated_quic(exe, tmp):
     ok(40006 in by and 'tls' not in by[40006]['quic'], 'cut header: no hello')
     g = by.get(40007, {}).get('quic', {})
     ok(g.get('close') == {'code': 10, 'reason': 'b"d'}, 'CONNECTION_CLOSE code and reason')
+    # issue 16: a ClientHello whose extension block is malformed is
+    # fingerprinted from the extensions that parsed and marked partial
+    h = by.get(40008, {})
+    ok(h.get('quic', {}).get('tls', {}).get('sni') == ['partial.example'], 'malformed extensions: sni')
+    hf = h.get('fingerprints', {})
+    ok(hf.get('partial') is True and hf.get('ja4', '').startswith('q13d0205h3_'),
+       'malformed extensions: partial, ja4 of the 5 extensions before key_share (%s)' % hf)
+    ok('partial' not in by.get(40002, {}).get('fingerprints', {'partial': 1}),
+       'whole ClientHello: no partial')
     rows = tshark(pcap, ['udp.srcport', 'tls.handshake.extensions_server_name'],
                   'tls.handshake.type == 1')
     if rows is not None:
@@ -361,6 +370,8 @@ def test_generated_dtls(tmp):
     ch2 = dtls_client_hello('dtls.example', b'\xaa' * 16)
     sh = dtls_server_hello()
     hvr = b'\xfe\xff\x10' + b'\xaa' * 16
+    # the padding extension (the last, 600 bytes) claims 20 bytes more
+    bad = ch[:-602] + struct.pack('>H', 620) + ch[-600:]
     frames = [
         # CH seq 0 in three fragments, the last first, one repeated
         (5000, 4433, dtls_record(dtls_frag(1, ch, 0, 400, len(ch) - 400), seq=2), False),
@@ -376,6 +387,7 @@ def test_generated_dtls(tmp):
         (5003, 4433, dtls_record(dtls_frag(1, ch, 0, 0, 100)) + b'\x16\xfe\xfd\x00', False),
         (5004, 4433, dtls_record(dtls_frag(1, ch, 0, 0, 100)), False),
         (5004, 4433, dtls_record(dtls_frag(1, ch, 0, len(ch) - 10, 10, length=len(ch) - 5)), False),
+        (5005, 4433, dtls_record(dtls_frag(1, bad, 0, 0, len(bad))), False),
     ]
     pcap = os.path.join(tmp, 'gen-dtls.pcap')
     pcap_file(pcap, frames)
@@ -394,6 +406,14 @@ def test_generated_dtls(tmp):
     ok('ja3s' in a.get('fingerprints_in', {}), 'DTLS ja3s')
     ok(by.get(5001, {}).get('tls', {}).get('incomplete') == {'out': 'cap'}, 'DTLS length over cap')
     ok('fingerprints' not in by.get(5004, {}), 'DTLS lying fragment: no fingerprint')
+    ok('partial' not in a.get('fingerprints', {}), 'DTLS whole ClientHello: no partial')
+    e = by.get(5005, {})
+    ef = e.get('fingerprints', {})
+    ok(ef.get('partial') is True and ef.get('ja4', '').startswith('dd2d020200_') and
+       ef.get('ja3', '').endswith(',0-10,29,'),
+       'DTLS malformed extensions: partial, fingerprints of the 2 extensions that parsed (%s)' % ef)
+    ok([list(x) for x in e.get('tls', {}).get('c_extensions', [])] == [['server_name'], ['supported_groups']],
+       'DTLS malformed extensions: c_extensions as parsed')
     rows = tshark(pcap, ['udp.srcport', 'dtls.handshake.extensions_server_name'],
                   'dtls.handshake.type == 1 && udp.srcport == 5000')
     if rows is not None:

@@ -1228,6 +1228,11 @@ def write_seeds():
                       u24(len(client_hello_body())) + client_hello_body()[:34 + 33] + b'\x00' +
                       client_hello_body()[34 + 33:],
         'sslv2': b'\x02' + bytes([0x80, len(v2)]) + v2,
+        # a TLS 1.3 draft-18 ServerHello (no session id, no compression)
+        'server-hello-draft18': b'\x00' + hs(2, struct.pack('!H', 0x7f12) + b'\x22' * 32 + b'\x13\x01' +
+                                             u16v(ext(40, struct.pack('!HH', 0x1d, 32) + b'\x42' * 32))),
+        # extensions block with a lying last extension (partial fingerprints)
+        'client-hello-partial': b'\x00' + hs(1, client_hello_body(extra=(struct.pack('!HH', 21, 50) + b'\x00' * 10,))),
         'certs': b'\x03' + cert_body([der] if der else [b'\x30\x00']),
     }
     conn = [(0, record(22, ch)), (1, record(22, sh + hs(11, cert_body([der or b'\x30\x00'])) + hs(14, b''))),

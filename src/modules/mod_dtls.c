@@ -317,12 +317,16 @@ static void dtls_fingerprints(const struct module_env *env, const void *state, c
         return; /* fingerprints only from whole hellos */
     if (dir == t->cli_dir) {
         const struct tls_hello *ch = parse_side(&t->s[0], TLS_HS_CLIENT_HELLO, &hb);
-        if (ch)
+        if (ch) {
             tls_json_client_fingerprints(w, ch, 'd', env->scratch);
+            tls_json_partial(w, ch, NULL);
+        }
     } else {
         const struct tls_hello *sh = parse_side(&t->s[1], TLS_HS_SERVER_HELLO, &hb);
-        if (sh)
+        if (sh) {
             tls_json_server_fingerprints(w, sh, env->scratch);
+            tls_json_partial(w, NULL, sh);
+        }
     }
 }
 

@@ -523,12 +523,16 @@ static void write_fingerprints(const struct quic_flow *q, struct jsonw *w, int d
         return; /* fingerprints only from whole hellos */
     if (dir == q->cli_dir) {
         const struct tls_hello *ch = parse_side(&q->s[0], TLS_HS_CLIENT_HELLO, &hb);
-        if (ch)
+        if (ch) {
             tls_json_client_fingerprints(w, ch, 'q', tls);
+            tls_json_partial(w, ch, NULL);
+        }
     } else {
         const struct tls_hello *sh = parse_side(&q->s[1], TLS_HS_SERVER_HELLO, &hb);
-        if (sh)
+        if (sh) {
             tls_json_server_fingerprints(w, sh, tls);
+            tls_json_partial(w, NULL, sh);
+        }
     }
 }
 

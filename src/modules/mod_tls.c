@@ -8,7 +8,10 @@
  * flow picked up mid-stream (no SYN seen) may also start with a CCS,
  * alert or application data record; after a STARTTLS exchange a later
  * packet (among a direction's first 32) that starts with a
- * ClientHello/ServerHello record also counts.  Any port.
+ * ClientHello/ServerHello record also counts, and so does a packet there
+ * that leaves a gap (a later segment captured first): the direction is
+ * then followed from the gap's start and is TLS if a hello record starts
+ * there (otherwise the guess is forgotten).  Any port.
  *
  * Each direction of a TLS flow has a reassembler (reasm.h) and a phase:
  *   PROBE  the first bytes are checked (not TLS: the direction ends);
@@ -86,6 +89,7 @@ struct tls_side {
     uint8_t why;        /* enum end_why */
     bool ccs;
     bool rec_ts_set;
+    bool strict;        /* PROBE: only a hello record starts TLS */
     uint8_t mh_n;       /* bytes of the current handshake header */
     bool m_keep;
     uint8_t mh[4];
@@ -101,6 +105,7 @@ struct tls_flow {
     uint32_t max_srlt;
     int8_t ch_dir, sh_dir;
     bool ch_sslv2, seen, done, hrr, nst, tls13, srv_full, srv_ccs;
+    bool guess;         /* made for a gap after a plaintext prefix (tls_packet) */
     uint8_t *ch, *sh, *cert[2], *cke;
     uint32_t ch_len, sh_len, cert_len[2], cke_len, cke_kept;
     uint32_t n_srlt, srlt_size;
@@ -440,7 +445,7 @@ static size_t consume(void *ctx, const uint8_t *data, size_t len, uint64_t ts)
         const uint8_t *p = data + used;
         size_t left = len - used;
         if (s->phase == PH_PROBE) {
-            int look = looks_like_start(p, left, true);
+            int look = looks_like_start(p, left, !s->strict);
             if (look == LOOK_MAYBE)
                 break;
             if (look == LOOK_NO) {
@@ -530,6 +535,8 @@ static struct tls_flow *tls_new(const struct module_env *env, const struct flow 
     return t;
 }
 
+static void tls_free(void *state);
+
 static void tls_packet(const struct module_env *env, void **state, const struct flow *f,
                        const struct packet *p, int dir)
 {
@@ -550,18 +557,31 @@ static void tls_packet(const struct module_env *env, void **state, const struct 
             at_start = seq == start;
         }
         int look = looks_like_start(p->payload, p->payload_cap, !fs->syn_seen);
+        bool guess = false;
         if (look == LOOK_NO || (!at_start && look == LOOK_MAYBE)) {
-            /* The direction's first segment may be late (reordered): look
-             * at the stream start once it is there. */
             int32_t ahead = (int32_t)(seq - start);
-            if (!fs->syn_seen || ahead <= 0 || ahead > 65535 || fs->bytes != p->payload_len)
+            if (fs->syn_seen && ahead > 0 && ahead <= 65535 && fs->bytes == p->payload_len) {
+                /* The direction's first segment may be late (reordered):
+                 * look at the stream start once it is there. */
+            } else if (fs->bytes != p->payload_len && fs->hole_lo != fs->hole_hi &&
+                       fs->hole_hi == seq && seq - fs->hole_lo <= 65535) {
+                /* After a plaintext prefix (STARTTLS, SOCKS, HTTP CONNECT)
+                 * this segment left a gap: the hello that starts TLS may
+                 * be in it (reordered).  Follow the stream from the gap's
+                 * start; if the bytes there are not a hello, forget it. */
+                start = fs->hole_lo;
+                guess = true;
+            } else {
                 return;
+            }
         } else if (!at_start) {
             start = seq; /* STARTTLS: TLS begins here */
         }
         t = tls_new(env, f, dir, start);
         if (!t)
             return;
+        t->guess = guess;
+        t->s[dir].strict = guess;
         *state = t;
     }
     if (t->done)
@@ -577,6 +597,13 @@ static void tls_packet(const struct module_env *env, void **state, const struct 
         side_end(s, END_CAP);
     else if (st == REASM_DONE)
         side_end(s, END_NONE);
+    if (s->phase == PH_END && t->guess && !t->seen) {
+        /* the guessed start was not TLS: as if nothing had been seen, so
+         * that a later hello (STARTTLS) is still found */
+        tls_free(t);
+        *state = NULL;
+        return;
+    }
     if (s->phase == PH_END)
         reasm_free(&s->rs);
 }
@@ -735,6 +762,7 @@ static void tls_fingerprints(const struct module_env *env, const void *state, co
         tls_json_client_fingerprints(w, ch, 't', env->scratch);
     if (sh && t->sh_dir == dir)
         tls_json_server_fingerprints(w, sh, env->scratch);
+    tls_json_partial(w, t->ch_dir == dir && !t->ch_sslv2 ? ch : NULL, t->sh_dir == dir ? sh : NULL);
 }
 
 static void tls_free(void *state)

@@ -57,6 +57,29 @@ static uint32_t whole_extensions(const uint8_t *p, size_t len)
     return good;
 }
 
+/* The optional extensions block that ends a hello (returns 0). */
+static int parse_extensions(struct tls_hello *h, struct cursor *c)
+{
+    if (cur_left(c) == 0) {
+        h->complete = true;
+        return 0;
+    }
+    uint16_t el = cur_u16(c);
+    if (!cur_ok(c))
+        return 0;
+    h->has_ext = true;
+    size_t have = cur_left(c) < el ? cur_left(c) : el;
+    h->ext = c->p;
+    h->ext_len = whole_extensions(c->p, have);
+    h->complete = have == el && h->ext_len == el;
+    return 0;
+}
+
+bool tls_draft_layout(uint16_t version)
+{
+    return (version >> 8) == 0x7f && (version & 0xff) < 22;
+}
+
 int tls_parse_hello(struct tls_hello *h, uint8_t type, const uint8_t *body, size_t len, bool dtls)
 {
     memset(h, 0, sizeof *h);
@@ -75,6 +98,14 @@ int tls_parse_hello(struct tls_hello *h, uint8_t type, const uint8_t *body, size
     if (type == TLS_HS_SERVER_HELLO && memcmp(h->random, hrr_random, 32) == 0)
         h->hrr = true;
 
+    if (type == TLS_HS_SERVER_HELLO && tls_draft_layout(h->version)) {
+        /* TLS 1.3 drafts before 22: version random cipher_suite extensions */
+        h->suites = cur_bytes(&c, 2);
+        if (!h->suites)
+            return 0;
+        h->suites_len = 2;
+        return parse_extensions(h, &c);
+    }
     uint8_t n = cur_u8(&c);
     if (!cur_ok(&c) || n > 32 || !cur_has(&c, n))
         return 0;
@@ -112,19 +143,7 @@ int tls_parse_hello(struct tls_hello *h, uint8_t type, const uint8_t *body, size
             return 0;
         h->comp_len = 1;
     }
-    if (cur_left(&c) == 0) {
-        h->complete = true;
-        return 0;
-    }
-    uint16_t el = cur_u16(&c);
-    if (!cur_ok(&c))
-        return 0;
-    h->has_ext = true;
-    size_t have = cur_left(&c) < el ? cur_left(&c) : el;
-    h->ext = c.p;
-    h->ext_len = whole_extensions(c.p, have);
-    h->complete = have == el && h->ext_len == el;
-    return 0;
+    return parse_extensions(h, &c);
 }
 
 int tls_parse_handshake(struct tls_hello *h, const uint8_t *msg, size_t len, bool dtls)
@@ -1399,6 +1418,14 @@ void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, c
     char j4[37];
     if (tls_fp_ja4(ch, transport, j4, ctx))
         jw_kv_str(w, "ja4", j4, 36);
+}
+
+void tls_json_partial(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh)
+{
+    bool c = ch && !ch->sslv2 && ch->type == TLS_HS_CLIENT_HELLO && !ch->complete;
+    bool s = sh && sh->type == TLS_HS_SERVER_HELLO && !sh->complete;
+    if (c || s)
+        jw_kv_bool(w, "partial", true);
 }
 
 void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh,

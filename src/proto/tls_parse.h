@@ -84,8 +84,18 @@ struct tls_hello {
  * header) of `len` bytes.  A body cut short still yields the fields before
  * the cut (complete = false).  Returns 0 if at least the version and
  * random were there, -1 otherwise (or for another `type`).
+ *
+ * A ServerHello whose version field is a TLS 1.3 draft before 22
+ * (0x7f00 + N, N < 22) is read in that draft's layout: version, random,
+ * cipher_suite, extensions - no session id and no compression method
+ * (draft-ietf-tls-tls13-21 4.1.3; draft 22 put them back).  Such a hello
+ * has sid_len = 0 and comp = NULL.
  */
 int tls_parse_hello(struct tls_hello *h, uint8_t type, const uint8_t *body, size_t len, bool dtls);
+
+/* Is `version` (a ServerHello's version field) a TLS 1.3 draft before 22,
+ * whose ServerHello has no session id and no compression method? */
+bool tls_draft_layout(uint16_t version);
 
 /*
  * Parse a complete handshake message (header and body) from a buffer:
@@ -163,6 +173,13 @@ void tls_json_client_fingerprints(struct jsonw *w, const struct tls_hello *ch, c
                                   struct tls_ctx *ctx);
 void tls_json_server_fingerprints(struct jsonw *w, const struct tls_hello *sh,
                                   struct tls_ctx *ctx);
+
+/* "partial": true (once) when the ClientHello `ch` or the ServerHello `sh`
+ * whose fingerprints were just written did not parse whole - a length
+ * that lies or a cut inside the cipher suites or the extensions block -
+ * so that the fingerprints above were made from the fields before the
+ * fault.  Either may be NULL. */
+void tls_json_partial(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh);
 
 /* The fingerprint strings themselves (for tests and fuzzing): write at
  * most cap-1 characters and a NUL into out; return the full length

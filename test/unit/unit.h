@@ -53,5 +53,6 @@ void run_module_tests(void);
 void run_sink_tests(void);
 void run_source_tests(void);
 void run_addr_tests(void);
+void run_ja4_tests(void);
 
 #endif

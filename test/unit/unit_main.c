@@ -16,6 +16,7 @@ int main(void)
     run_sink_tests();
     run_source_tests();
     run_addr_tests();
+    run_ja4_tests();
     printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
     return unit_failed ? 1 : 0;
 }
