@@ -238,6 +238,19 @@ class Ja3Ja4(unittest.TestCase):
         self.assertEqual(tlsfp.ja4(self.HELLO), "t13d0206h2_%s_%s" % (ciphers, exts))
         self.assertTrue(tlsfp.ja4(self.HELLO, "q").startswith("q13d"))
 
+    def test_ja4_alpn_specification_examples(self):
+        # JA4 spec, "ALPN Extension Value": raw bytes; the first and last hex
+        # digits when the first or last byte is not ASCII alphanumeric
+        cases = [(b"h2", "h2"), (b"http/1.1", "h1"), (b"h", "hh"), (b"\xab", "ab"),
+                 (b"\x20", "20"), (b"\xab\xcd", "ad"), (b"\x20\x61", "21"),
+                 (b"\x30\xab", "3b"), (b"\x61\x20", "60"), (b"\x30\x31\xab\xcd", "3d"),
+                 (b"\x30\xab\xcd\x31", "01"), (b"", "00")]
+        for raw, want in cases:
+            lst = bytes([len(raw)]) + raw
+            exts = [(0x0010, len(lst).to_bytes(2, "big") + lst)]
+            self.assertEqual(tlsfp.ja4((0x0303, [0x1301], exts))[8:10], want, raw)
+        self.assertEqual(tlsfp.ja4((0x0303, [0x1301], [(0x0010, b"\x00\x00")]))[8:10], "00")
+
     def test_joy_string_round_trip(self):
         text = tlsfp.joy_fingerprint(self.HELLO)
         self.assertTrue(text.startswith("(0303)(0a0a1301c02b)((0a0a)(0000)"
