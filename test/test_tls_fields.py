@@ -300,6 +300,54 @@ def test_prefix_reorder(tmp):
     ok(t.get('sni') == ['joy.test'] and t.get('scs') == 'c02f' and 'incomplete' not in t,
        'STARTTLS after reordered plaintext: found (%s)' % sorted(t))
 
+    # a plaintext segment the capture missed (a gap that is never filled),
+    # then STARTTLS: the ClientHello is found where it starts
+    c = Conn(cport=43502, sport=25)
+    c.send(1, b'220 mx.joy.test ESMTP\r\n')
+    c.send(0, b'EHLO client.joy.test\r\n')
+    c.send(1, b'250-mx.joy.test\r\n250 STARTTLS\r\n')
+    c.send(0, b'NOOP\r\n')
+    del c.frames[-1]
+    c.send(1, b'250 OK\r\n')
+    c.send(0, b'STARTTLS\r\n')
+    c.send(1, b'220 2.0.0 Ready to start TLS\r\n')
+    c.send(0, CH)
+    c.send(1, SH)
+    c.close()
+    r = tls_rec(run_joy(write(tmp, 'starttls-after-missed.pcap', c.pcap())))
+    t = r.get('tls', {})
+    ok(t.get('sni') == ['joy.test'] and t.get('scs') == 'c02f' and 'incomplete' not in t and
+       'ja3' in r.get('fingerprints', {}),
+       'STARTTLS after a missed plaintext segment: found (%s)' % sorted(t))
+
+    # the server's last plaintext reply partly missed (a gap in its direction
+    # that is never filled), then the hellos in order: the client's hello
+    # settles TLS and the server is read from its next byte
+    # (and: the ClientHello not captured either: the ServerHello after
+    # the unfilled gap is found where it starts)
+    for i, case in enumerate(('with-ch', 'no-ch', 'with-ch-late-sh')):
+        c = Conn(cport=43503 + i, sport=25)
+        c.send(1, b'220 mx.joy.test ESMTP\r\n')
+        c.send(0, b'EHLO client.joy.test\r\n')
+        c.send(1, b'250-mx.joy.test\r\n250 STARTTLS\r\n')
+        c.send(0, b'STARTTLS\r\n')
+        c.send(1, b'220 2.0.0 Ready')
+        del c.frames[-1]
+        c.send(1, b' to start TLS\r\n')
+        c.send(0, CH)
+        if case == 'no-ch':
+            del c.frames[-1]
+        if case == 'with-ch-late-sh':
+            send_late_first(c, 1, SH, 60)
+        else:
+            c.send(1, SH)
+        c.close()
+        r = tls_rec(run_joy(write(tmp, 'starttls-server-missed-%s.pcap' % case, c.pcap())))
+        t = r.get('tls', {})
+        ok(t.get('scs') == 'c02f' and 'incomplete' not in t and 'ja3s' in r.get('fingerprints_in', {}) and
+           (case == 'no-ch' or t.get('sni') == ['joy.test']),
+           'STARTTLS, server reply partly missed (%s): ServerHello found (%s)' % (case, t))
+
 
 # --------------------------------------------------------------------------
 # 3. malformed extensions block: partial fingerprints

@@ -537,19 +537,40 @@ static struct tls_flow *tls_new(const struct module_env *env, const struct flow 
 
 static void tls_free(void *state);
 
+/* Follow a side (still probing) from seq instead (from its next segment
+ * without valid), dropping what it holds. */
+static void side_restart(struct tls_side *s, bool valid, uint32_t seq)
+{
+    uint32_t cap = s->rs.cap;
+    reasm_free(&s->rs);
+    reasm_init(&s->rs, cap);
+    if (valid)
+        reasm_start(&s->rs, seq);
+    s->strict = false;
+    s->rec_ts_set = false;
+}
+
 static void tls_packet(const struct module_env *env, void **state, const struct flow *f,
                        const struct packet *p, int dir)
 {
     if (p->proto != 6 || !p->l4)
         return;
     struct tls_flow *t = *state;
+    uint32_t data_seq = p->tcp_seq + ((p->tcp_flags & TCP_SYN) ? 1 : 0);
+    if (t && t->s[dir].strict && t->s[dir].phase == PH_PROBE && p->payload_cap &&
+        data_seq != t->s[dir].rs.next &&
+        looks_like_start(p->payload, p->payload_cap, !f->side[dir].syn_seen) == LOOK_YES) {
+        /* a hello record elsewhere than at the guessed start (whose bytes
+         * may never come: a segment the capture missed): start there */
+        side_restart(&t->s[dir], true, data_seq);
+    }
     if (!t) {
         if (!p->payload_cap)
             return;
         const struct flow_side *fs = &f->side[dir];
         if (fs->pkts > DETECT_PKTS)
             return;
-        uint32_t seq = p->tcp_seq + ((p->tcp_flags & TCP_SYN) ? 1 : 0);
+        uint32_t seq = data_seq;
         uint32_t start = seq;
         bool at_start = true;
         if (fs->syn_seen) {
@@ -597,12 +618,23 @@ static void tls_packet(const struct module_env *env, void **state, const struct 
         side_end(s, END_CAP);
     else if (st == REASM_DONE)
         side_end(s, END_NONE);
-    if (s->phase == PH_END && t->guess && !t->seen) {
-        /* the guessed start was not TLS: as if nothing had been seen, so
-         * that a later hello (STARTTLS) is still found */
-        tls_free(t);
-        *state = NULL;
-        return;
+    if (t->guess) {
+        struct tls_side *o = &t->s[!dir];
+        if (s->phase == PH_END && !t->seen) {
+            /* the guessed start was not TLS: as if nothing had been seen,
+             * so that a later hello (STARTTLS) is still found */
+            tls_free(t);
+            *state = NULL;
+            return;
+        }
+        if (t->seen) {
+            /* TLS is settled.  If the other direction found it, a guess
+             * left on this one is dropped: it starts at its next byte
+             * (as it would have without the guess) */
+            if (o->strict && o->phase == PH_PROBE)
+                side_restart(o, f->side[!dir].seq_valid, f->side[!dir].seq_hi);
+            t->guess = false;
+        }
     }
     if (s->phase == PH_END)
         reasm_free(&s->rs);
