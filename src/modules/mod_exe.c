@@ -56,11 +56,14 @@
 
 struct exe_cfg {
     bool on;
+    bool ebpf;
 };
 
 static const struct joy_option exe_options[] = {
     {"exe", OPT_BOOL, offsetof(struct exe_cfg, on), 0, 1, "0", "0|1",
      "exe/exe_in: the local process of each flow (live capture on Linux only)"},
+    {"exe_ebpf", OPT_BOOL, offsetof(struct exe_cfg, ebpf), 0, 1, "1", "0|1",
+     "with exe=1: also the eBPF source (kprobes), for sockets closed before their lookup"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -171,14 +174,17 @@ static void *exe_helper(void *arg)
             x->cons++;
             continue;
         }
+        /* idle: woken by eBPF events (their process may exit soon), not by
+         * the proc connector (read every EXE_IDLE_MS: a busy host forks
+         * and execs far more often than it opens sockets) */
         struct pollfd pfd = {sockproc_event_fd(x->sp), POLLIN, 0};
         if (pfd.fd >= 0) {
-            if (poll(&pfd, 1, EXE_IDLE_MS) > 0)
-                sockproc_events(x->sp);
+            poll(&pfd, 1, EXE_IDLE_MS);
         } else {
             struct timespec ts = {0, EXE_IDLE_MS * 1000000L};
             nanosleep(&ts, NULL);
         }
+        sockproc_events(x->sp);
     }
     return NULL;
 }
@@ -343,12 +349,23 @@ static int exe_setup(const void *cfg, const struct joy_config *core, void **data
     bool connector = false;
     if (sockproc_probe(&connector, err, errlen) != 0)
         return -1;
+    return 0;
+}
+
+/* The start-up line (the first meter's helper state, once per process). */
+static void say_methods(const struct sockproc *sp)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&said))
+        return;
     fprintf(stderr,
             "joy: exe=1: sock_diag socket lookups in joy's network namespace; process index "
-            "refreshed by %s; event-driven (eBPF) source: not built\n",
-            connector ? "proc connector events and rescans"
-                                       : "rescans (no proc connector: needs CAP_NET_ADMIN, and CAP_SYS_ADMIN outside the initial network namespace)");
-    return 0;
+            "refreshed by %s; event-driven source: %s\n",
+            sockproc_has_connector(sp)
+                ? "proc connector events and rescans"
+                : "rescans (no proc connector: needs CAP_NET_ADMIN, and CAP_SYS_ADMIN outside "
+                  "the initial network namespace)",
+            sockproc_ebpf_status(sp));
 }
 
 static void exe_worker_free(void *scratch)
@@ -359,13 +376,16 @@ static void exe_worker_free(void *scratch)
         pthread_join(x->th, NULL);
         const struct sp_stats *st = sockproc_stats(x->sp);
         fprintf(stderr,
-                "joy: exe: %llu sides looked up: %llu sock_diag, %llu listener, %llu cache; "
-                "%llu no socket, %llu no process, %llu not local; %llu /proc rescans; "
+                "joy: exe: %llu sides looked up: %llu sock_diag, %llu ebpf, %llu listener, "
+                "%llu cache; %llu no socket, %llu no process, %llu not local; %llu /proc "
+                "rescans; %llu eBPF events (%llu processes gone before read); "
                 "%llu records written before their answer, %llu flows not asked (ring full)\n",
                 (unsigned long long)st->lookups, (unsigned long long)st->diag,
-                (unsigned long long)st->listener, (unsigned long long)st->cache,
+                (unsigned long long)st->ebpf, (unsigned long long)st->listener,
+                (unsigned long long)st->cache,
                 (unsigned long long)st->no_socket, (unsigned long long)st->no_process,
                 (unsigned long long)st->not_local, (unsigned long long)st->rescans,
+                (unsigned long long)st->ebpf_events, (unsigned long long)st->ebpf_gone,
                 (unsigned long long)x->late, (unsigned long long)x->full);
     }
     sockproc_free(x->sp);
@@ -386,7 +406,6 @@ static void exe_worker_free(void *scratch)
 static int exe_worker_init(const struct module_env *env, void **scratch, char *err,
                            size_t errlen)
 {
-    (void)env;
     struct exe_scratch *x = calloc(1, sizeof *x);
     if (!x || !(x->slots = calloc(EXE_RING, sizeof *x->slots))) {
         free(x);
@@ -396,10 +415,12 @@ static int exe_worker_init(const struct module_env *env, void **scratch, char *e
     atomic_init(&x->stop, false);
     for (size_t i = 0; i < EXE_RING; i++)
         atomic_init(&x->slots[i].st, SLOT_FREE);
-    if (!(x->sp = sockproc_new(err, errlen))) {
+    const struct exe_cfg *cfg = env->cfg;
+    if (!(x->sp = sockproc_new(cfg->ebpf, err, errlen))) {
         exe_worker_free(x);
         return -1;
     }
+    say_methods(x->sp);
     publish_locals(x);
     int e = pthread_create(&x->th, NULL, exe_helper, x);
     if (e != 0) {
