@@ -18,7 +18,7 @@
  *   cgroup/sendmsg4, cgroup/sendmsg6       a UDP datagram sent with an
  *                                          address (sendto on an
  *                                          unconnected socket)
- * Only sockets of joy's network namespace (joy_netns, a netns cookie, set
+ * Only sockets of joy's network namespace (spb_netns, a netns cookie, set
  * before load) are reported.  A UDP tuple is reported once per process
  * (the LRU map `seen`), not once per datagram.  The programs never refuse
  * anything: they return 1 (allow).
@@ -32,7 +32,7 @@
 /* joy's own code is BSD-2-Clause (GPL compatible). */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile __u64 joy_netns = 0;   /* netns cookie; 0: every namespace */
+const volatile __u64 spb_netns = 0;   /* netns cookie; 0: every namespace */
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -77,11 +77,11 @@ static __always_inline bool v4mapped(const __u32 *a)
 }
 
 SEC("sockops")
-int joy_sockops(struct bpf_sock_ops *ctx)
+int spb_sockops(struct bpf_sock_ops *ctx)
 {
     if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
         return 1;
-    if (joy_netns && bpf_get_netns_cookie(ctx) != joy_netns)
+    if (spb_netns && bpf_get_netns_cookie(ctx) != spb_netns)
         return 1;
     struct spb_event e = {};
     e.proto = 6;
@@ -136,11 +136,11 @@ static __always_inline void udp_event(struct spb_event *e)
 }
 
 SEC("cgroup/sendmsg4")
-int joy_sendmsg4(struct bpf_sock_addr *ctx)
+int spb_sendmsg4(struct bpf_sock_addr *ctx)
 {
     if (ctx->type != 2 /* SOCK_DGRAM */ || ctx->protocol != 17)
         return 1;
-    if (joy_netns && bpf_get_netns_cookie(ctx) != joy_netns)
+    if (spb_netns && bpf_get_netns_cookie(ctx) != spb_netns)
         return 1;
     struct bpf_sock *sk = ctx->sk;
     if (!sk)
@@ -162,11 +162,11 @@ int joy_sendmsg4(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/sendmsg6")
-int joy_sendmsg6(struct bpf_sock_addr *ctx)
+int spb_sendmsg6(struct bpf_sock_addr *ctx)
 {
     if (ctx->type != 2 || ctx->protocol != 17)
         return 1;
-    if (joy_netns && bpf_get_netns_cookie(ctx) != joy_netns)
+    if (spb_netns && bpf_get_netns_cookie(ctx) != spb_netns)
         return 1;
     struct bpf_sock *sk = ctx->sk;
     if (!sk)

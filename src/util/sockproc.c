@@ -929,7 +929,7 @@ static void ebpf_start(struct sockproc *sp)
         close(cgfd);
         return;
     }
-    k->rodata->joy_netns = cookie;
+    k->rodata->spb_netns = cookie;
     if (sockproc_bpf__load(k) != 0) {
         int e = errno;
         snprintf(sp->ebpf_status, sizeof sp->ebpf_status,
@@ -941,10 +941,10 @@ static void ebpf_start(struct sockproc *sp)
     }
     /* each program alone: a kernel without one hook keeps the others */
     static const char *const names[] = {"sockops", "sendmsg4", "sendmsg6"};
-    struct bpf_program *progs[] = {k->progs.joy_sockops, k->progs.joy_sendmsg4,
-                                   k->progs.joy_sendmsg6};
-    struct bpf_link **links[] = {&k->links.joy_sockops, &k->links.joy_sendmsg4,
-                                 &k->links.joy_sendmsg6};
+    struct bpf_program *progs[] = {k->progs.spb_sockops, k->progs.spb_sendmsg4,
+                                   k->progs.spb_sendmsg6};
+    struct bpf_link **links[] = {&k->links.spb_sockops, &k->links.spb_sendmsg4,
+                                 &k->links.spb_sendmsg6};
     char on[64] = "", off[64] = "";
     int err = 0;
     for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
