@@ -1,29 +1,37 @@
 #!/usr/bin/env python3
 """Process attribution (exe=1) in two network namespaces joined by a veth.
 
-Namespace C (the client side, 10.77.0.1 / fd77::1) runs `joy -i vc exe=1`;
-namespace S (10.77.0.2 / fd77::2) runs an HTTP server (IPv4 and IPv6) and a
-UDP sink.  All traffic stays inside the two namespaces, which are removed
-at the end, also on failure.
+Namespace C (the client side, 10.77.0.1 / fd77::1) runs two joys on vc:
+`joy -i vc exe=1` (with the eBPF source when it is built and loads) and
+`joy -i vc exe=1 exe_ebpf=0` (sock_diag alone), on the same traffic; both
+enter C with `nsenter --net` (keeps the cgroup v2 mount the eBPF programs
+attach to; `ip netns exec` remounts /sys without it).  Namespace S
+(10.77.0.2 / fd77::2) runs an HTTP server (IPv4 and IPv6) and a UDP sink.
+All traffic stays inside the two namespaces, which are removed at the end,
+also on failure.
 
-Traffic and checks (each attributed flow's exe.path and exe.hash must be
-the real binary's path and sha256sum, exe.pid the process's pid, exe.user
-its user):
+Traffic and checks, for each joy (each attributed flow's exe.path and
+exe.hash must be the real binary's path and sha256sum, exe.pid the
+process's pid, exe.user its user; an eBPF attribution whose process exited
+before joy read it has no path: then its name and user):
   long-lived (must all be attributed): TCP over IPv4 and IPv6 (2 s each),
     one of them as user nobody, a connected UDP socket, a server in the
     capturing namespace (its flows carry the server's process), a copy of
-    curl whose file is deleted while it downloads, and a copy of python
-    deleted before it connects (exe.deleted set; the hash is the deleted
-    copy's, read through /proc/PID/exe);
-  short-lived (reported, not asserted: the process exits at once and its
-    socket is gone before the lookup unless an event-driven source is
-    built): curl over IPv4 and IPv6, a Python program doing one sendto on
-    an unconnected UDP socket; any attribution made must still be right;
+    curl whose file is deleted while it downloads (2 MB at 500 KB/s), and a
+    copy of python deleted before it connects (exe.deleted set; the hash is
+    the deleted copy's, read through /proc/PID/exe);
+  short-lived (N_SHORT each; the process exits at once): curl over IPv4 and
+    IPv6, a Python program doing one sendto on an unconnected UDP socket:
+    all attributed when the eBPF source is active (asserted), reported (not
+    asserted) without it, where the socket is usually gone before the
+    lookup; any attribution made must still be right;
   no exe on flows between other hosts (packets sent from S to an address
     that is not C's, to a port on which C has a wildcard UDP socket);
   exe=1 on a capture file: refused with one line, exit status 2.
 
-Needs root (namespaces, capture); skipped otherwise.
+Needs root (namespaces, capture); skipped otherwise.  Without libbpf (or
+when the programs cannot load here) the eBPF checks are skipped with the
+reason joy gave.
 Interpreter: any Python 3 (standard library only).
 """
 import hashlib
@@ -198,6 +206,11 @@ def run(tmp):
     os.mkdir(www)
     with open(os.path.join(www, "big"), "wb") as f:
         f.write(b"b" * 30000)
+    # 2 MB read at 500 KB/s: curl holds its socket about 4 s (a 30 KB body
+    # arrives in one read, and curl closed it within 0.1 s: too short for a
+    # lookup queued behind the /proc rescans of the other new flows)
+    with open(os.path.join(www, "huge"), "wb") as f:
+        f.write(b"h" * 2000000)
     dev = subprocess.DEVNULL
     servers = [
         inns(NS, sys.executable, "-m", "http.server", "--bind", "::", "8080", "--directory", www,
@@ -249,8 +262,8 @@ def run(tmp):
     dcopy = os.path.join(tmp, "curl-copy")
     shutil.copy2(curl, dcopy)
     dhash = sha256(dcopy)
-    dproc = inns(NC, dcopy, "-s", "--limit-rate", "10K", "-o", "/dev/null",
-                 "http://10.77.0.2:8080/big", stdout=dev, stderr=dev)
+    dproc = inns(NC, dcopy, "-s", "--limit-rate", "500K", "-o", "/dev/null",
+                 "http://10.77.0.2:8080/huge", stdout=dev, stderr=dev)
     expect[dproc.pid] = ("replaced", dcopy, dhash, "root")
     # ... and one deleted before it opens its socket (exe.deleted is set)
     pcopy = os.path.join(tmp, "python-copy")

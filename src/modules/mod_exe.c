@@ -48,11 +48,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXE_RING 16384        /* outstanding questions per meter */
 #define EXE_WAIT_MS 250       /* a record waits at most this long for its answer */
-#define EXE_IDLE_MS 10        /* the helper polls the ring this often when idle */
+#define EXE_IDLE_MS 1000      /* an idle helper wakes this often (local addresses) */
 
 struct exe_cfg {
     bool on;
@@ -89,6 +91,7 @@ struct exe_state {
 #define EXE_LOCALS 64
 struct exe_locals {
     struct exe_locals *older;
+    bool loopback;                /* the capture sees lo: 127/8 is local */
     size_t n;
     struct sp_addr a[EXE_LOCALS];
 };
@@ -100,9 +103,13 @@ struct exe_scratch {
     size_t prod, coll;            /* meter thread */
     size_t cons;                  /* helper thread */
     struct sockproc *sp;          /* helper thread (after worker_init) */
+    bool loopback;                /* the capture sees the loopback interface */
     pthread_t th;
     bool started;
     atomic_bool stop;
+    atomic_bool sleeping;         /* the helper waits in poll() */
+    atomic_bool kicked;           /* the meter wrote wake_fd since the helper woke */
+    int wake_fd;                  /* eventfd: the meter wakes a sleeping helper */
     uint64_t full, late;
 };
 
@@ -139,6 +146,7 @@ static void publish_locals(struct exe_scratch *x)
     if (!l)
         return;
     l->older = cur;
+    l->loopback = x->loopback;
     l->n = n;
     memcpy(l->a, a, n * sizeof a[0]);
     atomic_store_explicit(&x->locals, l, memory_order_release);
@@ -146,7 +154,7 @@ static void publish_locals(struct exe_scratch *x)
 
 static bool addr_local(const struct exe_locals *l, uint8_t ipver, const uint8_t *b)
 {
-    if (ipver == 4 && b[0] == 127)
+    if (ipver == 4 && b[0] == 127 && l->loopback)
         return true;
     size_t len = ipver == 6 ? 16 : 4;
     for (size_t i = 0; i < l->n; i++)
@@ -174,22 +182,35 @@ static void *exe_helper(void *arg)
             x->cons++;
             continue;
         }
-        /* idle: woken by eBPF events (their process may exit soon), not by
-         * the proc connector (read every EXE_IDLE_MS: a busy host forks
-         * and execs far more often than it opens sockets) */
-        struct pollfd pfd = {sockproc_event_fd(x->sp), POLLIN, 0};
-        if (pfd.fd >= 0) {
-            poll(&pfd, 1, EXE_IDLE_MS);
-        } else {
-            struct timespec ts = {0, EXE_IDLE_MS * 1000000L};
-            nanosleep(&ts, NULL);
+        /* idle: asleep until the meter queues a question (it writes the
+         * eventfd only when it sees `sleeping`), an eBPF event arrives
+         * (its process may exit soon), or EXE_IDLE_MS pass; not woken by
+         * the proc connector (read before each lookup and here: a busy
+         * host forks and execs far more often than it opens sockets) */
+        atomic_store(&x->sleeping, true);
+        if (atomic_load(&s->st) != SLOT_QUEUED && !atomic_load(&x->stop)) {
+            struct pollfd pfd[2] = {{x->wake_fd, POLLIN, 0},
+                                    {sockproc_event_fd(x->sp), POLLIN, 0}};
+            poll(pfd, pfd[1].fd >= 0 ? 2 : 1, EXE_IDLE_MS);
         }
+        atomic_store(&x->sleeping, false);
+        uint64_t n;
+        if (read(x->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+            n = 0;
+        atomic_store_explicit(&x->kicked, false, memory_order_relaxed);
         sockproc_events(x->sp);
     }
     return NULL;
 }
 
 /* ---- collecting answers (meter thread) ------------------------------ */
+
+static void wake(struct exe_scratch *x)
+{
+    uint64_t one = 1;
+    if (write(x->wake_fd, &one, sizeof one) < 0)
+        x->kicked = false;   /* counter full (cannot be: the helper reads it) */
+}
 
 static void collect(struct exe_scratch *x)
 {
@@ -248,9 +269,13 @@ static void exe_packet(const struct module_env *env, void **state, const struct 
     memcpy(s->q.remote, da->b, f->key.ipver == 6 ? 16 : 4);
     s->owner = st;
     st->slot = s;
-    atomic_store_explicit(&s->st, SLOT_QUEUED, memory_order_release);
+    atomic_store(&s->st, SLOT_QUEUED);
     x->prod++;
     *state = st;
+    /* one system call per wake-up of an idle helper, none while it works */
+    if (atomic_load(&x->sleeping) &&
+        !atomic_exchange_explicit(&x->kicked, true, memory_order_relaxed))
+        wake(x);
 }
 
 static void exe_tick(const struct module_env *env, uint64_t now_ns)
@@ -372,7 +397,8 @@ static void exe_worker_free(void *scratch)
 {
     struct exe_scratch *x = scratch;
     if (x->started) {
-        atomic_store_explicit(&x->stop, true, memory_order_release);
+        atomic_store(&x->stop, true);
+        wake(x);
         pthread_join(x->th, NULL);
         const struct sp_stats *st = sockproc_stats(x->sp);
         fprintf(stderr,
@@ -389,6 +415,8 @@ static void exe_worker_free(void *scratch)
                 (unsigned long long)x->late, (unsigned long long)x->full);
     }
     sockproc_free(x->sp);
+    if (x->wake_fd >= 0)
+        close(x->wake_fd);
     if (x->slots)
         for (size_t i = 0; i < EXE_RING; i++) {
             free(x->slots[i].ans[0]);
@@ -413,10 +441,19 @@ static int exe_worker_init(const struct module_env *env, void **scratch, char *e
         return -1;
     }
     atomic_init(&x->stop, false);
+    atomic_init(&x->sleeping, false);
+    atomic_init(&x->kicked, false);
+    x->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (x->wake_fd < 0) {
+        snprintf(err, errlen, "exe: eventfd: %s", strerror(errno));
+        exe_worker_free(x);
+        return -1;
+    }
     for (size_t i = 0; i < EXE_RING; i++)
         atomic_init(&x->slots[i].st, SLOT_FREE);
     const struct exe_cfg *cfg = env->cfg;
-    if (!(x->sp = sockproc_new(cfg->ebpf, err, errlen))) {
+    x->loopback = sockproc_sees_loopback(env->core->interface);
+    if (!(x->sp = sockproc_new(cfg->ebpf, x->loopback, err, errlen))) {
         exe_worker_free(x);
         return -1;
     }

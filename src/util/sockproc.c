@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,6 +112,7 @@ struct sockproc {
     struct sp_stats st;
     struct tuple_ent *evs;            /* EV_CACHE entries, when the eBPF source runs */
     char ebpf_status[160];
+    bool loopback;                    /* the capture sees the loopback interface */
 #ifdef JOY_HAVE_BPF
     struct sockproc_bpf *skel;
     struct ring_buffer *rb;
@@ -471,7 +474,7 @@ static void locals_refresh(struct sockproc *sp)
     if (getifaddrs(&ifa) != 0)
         return;
     for (struct ifaddrs *i = ifa; i && sp->n_locals < LOCAL_MAX; i = i->ifa_next) {
-        if (!i->ifa_addr)
+        if (!i->ifa_addr || ((i->ifa_flags & IFF_LOOPBACK) && !sp->loopback))
             continue;
         struct local_addr *l = &sp->locals[sp->n_locals];
         memset(l, 0, sizeof *l);
@@ -490,7 +493,7 @@ static void locals_refresh(struct sockproc *sp)
 
 static bool locals_has(const struct sockproc *sp, uint8_t ipver, const uint8_t *addr)
 {
-    if (ipver == 4 && addr[0] == 127)
+    if (ipver == 4 && addr[0] == 127 && sp->loopback)
         return true;
     for (size_t i = 0; i < sp->n_locals; i++)
         if (sp->locals[i].ipver == ipver && memcmp(sp->locals[i].a, addr, ipver == 6 ? 16 : 4) == 0)
@@ -510,6 +513,36 @@ bool sockproc_is_local(struct sockproc *sp, uint8_t ipver, const uint8_t *addr)
         return locals_has(sp, ipver, addr);
     }
     return false;
+}
+
+/* Is one of the capture's interfaces (comma-separated names, or "any") the
+ * loopback interface? */
+bool sockproc_sees_loopback(const char *ifaces)
+{
+    if (!ifaces || strcmp(ifaces, "any") == 0)
+        return true;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool lo = false;
+    const char *p = ifaces;
+    while (*p && !lo) {
+        size_t n = strcspn(p, ",");
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        if (n < sizeof ifr.ifr_name) {
+            memcpy(ifr.ifr_name, p, n);
+            if (strcmp(ifr.ifr_name, "any") == 0 || strcmp(ifr.ifr_name, "lo") == 0)
+                lo = true;
+            else if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 &&
+                     (ifr.ifr_flags & IFF_LOOPBACK))
+                lo = true;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (fd >= 0)
+        close(fd);
+    return lo;
 }
 
 size_t sockproc_locals(struct sockproc *sp, struct sp_addr *out, size_t cap)
@@ -1029,26 +1062,24 @@ bool sockproc_lookup(struct sockproc *sp, const struct sp_tuple *t0, bool server
         return false;
     }
     sockproc_events(sp);
+    /* the process an eBPF program saw on this exact tuple: first, as it
+     * needs no system call and does not race the socket's close */
+    const struct sp_proc *ev = ev_find(sp, &t);
+    if (!ev && t.proto == 17) {
+        /* sendto from a socket bound to no address: the event has no
+         * source address (the route chose it) */
+        struct sp_tuple w = t;
+        memset(w.local, 0, sizeof w.local);
+        ev = ev_find(sp, &w);
+    }
+    if (ev) {
+        *out = *ev;
+        sp->st.ebpf++;
+        return true;
+    }
     bool listener;
     uint64_t inode = diag_lookup(sp, &t, server, &listener);
     struct tuple_ent *te = tuple_slot(sp, &t);
-    if (!inode || listener) {
-        /* the socket is gone (or only its listener is left): the process
-         * an eBPF program saw on this exact tuple */
-        const struct sp_proc *ev = ev_find(sp, &t);
-        if (!ev && t.proto == 17) {
-            /* sendto from a socket bound to no address: the event has
-             * no source address (the route chose it) */
-            struct sp_tuple w = t;
-            memset(w.local, 0, sizeof w.local);
-            ev = ev_find(sp, &w);
-        }
-        if (ev) {
-            *out = *ev;
-            sp->st.ebpf++;
-            return true;
-        }
-    }
     if (!inode) {
         if (te->used && memcmp(&te->t, &t, sizeof t) == 0 &&
             now_ns(CLOCK_MONOTONIC) - te->when < TUPLE_CACHE_NS) {
@@ -1090,7 +1121,7 @@ bool sockproc_lookup(struct sockproc *sp, const struct sp_tuple *t0, bool server
 
 const struct sp_stats *sockproc_stats(const struct sockproc *sp) { return &sp->st; }
 
-struct sockproc *sockproc_new(bool want_ebpf, char *err, size_t errlen)
+struct sockproc *sockproc_new(bool want_ebpf, bool loopback, char *err, size_t errlen)
 {
     struct sockproc *sp = calloc(1, sizeof *sp);
     if (!sp || !(sp->tuples = calloc(TUPLE_CACHE, sizeof *sp->tuples))) {
@@ -1099,6 +1130,7 @@ struct sockproc *sockproc_new(bool want_ebpf, char *err, size_t errlen)
         return NULL;
     }
     sp->cn_fd = -1;
+    sp->loopback = loopback;
     sp->clk_tck = sysconf(_SC_CLK_TCK);
     if (sp->clk_tck <= 0)
         sp->clk_tck = 100;

@@ -80,9 +80,15 @@ struct sp_stats {
 struct sockproc;
 
 /* A lookup state for this thread's network namespace.  NULL (message in
- * err) when sock_diag is unavailable.  `connector` says whether the proc
+ * err) when sock_diag is unavailable.  `loopback`: sockproc_sees_loopback()
+ * of the capture.  `connector` says whether the proc
  * connector could be joined (else the index is refreshed by rescans). */
-struct sockproc *sockproc_new(bool want_ebpf, char *err, size_t errlen);
+struct sockproc *sockproc_new(bool want_ebpf, bool loopback, char *err, size_t errlen);
+
+/* Does a capture on `ifaces` (comma-separated names, or "any") see the
+ * loopback interface?  Only then are 127/8 and the loopback interface's
+ * addresses local (elsewhere such packets are not this host's sockets'). */
+bool sockproc_sees_loopback(const char *ifaces);
 
 /* The eBPF source (sockproc.bpf.c): when built and want_ebpf, sockproc_new
  * loads kprobes on tcp_connect, inet_csk_accept, udp_send_skb and
