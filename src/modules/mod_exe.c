@@ -65,7 +65,7 @@ static const struct joy_option exe_options[] = {
     {"exe", OPT_BOOL, offsetof(struct exe_cfg, on), 0, 1, "0", "0|1",
      "exe/exe_in: the local process of each flow (live capture on Linux only)"},
     {"exe_ebpf", OPT_BOOL, offsetof(struct exe_cfg, ebpf), 0, 1, "1", "0|1",
-     "with exe=1: also the eBPF source (kprobes), for sockets closed before their lookup"},
+     "with exe=1: also the eBPF source (cgroup hooks), for sockets closed before their lookup"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
