@@ -14,13 +14,17 @@
  *           "method": "sock_diag"}
  * plus "deleted": true when the executable was deleted or replaced,
  * "cgroup" (a cgroup v2 path other than "/") and "container" (a 64-hex id
- * found in it).  `method`: "sock_diag" (the socket of the exact tuple),
+ * found in it).  `method`: "ebpf" (the process the eBPF programs saw
+ * connect or sendto on the exact tuple, src/util/sockproc.bpf.c, when
+ * built and loaded; exe_ebpf=0 leaves them out), "sock_diag" (the socket
+ * of the exact tuple),
  * "listener" (the server's listening socket, its accepted one being gone),
  * "cache" (a socket of the same tuple attributed earlier, up to 300 s).
  *
  * How (src/util/sockproc.c): on a flow's first TCP or UDP packet the
  * packet path only writes the flow's tuple into a slot of a ring (no
- * system call); a helper thread of the meter answers each slot (sock_diag
+ * system call, but an eventfd write when the helper sleeps); a helper
+ * thread of the meter answers each slot (eBPF events, else sock_diag
  * query, inode -> process index, /proc reads, SHA-256 of the executable),
  * and the tick hook (or the next request) collects the answers into the
  * flows' states.  When a record leaves before its answer arrived, writing

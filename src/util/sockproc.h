@@ -3,6 +3,9 @@
  *
  * The plumbing of process attribution (exe=1, src/modules/mod_exe.c):
  *
+ *   0. when built with libbpf (JOY_HAVE_BPF): the eBPF source
+ *      (sockproc.bpf.c) reports each TCP connect and UDP sendto with its
+ *      process; a tuple it reported is answered from that event first;
  *   1. an exact-tuple NETLINK_SOCK_DIAG (inet_diag) query, TCP or UDP,
  *      IPv4 or IPv6, gives the socket's inode (for a server whose accepted
  *      socket is already gone, a second query finds the listening socket);
