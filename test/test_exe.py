@@ -21,7 +21,8 @@ before joy read it has no path: then its name and user):
     copy of python deleted before it connects (exe.deleted set; the hash is
     the deleted copy's, read through /proc/PID/exe);
   short-lived (N_SHORT each; the process exits at once): curl over IPv4 and
-    IPv6, a Python program doing one sendto on an unconnected UDP socket:
+    IPv6, a Python program doing one sendto on an unconnected UDP socket,
+    one doing connect and send on a UDP socket:
     all attributed when the eBPF source is active (asserted), reported (not
     asserted) without it, where the socket is usually gone before the
     lookup; any attribution made must still be right;
@@ -135,6 +136,13 @@ SHORT_UDP = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(b'once', (sys.argv[1], int(sys.argv[2])))
+"""
+
+SHORT_UDP_CONN = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.send(b'once')
 """
 
 UDP_SINK = r"""
@@ -292,6 +300,11 @@ def run(tmp):
         note(p, "short-udp", py)
         p.wait()
         shorts.append(p)
+        p = inns(NC, sys.executable, "-c", SHORT_UDP_CONN, "10.77.0.2", "9999", stdout=dev,
+                 stderr=dev)
+        note(p, "short-udp-conn", py)
+        p.wait()
+        shorts.append(p)
     # flows between other hosts: S -> 10.77.0.9 (UDP to the port of C's wildcard socket, TCP)
     inns(NS, sys.executable, "-c", SHORT_UDP, "10.77.0.9", "5555").wait()
     inns(NS, "curl", "-s", "-m", "1", "http://10.77.0.9:7070/", stdout=dev, stderr=dev).wait()
@@ -380,10 +393,11 @@ def analyse(label, out, jerr, ebpf, expect, local_srv):
           len(others) >= 2 and not any("exe" in r or "exe_in" in r for r in others),
           [(r.get("sa"), r.get("da"), r.get("dp"), r.get("exe")) for r in others])
     rates = {}
-    for kinds in (("short-curl-4",), ("short-curl-6",), ("short-udp",)):
+    for kinds in (("short-curl-4",), ("short-curl-6",), ("short-udp",), ("short-udp-conn",)):
         rates[kinds[0]] = rate(kinds)
     if ebpf:
-        # the event-driven source: every short-lived flow (curl -4/-6, sendto)
+        # the event-driven source: every short-lived flow (curl -4/-6, sendto,
+        # connect + send)
         for k, (a, b) in rates.items():
             check(label + "short-lived %s attributed (eBPF)" % k, a == b, "%d/%d" % (a, b))
     methods = {}

@@ -18,6 +18,9 @@
  *   cgroup/sendmsg4, cgroup/sendmsg6       a UDP datagram sent with an
  *                                          address (sendto on an
  *                                          unconnected socket)
+ *   cgroup/connect4, cgroup/connect6       a UDP socket connected: its
+ *   + cgroup_skb/egress                    process waits for the socket's
+ *                                          first datagram (below)
  * Only sockets of joy's network namespace (spb_netns, a netns cookie, set
  * before load) are reported.  A UDP tuple is reported once per process
  * (the LRU map `seen`), not once per datagram.  The programs never refuse
@@ -133,6 +136,101 @@ static __always_inline void udp_event(struct spb_event *e)
     if (bpf_map_update_elem(&seen, &k, &one, BPF_NOEXIST) != 0)
         return;   /* already reported */
     send(e);
+}
+
+/* Connected UDP sockets (connect, then send without an address): at
+ * connect the local port is often not chosen yet, so the process waits in
+ * `pending` under the socket's cookie, and the socket's first datagram
+ * (cgroup_skb/egress, which has no process) reports it with its tuple. */
+struct pending_proc {
+    __u32 tgid, tid, uid;
+    char comm[16];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 8192);
+    __type(key, __u64);
+    __type(value, struct pending_proc);
+} pending SEC(".maps");
+
+static __always_inline int udp_connect(struct bpf_sock_addr *ctx)
+{
+    if (ctx->type != 2 /* SOCK_DGRAM */ || ctx->protocol != 17)
+        return 1;
+    if (spb_netns && bpf_get_netns_cookie(ctx) != spb_netns)
+        return 1;
+    struct pending_proc p = {};
+    __u64 id = bpf_get_current_pid_tgid();
+    p.tgid = (__u32)(id >> 32);
+    p.tid = (__u32)id;
+    p.uid = (__u32)bpf_get_current_uid_gid();
+    bpf_get_current_comm(p.comm, sizeof p.comm);
+    __u64 cookie = bpf_get_socket_cookie(ctx);
+    bpf_map_update_elem(&pending, &cookie, &p, BPF_ANY);
+    return 1;
+}
+
+SEC("cgroup/connect4")
+int spb_connect4(struct bpf_sock_addr *ctx)
+{
+    return udp_connect(ctx);
+}
+
+SEC("cgroup/connect6")
+int spb_connect6(struct bpf_sock_addr *ctx)
+{
+    return udp_connect(ctx);
+}
+
+SEC("cgroup_skb/egress")
+int spb_egress(struct __sk_buff *skb)
+{
+    __u64 cookie = bpf_get_socket_cookie(skb);
+    struct pending_proc *p = bpf_map_lookup_elem(&pending, &cookie);
+    if (!p)
+        return 1;
+    struct spb_event *e = bpf_ringbuf_reserve(&events, sizeof *e, 0);
+    if (!e)
+        return 1;
+    __builtin_memset(e, 0, sizeof *e);
+    e->proto = 17;
+    e->hook = SPB_HOOK_UDP;
+    e->tgid = p->tgid;
+    e->tid = p->tid;
+    e->uid = p->uid;
+    __builtin_memcpy(e->comm, p->comm, sizeof e->comm);
+    __u16 ports[2];
+    bool ok = false;
+    if (skb->protocol == bpf_htons(0x0800)) {
+        __u8 vihl, proto;
+        if (bpf_skb_load_bytes(skb, 0, &vihl, 1) == 0 &&
+            bpf_skb_load_bytes(skb, 9, &proto, 1) == 0 && proto == 17 &&
+            bpf_skb_load_bytes(skb, 12, e->laddr, 4) == 0 &&
+            bpf_skb_load_bytes(skb, 16, e->raddr, 4) == 0 &&
+            bpf_skb_load_bytes(skb, (vihl & 0xf) * 4, ports, 4) == 0) {
+            e->ipver = 4;
+            ok = true;
+        }
+    } else if (skb->protocol == bpf_htons(0x86dd)) {
+        __u8 next;
+        if (bpf_skb_load_bytes(skb, 6, &next, 1) == 0 && next == 17 &&
+            bpf_skb_load_bytes(skb, 8, e->laddr, 16) == 0 &&
+            bpf_skb_load_bytes(skb, 24, e->raddr, 16) == 0 &&
+            bpf_skb_load_bytes(skb, 40, ports, 4) == 0) {
+            e->ipver = 6;
+            ok = true;
+        }
+    }
+    if (!ok) {
+        bpf_ringbuf_discard(e, 0);
+        return 1;
+    }
+    e->lport = bpf_ntohs(ports[0]);
+    e->rport = bpf_ntohs(ports[1]);
+    bpf_ringbuf_submit(e, 0);
+    bpf_map_delete_elem(&pending, &cookie);
+    return 1;
 }
 
 SEC("cgroup/sendmsg4")

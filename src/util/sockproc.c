@@ -973,12 +973,15 @@ static void ebpf_start(struct sockproc *sp)
         return;
     }
     /* each program alone: a kernel without one hook keeps the others */
-    static const char *const names[] = {"sockops", "sendmsg4", "sendmsg6"};
+    static const char *const names[] = {"sockops", "sendmsg4", "sendmsg6", "connect4",
+                                        "connect6", "egress"};
     struct bpf_program *progs[] = {k->progs.spb_sockops, k->progs.spb_sendmsg4,
-                                   k->progs.spb_sendmsg6};
+                                   k->progs.spb_sendmsg6, k->progs.spb_connect4,
+                                   k->progs.spb_connect6, k->progs.spb_egress};
     struct bpf_link **links[] = {&k->links.spb_sockops, &k->links.spb_sendmsg4,
-                                 &k->links.spb_sendmsg6};
-    char on[64] = "", off[64] = "";
+                                 &k->links.spb_sendmsg6, &k->links.spb_connect4,
+                                 &k->links.spb_connect6, &k->links.spb_egress};
+    char on[96] = "", off[96] = "";
     int err = 0;
     for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
         *links[i] = bpf_program__attach_cgroup(progs[i], cgfd);
@@ -1029,7 +1032,7 @@ static void ebpf_stop(struct sockproc *sp)
 const char *sockproc_ebpf_built(void)
 {
     static char s[96];
-    snprintf(s, sizeof s, "eBPF, cgroup sockops and sendmsg hooks (libbpf %s)",
+    snprintf(s, sizeof s, "eBPF, cgroup sockops, sendmsg, connect, egress (libbpf %s)",
              libbpf_version_string());
     return s;
 }

@@ -4,8 +4,8 @@
  * The plumbing of process attribution (exe=1, src/modules/mod_exe.c):
  *
  *   0. when built with libbpf (JOY_HAVE_BPF): the eBPF source
- *      (sockproc.bpf.c) reports each TCP connect and UDP sendto with its
- *      process; a tuple it reported is answered from that event first;
+ *      (sockproc.bpf.c) reports each TCP connect, UDP sendto and
+ *      connected UDP socket with its process; a tuple it reported is answered from that event first;
  *   1. an exact-tuple NETLINK_SOCK_DIAG (inet_diag) query, TCP or UDP,
  *      IPv4 or IPv6, gives the socket's inode (for a server whose accepted
  *      socket is already gone, a second query finds the listening socket);
@@ -94,9 +94,9 @@ struct sockproc *sockproc_new(bool want_ebpf, bool loopback, char *err, size_t e
 bool sockproc_sees_loopback(const char *ifaces);
 
 /* The eBPF source (sockproc.bpf.c): when built and want_ebpf, sockproc_new
- * loads kprobes on tcp_connect, inet_csk_accept, udp_send_skb and
- * udp_v6_send_skb that report (tuple, process) for joy's network namespace
- * through a ring buffer; sockproc_events() reads them and reads each
+ * attaches programs to the cgroup v2 root (sockops TCP_CONNECT_CB,
+ * sendmsg4/6, connect4/6 with egress) that report (tuple, process) for
+ * joy's network namespace through a ring buffer; sockproc_events() reads them and reads each
  * process from /proc at once, so a socket closed before its sock_diag
  * lookup is still attributed (method SP_EBPF).  sockproc_ebpf_status: what
  * runs or why not, for the start-up line; sockproc_ebpf_built: for -V. */
