@@ -44,7 +44,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 # --- flags ---------------------------------------------------------------
 SRC_DIRS = engine modules proto util capture output ipfix
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wcast-qual -Wno-unused-parameter
-INCS = -Iinclude $(addprefix -Isrc/,$(SRC_DIRS))
+INCS = -Iinclude $(addprefix -Isrc/,$(SRC_DIRS)) -I$(BUILD)/gen
 BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(INCS) $(PKG_CFLAGS)
 # Objects are position-independent with hidden visibility: the same
 # objects make ./joy, libjoy.a and libjoy.so (JOY_API marks the exports).
@@ -56,7 +56,8 @@ DEPFLAGS = -MMD -MP
 
 # libjoy proper: the engine and what it uses.  capture/ and output/ serve
 # the programs (joy, joy-anon) and are linked into them, not exported.
-LIB_SRC = $(foreach d,engine modules proto util,$(wildcard src/$(d)/*.c))
+# (src/util/*.bpf.c are BPF programs, built by clang -target bpf below)
+LIB_SRC = $(filter-out %.bpf.c,$(foreach d,engine modules proto util,$(wildcard src/$(d)/*.c)))
 RUN_SRC = $(foreach d,capture output ipfix,$(wildcard src/$(d)/*.c))
 ALL_SRC = $(LIB_SRC) $(RUN_SRC)
 
@@ -88,6 +89,29 @@ all: $(JOY_BIN) $(JOY_ANON_BIN) lib
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+
+# --- exe=1's eBPF source (configure set BPF_CLANG when it can be built) ----
+# vmlinux.h: the kernel types of the build machine (CO-RE: libbpf relocates
+# the field offsets for the running kernel); the object becomes a skeleton
+# header that src/util/sockproc.c includes (the object is embedded in joy).
+ifneq ($(BPF_CLANG),)
+BPF_SKEL = $(BUILD)/gen/sockproc.skel.h
+$(BUILD)/gen/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/sockproc.bpf.o: src/util/sockproc.bpf.c src/util/sockproc_ev.h $(BUILD)/gen/vmlinux.h config.mk
+	$(BPF_CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -I$(BUILD)/gen -Isrc/util \
+	    $(filter -I%,$(PKG_CFLAGS)) -c $< -o $@.dbg
+	$(BPFTOOL) gen object $@ $@.dbg   # linked: BTF kept, DWARF dropped
+$(BPF_SKEL): $(BUILD)/gen/sockproc.bpf.o
+	$(BPFTOOL) gen skeleton $< name sockproc_bpf > $@.tmp && mv $@.tmp $@
+$(OBJ)/util/sockproc.o $(ASAN_DIR)/obj/util/sockproc.o $(TSAN_DIR)/obj/util/sockproc.o: $(BPF_SKEL)
+endif
+# sockproc.c as built without libbpf: compiled by make check (that variant
+# must not rot either)
+$(BUILD)/no-bpf/%.o: src/util/%.c config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -DJOY_HAVE_BPF,$(CFLAGS_ALL)) -Werror -c $< -o $@
 
 $(OBJ)/%.o: src/%.c config.mk
 	@mkdir -p $(dir $@)
@@ -158,6 +182,9 @@ FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_SECONDS ?= 300
 FUZZ_OBJ = $(ALL_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
+ifneq ($(BPF_CLANG),)
+$(FUZZ_DIR)/obj/util/sockproc.o: $(BPF_SKEL)
+endif
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -223,7 +250,7 @@ $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libjoy-internal.a $(wildcard test/unit
 
 PYTHON ?= python3
 
-check: all $(BUILD)/unit_tests asan tsan $(ZLIB_ONLY_OBJ)
+check: all $(BUILD)/unit_tests asan tsan $(ZLIB_ONLY_OBJ) $(BUILD)/no-bpf/sockproc.o
 	JOY=$(abspath $(JOY_BIN)) JOY_ASAN=$(abspath $(ASAN_DIR))/joy UNIT_TESTS=$(abspath $(BUILD))/unit_tests \
 	  JOY_TSAN_API=$(abspath $(TSAN_DIR))/api_threads JOY_TSAN=$(abspath $(TSAN_DIR))/joy \
 	  JOY_BUILD=$(abspath $(BUILD)) $(PYTHON) test/run_all.py

@@ -29,6 +29,7 @@
 #include "export.h"
 #include "output.h"
 #include "privdrop.h"
+#include "sockproc.h"
 #include "source.h"
 #include "workers.h"
 
@@ -217,6 +218,7 @@ static void version(void)
            pcap_lib_version(), OpenSSL_version(OPENSSL_VERSION), zlibVersion(),
            strcmp(output_gzip_engine(1), "isa-l") == 0 ? "ISA-L igzip" : "zlib");
     printf("outputs: file - %s\n", output_network_kinds());
+    printf("exe=1 short-lived sockets: %s\n", sockproc_ebpf_built());
 }
 
 /* -D and show_interfaces=1: the interfaces libpcap can capture on, as

@@ -14,13 +14,17 @@
  *           "method": "sock_diag"}
  * plus "deleted": true when the executable was deleted or replaced,
  * "cgroup" (a cgroup v2 path other than "/") and "container" (a 64-hex id
- * found in it).  `method`: "sock_diag" (the socket of the exact tuple),
+ * found in it).  `method`: "ebpf" (the process the eBPF programs saw
+ * connect or sendto on the exact tuple, src/util/sockproc.bpf.c, when
+ * built and loaded; exe_ebpf=0 leaves them out), "sock_diag" (the socket
+ * of the exact tuple),
  * "listener" (the server's listening socket, its accepted one being gone),
  * "cache" (a socket of the same tuple attributed earlier, up to 300 s).
  *
  * How (src/util/sockproc.c): on a flow's first TCP or UDP packet the
  * packet path only writes the flow's tuple into a slot of a ring (no
- * system call); a helper thread of the meter answers each slot (sock_diag
+ * system call, but an eventfd write when the helper sleeps); a helper
+ * thread of the meter answers each slot (eBPF events, else sock_diag
  * query, inode -> process index, /proc reads, SHA-256 of the executable),
  * and the tick hook (or the next request) collects the answers into the
  * flows' states.  When a record leaves before its answer arrived, writing
@@ -48,19 +52,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXE_RING 16384        /* outstanding questions per meter */
 #define EXE_WAIT_MS 250       /* a record waits at most this long for its answer */
-#define EXE_IDLE_MS 10        /* the helper polls the ring this often when idle */
+#define EXE_IDLE_MS 1000      /* an idle helper wakes this often (local addresses) */
 
 struct exe_cfg {
     bool on;
+    bool ebpf;
 };
 
 static const struct joy_option exe_options[] = {
     {"exe", OPT_BOOL, offsetof(struct exe_cfg, on), 0, 1, "0", "0|1",
      "exe/exe_in: the local process of each flow (live capture on Linux only)"},
+    {"exe_ebpf", OPT_BOOL, offsetof(struct exe_cfg, ebpf), 0, 1, "1", "0|1",
+     "with exe=1: also the eBPF source (cgroup hooks), for sockets closed before their lookup"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -86,6 +95,7 @@ struct exe_state {
 #define EXE_LOCALS 64
 struct exe_locals {
     struct exe_locals *older;
+    bool loopback;                /* the capture sees lo: 127/8 is local */
     size_t n;
     struct sp_addr a[EXE_LOCALS];
 };
@@ -97,9 +107,13 @@ struct exe_scratch {
     size_t prod, coll;            /* meter thread */
     size_t cons;                  /* helper thread */
     struct sockproc *sp;          /* helper thread (after worker_init) */
+    bool loopback;                /* the capture sees the loopback interface */
     pthread_t th;
     bool started;
     atomic_bool stop;
+    atomic_bool sleeping;         /* the helper waits in poll() */
+    atomic_bool kicked;           /* the meter wrote wake_fd since the helper woke */
+    int wake_fd;                  /* eventfd: the meter wakes a sleeping helper */
     uint64_t full, late;
 };
 
@@ -136,6 +150,7 @@ static void publish_locals(struct exe_scratch *x)
     if (!l)
         return;
     l->older = cur;
+    l->loopback = x->loopback;
     l->n = n;
     memcpy(l->a, a, n * sizeof a[0]);
     atomic_store_explicit(&x->locals, l, memory_order_release);
@@ -143,7 +158,7 @@ static void publish_locals(struct exe_scratch *x)
 
 static bool addr_local(const struct exe_locals *l, uint8_t ipver, const uint8_t *b)
 {
-    if (ipver == 4 && b[0] == 127)
+    if (ipver == 4 && b[0] == 127 && l->loopback)
         return true;
     size_t len = ipver == 6 ? 16 : 4;
     for (size_t i = 0; i < l->n; i++)
@@ -171,19 +186,35 @@ static void *exe_helper(void *arg)
             x->cons++;
             continue;
         }
-        struct pollfd pfd = {sockproc_event_fd(x->sp), POLLIN, 0};
-        if (pfd.fd >= 0) {
-            if (poll(&pfd, 1, EXE_IDLE_MS) > 0)
-                sockproc_events(x->sp);
-        } else {
-            struct timespec ts = {0, EXE_IDLE_MS * 1000000L};
-            nanosleep(&ts, NULL);
+        /* idle: asleep until the meter queues a question (it writes the
+         * eventfd only when it sees `sleeping`), an eBPF event arrives
+         * (its process may exit soon), or EXE_IDLE_MS pass; not woken by
+         * the proc connector (read before each lookup and here: a busy
+         * host forks and execs far more often than it opens sockets) */
+        atomic_store(&x->sleeping, true);
+        if (atomic_load(&s->st) != SLOT_QUEUED && !atomic_load(&x->stop)) {
+            struct pollfd pfd[2] = {{x->wake_fd, POLLIN, 0},
+                                    {sockproc_event_fd(x->sp), POLLIN, 0}};
+            poll(pfd, pfd[1].fd >= 0 ? 2 : 1, EXE_IDLE_MS);
         }
+        atomic_store(&x->sleeping, false);
+        uint64_t n;
+        if (read(x->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+            n = 0;
+        atomic_store_explicit(&x->kicked, false, memory_order_relaxed);
+        sockproc_events(x->sp);
     }
     return NULL;
 }
 
 /* ---- collecting answers (meter thread) ------------------------------ */
+
+static void wake(struct exe_scratch *x)
+{
+    uint64_t one = 1;
+    if (write(x->wake_fd, &one, sizeof one) < 0)
+        x->kicked = false;   /* counter full (cannot be: the helper reads it) */
+}
 
 static void collect(struct exe_scratch *x)
 {
@@ -242,9 +273,13 @@ static void exe_packet(const struct module_env *env, void **state, const struct 
     memcpy(s->q.remote, da->b, f->key.ipver == 6 ? 16 : 4);
     s->owner = st;
     st->slot = s;
-    atomic_store_explicit(&s->st, SLOT_QUEUED, memory_order_release);
+    atomic_store(&s->st, SLOT_QUEUED);
     x->prod++;
     *state = st;
+    /* one system call per wake-up of an idle helper, none while it works */
+    if (atomic_load(&x->sleeping) &&
+        !atomic_exchange_explicit(&x->kicked, true, memory_order_relaxed))
+        wake(x);
 }
 
 static void exe_tick(const struct module_env *env, uint64_t now_ns)
@@ -343,32 +378,49 @@ static int exe_setup(const void *cfg, const struct joy_config *core, void **data
     bool connector = false;
     if (sockproc_probe(&connector, err, errlen) != 0)
         return -1;
+    return 0;
+}
+
+/* The start-up line (the first meter's helper state, once per process). */
+static void say_methods(const struct sockproc *sp)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&said))
+        return;
     fprintf(stderr,
             "joy: exe=1: sock_diag socket lookups in joy's network namespace; process index "
-            "refreshed by %s; event-driven (eBPF) source: not built\n",
-            connector ? "proc connector events and rescans"
-                                       : "rescans (no proc connector: needs CAP_NET_ADMIN, and CAP_SYS_ADMIN outside the initial network namespace)");
-    return 0;
+            "refreshed by %s; event-driven source: %s\n",
+            sockproc_has_connector(sp)
+                ? "proc connector events and rescans"
+                : "rescans (no proc connector: needs CAP_NET_ADMIN, and CAP_SYS_ADMIN outside "
+                  "the initial network namespace)",
+            sockproc_ebpf_status(sp));
 }
 
 static void exe_worker_free(void *scratch)
 {
     struct exe_scratch *x = scratch;
     if (x->started) {
-        atomic_store_explicit(&x->stop, true, memory_order_release);
+        atomic_store(&x->stop, true);
+        wake(x);
         pthread_join(x->th, NULL);
         const struct sp_stats *st = sockproc_stats(x->sp);
         fprintf(stderr,
-                "joy: exe: %llu sides looked up: %llu sock_diag, %llu listener, %llu cache; "
-                "%llu no socket, %llu no process, %llu not local; %llu /proc rescans; "
+                "joy: exe: %llu sides looked up: %llu sock_diag, %llu ebpf, %llu listener, "
+                "%llu cache; %llu no socket, %llu no process, %llu not local; %llu /proc "
+                "rescans; %llu eBPF events (%llu processes gone before read); "
                 "%llu records written before their answer, %llu flows not asked (ring full)\n",
                 (unsigned long long)st->lookups, (unsigned long long)st->diag,
-                (unsigned long long)st->listener, (unsigned long long)st->cache,
+                (unsigned long long)st->ebpf, (unsigned long long)st->listener,
+                (unsigned long long)st->cache,
                 (unsigned long long)st->no_socket, (unsigned long long)st->no_process,
                 (unsigned long long)st->not_local, (unsigned long long)st->rescans,
+                (unsigned long long)st->ebpf_events, (unsigned long long)st->ebpf_gone,
                 (unsigned long long)x->late, (unsigned long long)x->full);
     }
     sockproc_free(x->sp);
+    if (x->wake_fd >= 0)
+        close(x->wake_fd);
     if (x->slots)
         for (size_t i = 0; i < EXE_RING; i++) {
             free(x->slots[i].ans[0]);
@@ -386,7 +438,6 @@ static void exe_worker_free(void *scratch)
 static int exe_worker_init(const struct module_env *env, void **scratch, char *err,
                            size_t errlen)
 {
-    (void)env;
     struct exe_scratch *x = calloc(1, sizeof *x);
     if (!x || !(x->slots = calloc(EXE_RING, sizeof *x->slots))) {
         free(x);
@@ -394,12 +445,23 @@ static int exe_worker_init(const struct module_env *env, void **scratch, char *e
         return -1;
     }
     atomic_init(&x->stop, false);
-    for (size_t i = 0; i < EXE_RING; i++)
-        atomic_init(&x->slots[i].st, SLOT_FREE);
-    if (!(x->sp = sockproc_new(err, errlen))) {
+    atomic_init(&x->sleeping, false);
+    atomic_init(&x->kicked, false);
+    x->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (x->wake_fd < 0) {
+        snprintf(err, errlen, "exe: eventfd: %s", strerror(errno));
         exe_worker_free(x);
         return -1;
     }
+    for (size_t i = 0; i < EXE_RING; i++)
+        atomic_init(&x->slots[i].st, SLOT_FREE);
+    const struct exe_cfg *cfg = env->cfg;
+    x->loopback = sockproc_sees_loopback(env->core->interface);
+    if (!(x->sp = sockproc_new(cfg->ebpf, x->loopback, err, errlen))) {
+        exe_worker_free(x);
+        return -1;
+    }
+    say_methods(x->sp);
     publish_locals(x);
     int e = pthread_create(&x->th, NULL, exe_helper, x);
     if (e != 0) {

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,16 @@
 
 #include <openssl/evp.h>
 
+#include "sockproc_ev.h"
+
+#ifdef JOY_HAVE_BPF
+#include <bpf/libbpf.h>
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#include <sockproc.skel.h>   /* generated: bpftool gen skeleton (Makefile) */
+#pragma GCC diagnostic pop
+#endif
+
 #define IDX_MIN 1024
 #define DIRTY_MAX 1024
 #define HASH_CACHE 64
@@ -43,6 +55,9 @@
 #define TUPLE_CACHE_NS (300ull * 1000000000ull)
 #define LOCAL_MAX 256
 #define HASH_MAX_BYTES (512ull << 20)   /* larger executables are not hashed */
+#define EV_CACHE 1024                     /* tuples reported by the eBPF programs */
+#define EV_CACHE_NS (300ull * 1000000000ull)
+#define CN_RCVBUF (4 << 20)               /* the connector is read every 10 ms */
 
 struct idx_ent {
     uint64_t inode;   /* 0: empty */
@@ -95,6 +110,13 @@ struct sockproc {
     uint64_t locals_at;
     long clk_tck;
     struct sp_stats st;
+    struct tuple_ent *evs;            /* EV_CACHE entries, when the eBPF source runs */
+    char ebpf_status[160];
+    bool loopback;                    /* the capture sees the loopback interface */
+#ifdef JOY_HAVE_BPF
+    struct sockproc_bpf *skel;
+    struct ring_buffer *rb;
+#endif
 };
 
 const char *sp_method_name(enum sp_method m)
@@ -103,6 +125,7 @@ const char *sp_method_name(enum sp_method m)
     case SP_DIAG: return "sock_diag";
     case SP_LISTENER: return "listener";
     case SP_CACHE: return "cache";
+    case SP_EBPF: return "ebpf";
     default: return "none";
     }
 }
@@ -230,6 +253,11 @@ static int connector_open(void)
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
     if (fd < 0)
         return -1;
+    /* read every 10 ms rather than woken at each fork and exec: room for
+     * a busy host's events in between (a loss means one full rescan) */
+    int rcv = CN_RCVBUF;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC};
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         close(fd);
@@ -291,7 +319,7 @@ static void mark_dirty(struct sockproc *sp, int32_t pid)
         sp->dirty_overflow = true;
 }
 
-void sockproc_events(struct sockproc *sp)
+static void connector_events(struct sockproc *sp)
 {
     if (sp->cn_fd < 0)
         return;
@@ -320,7 +348,23 @@ void sockproc_events(struct sockproc *sp)
     }
 }
 
-int sockproc_event_fd(const struct sockproc *sp) { return sp->cn_fd; }
+static void ebpf_events(struct sockproc *sp);
+
+void sockproc_events(struct sockproc *sp)
+{
+    connector_events(sp);
+    ebpf_events(sp);
+}
+
+int sockproc_event_fd(const struct sockproc *sp)
+{
+#ifdef JOY_HAVE_BPF
+    if (sp->rb)
+        return ring_buffer__epoll_fd(sp->rb);
+#endif
+    (void)sp;
+    return -1;
+}
 bool sockproc_has_connector(const struct sockproc *sp) { return sp->cn_fd >= 0; }
 
 /* ---- sock_diag ------------------------------------------------------ */
@@ -430,7 +474,7 @@ static void locals_refresh(struct sockproc *sp)
     if (getifaddrs(&ifa) != 0)
         return;
     for (struct ifaddrs *i = ifa; i && sp->n_locals < LOCAL_MAX; i = i->ifa_next) {
-        if (!i->ifa_addr)
+        if (!i->ifa_addr || ((i->ifa_flags & IFF_LOOPBACK) && !sp->loopback))
             continue;
         struct local_addr *l = &sp->locals[sp->n_locals];
         memset(l, 0, sizeof *l);
@@ -449,7 +493,7 @@ static void locals_refresh(struct sockproc *sp)
 
 static bool locals_has(const struct sockproc *sp, uint8_t ipver, const uint8_t *addr)
 {
-    if (ipver == 4 && addr[0] == 127)
+    if (ipver == 4 && addr[0] == 127 && sp->loopback)
         return true;
     for (size_t i = 0; i < sp->n_locals; i++)
         if (sp->locals[i].ipver == ipver && memcmp(sp->locals[i].a, addr, ipver == 6 ? 16 : 4) == 0)
@@ -469,6 +513,36 @@ bool sockproc_is_local(struct sockproc *sp, uint8_t ipver, const uint8_t *addr)
         return locals_has(sp, ipver, addr);
     }
     return false;
+}
+
+/* Is one of the capture's interfaces (comma-separated names, or "any") the
+ * loopback interface? */
+bool sockproc_sees_loopback(const char *ifaces)
+{
+    if (!ifaces || strcmp(ifaces, "any") == 0)
+        return true;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool lo = false;
+    const char *p = ifaces;
+    while (*p && !lo) {
+        size_t n = strcspn(p, ",");
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        if (n < sizeof ifr.ifr_name) {
+            memcpy(ifr.ifr_name, p, n);
+            if (strcmp(ifr.ifr_name, "any") == 0 || strcmp(ifr.ifr_name, "lo") == 0)
+                lo = true;
+            else if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 &&
+                     (ifr.ifr_flags & IFF_LOOPBACK))
+                lo = true;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (fd >= 0)
+        close(fd);
+    return lo;
 }
 
 size_t sockproc_locals(struct sockproc *sp, struct sp_addr *out, size_t cap)
@@ -695,7 +769,7 @@ static bool read_uid(int32_t pid, uint32_t *uid)
     return true;
 }
 
-static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o)
+static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o, uint64_t *ticks)
 {
     uint64_t start = 0;
     memset(o, 0, sizeof *o);
@@ -712,6 +786,8 @@ static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o)
     read_cgroup(pid, o);
     /* the process must still be the one we read (pid reuse) */
     uint64_t again = 0;
+    if (ticks)
+        *ticks = start;
     return read_stat(pid, NULL, 0, NULL, &again) && again == start;
 }
 
@@ -738,14 +814,240 @@ static bool holds(int32_t pid, uint64_t inode)
 
 /* ---- the tuple cache ------------------------------------------------ */
 
-static struct tuple_ent *tuple_slot(struct sockproc *sp, const struct sp_tuple *t)
+static uint64_t tuple_hash(const struct sp_tuple *t)
 {
     const uint8_t *b = (const uint8_t *)t;
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < sizeof *t; i++)
         h = (h ^ b[i]) * 1099511628211ull;
-    return &sp->tuples[h % TUPLE_CACHE];
+    return h;
 }
+
+static struct tuple_ent *tuple_slot(struct sockproc *sp, const struct sp_tuple *t)
+{
+    return &sp->tuples[tuple_hash(t) % TUPLE_CACHE];
+}
+
+/* ---- the eBPF source ------------------------------------------------ */
+
+/* The tuple an event reported, or NULL. */
+static const struct sp_proc *ev_find(struct sockproc *sp, const struct sp_tuple *t)
+{
+    if (!sp->evs)
+        return NULL;
+    const struct tuple_ent *e = &sp->evs[tuple_hash(t) % EV_CACHE];
+    if (e->used && memcmp(&e->t, t, sizeof *t) == 0 &&
+        now_ns(CLOCK_MONOTONIC) - e->when < EV_CACHE_NS)
+        return &e->p;
+    return NULL;
+}
+
+#ifdef JOY_HAVE_BPF
+/* One event: the process, read from /proc at once (it may exit in a few
+ * milliseconds), into the event table under the tuple.  A process already
+ * gone is described by the event alone: comm, pid, uid (no path, no hash). */
+static void ev_handle(struct sockproc *sp, const struct spb_event *ev)
+{
+    sp->st.ebpf_events++;
+    if ((ev->ipver != 4 && ev->ipver != 6) || (ev->proto != 6 && ev->proto != 17) || !ev->tgid)
+        return;
+    struct sp_tuple t;
+    memset(&t, 0, sizeof t);
+    t.ipver = ev->ipver;
+    t.proto = ev->proto;
+    t.lport = ev->lport;
+    t.rport = ev->rport;
+    memcpy(t.local, ev->laddr, ev->ipver == 6 ? 16 : 4);
+    memcpy(t.remote, ev->raddr, ev->ipver == 6 ? 16 : 4);
+    struct sp_proc p;
+    if (!fill_proc(sp, (int32_t)ev->tgid, &p, NULL)) {
+        sp->st.ebpf_gone++;
+        memset(&p, 0, sizeof p);
+        p.pid = (int32_t)ev->tgid;
+        p.uid = ev->uid;
+        size_t n = strnlen(ev->comm, sizeof ev->comm);
+        memcpy(p.name, ev->comm, n);
+        p.name[n] = 0;
+        user_name(sp, p.uid, p.user, sizeof p.user);
+    }
+    p.method = SP_EBPF;
+    struct tuple_ent *e = &sp->evs[tuple_hash(&t) % EV_CACHE];
+    e->used = true;
+    e->t = t;
+    e->when = now_ns(CLOCK_MONOTONIC);
+    e->p = p;
+}
+
+static int ev_cb(void *ctx, void *data, size_t len)
+{
+    struct spb_event ev;
+    if (len >= sizeof ev) {
+        memcpy(&ev, data, sizeof ev);
+        ev_handle(ctx, &ev);
+    }
+    return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    (void)fmt;
+    (void)ap;
+    return 0;
+}
+
+/* The mount point of the cgroup v2 hierarchy, from the mountinfo file of
+ * /proc/PID (self, else 1: `ip netns exec` remounts /sys without the
+ * cgroup file systems; then PID 1's mount is opened through
+ * /proc/1/root); false when there is none. */
+static bool cgroup2_root(const char *pid, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/mountinfo", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - FSTYPE SOURCE SUPEROPTS */
+        const char *sep = strstr(line, " - ");
+        if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+            continue;
+        char root[512], mnt[512];
+        if (sscanf(line, "%*s %*s %*s %511s %511s", root, mnt) == 2 && strcmp(root, "/") == 0 &&
+            !strchr(mnt, '\\')) {
+            int n = strcmp(pid, "self") == 0 ? snprintf(out, cap, "%s", mnt)
+                                             : snprintf(out, cap, "/proc/%s/root%s", pid, mnt);
+            found = n > 0 && (size_t)n < cap;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* Load and attach the programs (sockproc.bpf.c) to the root of the cgroup
+ * v2 hierarchy; sp->ebpf_status says what runs, or why not. */
+static void ebpf_start(struct sockproc *sp)
+{
+    char cg[512];
+    uint64_t cookie = 0;
+    socklen_t cl = sizeof cookie;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool have_cookie = s >= 0 && getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &cl) == 0;
+    if (s >= 0)
+        close(s);
+    if (!have_cookie) {
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status,
+                 "off (no SO_NETNS_COOKIE: needs Linux 5.14 or later)");
+        return;
+    }
+    if (!cgroup2_root("self", cg, sizeof cg) && !cgroup2_root("1", cg, sizeof cg)) {
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status, "off (no cgroup v2 hierarchy mounted)");
+        return;
+    }
+    int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgfd < 0) {
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status, "off (%.100s: %s)", cg, strerror(errno));
+        return;
+    }
+    libbpf_set_print(libbpf_quiet);
+    struct sockproc_bpf *k = sockproc_bpf__open();
+    if (!k) {
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status, "off (open: %s)", strerror(errno));
+        close(cgfd);
+        return;
+    }
+    k->rodata->spb_netns = cookie;
+    if (sockproc_bpf__load(k) != 0) {
+        int e = errno;
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status,
+                 "off (loading the BPF programs: %s; needs CAP_BPF and CAP_NET_ADMIN, or root)",
+                 strerror(e));
+        sockproc_bpf__destroy(k);
+        close(cgfd);
+        return;
+    }
+    /* each program alone: a kernel without one hook keeps the others */
+    static const char *const names[] = {"sockops", "sendmsg4", "sendmsg6", "connect4",
+                                        "connect6", "egress"};
+    struct bpf_program *progs[] = {k->progs.spb_sockops, k->progs.spb_sendmsg4,
+                                   k->progs.spb_sendmsg6, k->progs.spb_connect4,
+                                   k->progs.spb_connect6, k->progs.spb_egress};
+    struct bpf_link **links[] = {&k->links.spb_sockops, &k->links.spb_sendmsg4,
+                                 &k->links.spb_sendmsg6, &k->links.spb_connect4,
+                                 &k->links.spb_connect6, &k->links.spb_egress};
+    char on[96] = "", off[96] = "";
+    int err = 0;
+    for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+        *links[i] = bpf_program__attach_cgroup(progs[i], cgfd);
+        if (!*links[i])
+            err = errno;
+        char *dst = *links[i] ? on : off;
+        size_t l = strlen(dst);
+        snprintf(dst + l, sizeof on - l, "%s%s", l ? " " : "", names[i]);
+    }
+    close(cgfd);
+    if (!on[0]) {
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status,
+                 "off (attaching to cgroup %.80s: %s; needs CAP_NET_ADMIN)", cg, strerror(err));
+        sockproc_bpf__destroy(k);
+        return;
+    }
+    sp->rb = ring_buffer__new(bpf_map__fd(k->maps.events), ev_cb, sp, NULL);
+    sp->evs = calloc(EV_CACHE, sizeof *sp->evs);
+    if (!sp->rb || !sp->evs) {
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status, "off (ring buffer: %s)",
+                 strerror(errno));
+        ring_buffer__free(sp->rb);
+        sp->rb = NULL;
+        free(sp->evs);
+        sp->evs = NULL;
+        sockproc_bpf__destroy(k);
+        return;
+    }
+    sp->skel = k;
+    snprintf(sp->ebpf_status, sizeof sp->ebpf_status, "eBPF (cgroup %.100s: %s%s%s%s)", cg, on,
+             off[0] ? "; not attached: " : "", off, "");
+}
+
+static void ebpf_events(struct sockproc *sp)
+{
+    if (sp->rb)
+        ring_buffer__consume(sp->rb);
+}
+
+static void ebpf_stop(struct sockproc *sp)
+{
+    ring_buffer__free(sp->rb);
+    sp->rb = NULL;
+    sockproc_bpf__destroy(sp->skel);
+    sp->skel = NULL;
+}
+
+const char *sockproc_ebpf_built(void)
+{
+    static char s[96];
+    snprintf(s, sizeof s, "eBPF, cgroup sockops, sendmsg, connect, egress (libbpf %s)",
+             libbpf_version_string());
+    return s;
+}
+#else
+static void ebpf_start(struct sockproc *sp)
+{
+    snprintf(sp->ebpf_status, sizeof sp->ebpf_status,
+             "not built (configure found no libbpf, clang -target bpf or bpftool)");
+}
+static void ebpf_events(struct sockproc *sp) { (void)sp; }
+static void ebpf_stop(struct sockproc *sp) { (void)sp; }
+const char *sockproc_ebpf_built(void) { return "not built (no libbpf)"; }
+#endif
+
+const char *sockproc_ebpf_status(const struct sockproc *sp) { return sp->ebpf_status; }
 
 /* ---- the lookup ----------------------------------------------------- */
 
@@ -763,6 +1065,21 @@ bool sockproc_lookup(struct sockproc *sp, const struct sp_tuple *t0, bool server
         return false;
     }
     sockproc_events(sp);
+    /* the process an eBPF program saw on this exact tuple: first, as it
+     * needs no system call and does not race the socket's close */
+    const struct sp_proc *ev = ev_find(sp, &t);
+    if (!ev && t.proto == 17) {
+        /* sendto from a socket bound to no address: the event has no
+         * source address (the route chose it) */
+        struct sp_tuple w = t;
+        memset(w.local, 0, sizeof w.local);
+        ev = ev_find(sp, &w);
+    }
+    if (ev) {
+        *out = *ev;
+        sp->st.ebpf++;
+        return true;
+    }
     bool listener;
     uint64_t inode = diag_lookup(sp, &t, server, &listener);
     struct tuple_ent *te = tuple_slot(sp, &t);
@@ -788,7 +1105,7 @@ bool sockproc_lookup(struct sockproc *sp, const struct sp_tuple *t0, bool server
         full_rescan(sp);
         pid = idx_get(sp, inode);
     }
-    if (!pid || !fill_proc(sp, pid, out)) {
+    if (!pid || !fill_proc(sp, pid, out, NULL)) {
         sp->st.no_process++;
         return false;
     }
@@ -807,7 +1124,7 @@ bool sockproc_lookup(struct sockproc *sp, const struct sp_tuple *t0, bool server
 
 const struct sp_stats *sockproc_stats(const struct sockproc *sp) { return &sp->st; }
 
-struct sockproc *sockproc_new(char *err, size_t errlen)
+struct sockproc *sockproc_new(bool want_ebpf, bool loopback, char *err, size_t errlen)
 {
     struct sockproc *sp = calloc(1, sizeof *sp);
     if (!sp || !(sp->tuples = calloc(TUPLE_CACHE, sizeof *sp->tuples))) {
@@ -816,6 +1133,7 @@ struct sockproc *sockproc_new(char *err, size_t errlen)
         return NULL;
     }
     sp->cn_fd = -1;
+    sp->loopback = loopback;
     sp->clk_tck = sysconf(_SC_CLK_TCK);
     if (sp->clk_tck <= 0)
         sp->clk_tck = 100;
@@ -836,6 +1154,10 @@ struct sockproc *sockproc_new(char *err, size_t errlen)
     }
     locals_refresh(sp);
     full_rescan(sp);
+    if (want_ebpf)
+        ebpf_start(sp);
+    else
+        snprintf(sp->ebpf_status, sizeof sp->ebpf_status, "off (exe_ebpf=0)");
     return sp;
 }
 
@@ -866,6 +1188,8 @@ void sockproc_free(struct sockproc *sp)
         close(sp->diag_fd);
     if (sp->cn_fd >= 0)
         close(sp->cn_fd);
+    ebpf_stop(sp);
+    free(sp->evs);
     free(sp->idx);
     free(sp->tuples);
     free(sp);

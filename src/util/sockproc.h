@@ -3,6 +3,9 @@
  *
  * The plumbing of process attribution (exe=1, src/modules/mod_exe.c):
  *
+ *   0. when built with libbpf (JOY_HAVE_BPF): the eBPF source
+ *      (sockproc.bpf.c) reports each TCP connect, UDP sendto and
+ *      connected UDP socket with its process; a tuple it reported is answered from that event first;
  *   1. an exact-tuple NETLINK_SOCK_DIAG (inet_diag) query, TCP or UDP,
  *      IPv4 or IPv6, gives the socket's inode (for a server whose accepted
  *      socket is already gone, a second query finds the listening socket);
@@ -47,6 +50,7 @@ enum sp_method {
     SP_DIAG,                   /* the socket of the exact tuple (sock_diag) */
     SP_LISTENER,               /* the listening socket of the local port */
     SP_CACHE,                  /* a socket of this tuple seen earlier */
+    SP_EBPF,                   /* the process an eBPF program saw on this tuple */
 };
 
 const char *sp_method_name(enum sp_method m);
@@ -71,14 +75,33 @@ struct sp_proc {
 struct sp_stats {
     uint64_t lookups, diag, listener, cache, no_socket, no_process, not_local;
     uint64_t rescans, connector_events;
+    uint64_t ebpf;             /* sides answered from eBPF events */
+    uint64_t ebpf_events;      /* events read */
+    uint64_t ebpf_gone;        /* ... whose process had exited before it was read */
 };
 
 struct sockproc;
 
 /* A lookup state for this thread's network namespace.  NULL (message in
- * err) when sock_diag is unavailable.  `connector` says whether the proc
+ * err) when sock_diag is unavailable.  `loopback`: sockproc_sees_loopback()
+ * of the capture.  `connector` says whether the proc
  * connector could be joined (else the index is refreshed by rescans). */
-struct sockproc *sockproc_new(char *err, size_t errlen);
+struct sockproc *sockproc_new(bool want_ebpf, bool loopback, char *err, size_t errlen);
+
+/* Does a capture on `ifaces` (comma-separated names, or "any") see the
+ * loopback interface?  Only then are 127/8 and the loopback interface's
+ * addresses local (elsewhere such packets are not this host's sockets'). */
+bool sockproc_sees_loopback(const char *ifaces);
+
+/* The eBPF source (sockproc.bpf.c): when built and want_ebpf, sockproc_new
+ * attaches programs to the cgroup v2 root (sockops TCP_CONNECT_CB,
+ * sendmsg4/6, connect4/6 with egress) that report (tuple, process) for
+ * joy's network namespace through a ring buffer; sockproc_events() reads them and reads each
+ * process from /proc at once, so a socket closed before its sock_diag
+ * lookup is still attributed (method SP_EBPF).  sockproc_ebpf_status: what
+ * runs or why not, for the start-up line; sockproc_ebpf_built: for -V. */
+const char *sockproc_ebpf_status(const struct sockproc *sp);
+const char *sockproc_ebpf_built(void);
 bool sockproc_has_connector(const struct sockproc *sp);
 
 /* Can sock_diag be used, and the proc connector (*connector)?  0, or -1
@@ -86,8 +109,10 @@ bool sockproc_has_connector(const struct sockproc *sp);
 int sockproc_probe(bool *connector, char *err, size_t errlen);
 void sockproc_free(struct sockproc *sp);
 
-/* Read pending proc connector events (non-blocking); its file descriptor
- * for poll(), or -1. */
+/* Read pending proc connector and eBPF events (non-blocking).  The file
+ * descriptor to poll() for eBPF events (read them at once: the process may
+ * exit soon), or -1; the proc connector is not worth a wake-up (read it
+ * every few milliseconds). */
 void sockproc_events(struct sockproc *sp);
 int sockproc_event_fd(const struct sockproc *sp);
 
