@@ -103,7 +103,7 @@ def write_pcap(path, frames, linktype=101, times=None, nsec=False):
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, linktype))
         for i, fr in enumerate(frames):
-            sec, frac = times[i] if times else (1700000000 + i, i * 1000)
+            sec, frac = times[i] if times else (1700000000 + i // 1000, (i % 1000) * 1000)
             f.write(struct.pack("<IIII", sec, frac, len(fr), len(fr)) + fr)
 
 
@@ -247,6 +247,78 @@ def test_dns(d):
 
 
 # ---------------------------------------------------------------------------
+# 2. HTTP: http_messages= and http_omitted
+def http_flow(n, sp=41000, head_every=0):
+    """One keep-alive connection with n request/response pairs (every
+    head_every-th request a HEAD, answered with a Content-Length but no body)."""
+    H = [10, 0, 0, 80]
+    fr = [tcp4(C, H, sp, 80, 1000, 0, 0x02), tcp4(H, C, 80, sp, 5000, 1001, 0x12),
+          tcp4(C, H, sp, 80, 1001, 5001, 0x10)]
+    cs, ss = 1001, 5001
+    for i in range(n):
+        head = head_every and i % head_every == head_every - 1
+        q = ("%s /item/%d HTTP/1.1\r\nHost: example.com\r\n\r\n"
+             % ("HEAD" if head else "GET", i)).encode()
+        body = b"x" * (i % 7 + 1)
+        r = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)) + (b"" if head
+                                                                                else body)
+        fr.append(tcp4(C, H, sp, 80, cs, ss, 0x18, q))
+        cs += len(q)
+        fr.append(tcp4(H, C, 80, sp, ss, cs, 0x18, r))
+        ss += len(r)
+    fr.append(tcp4(C, H, sp, 80, cs, ss, 0x11))
+    fr.append(tcp4(H, C, 80, sp, ss, cs + 1, 0x11))
+    return fr
+
+
+def test_http(d):
+    pcap = os.path.join(d, "http-many.pcap")
+    write_pcap(pcap, http_flow(40, head_every=5))
+    r = run_joy(pcap, "http=1")[0]
+    ok(len(r.get("http", [])) == 16 and r.get("http_omitted") == {"out": 24, "in": 24},
+       "http: default keeps 16 messages a direction, http_omitted counts 24 + 24",
+       "%d %r" % (len(r.get("http", [])), r.get("http_omitted")))
+    r = run_joy(pcap, "http=1", "http_messages=1000")[0]
+    h = r.get("http", [])
+    ok(len(h) == 40 and "http_omitted" not in r, "http_messages=1000: all 40 pairs, no omitted",
+       "%d %r" % (len(h), r.get("http_omitted")))
+    uris = [m["out"][1]["uri"] for m in h]
+    codes = [m["in"][1]["code"] for m in h]
+    ok(uris == ["/item/%d" % i for i in range(40)] and codes == ["200"] * 40,
+       "http_messages=1000: requests and responses in order")
+    r = run_joy(pcap, "http=1", "http_messages=3")[0]
+    ok(len(r.get("http", [])) == 3 and r.get("http_omitted") == {"out": 37, "in": 37},
+       "http_messages=3: 3 kept, 37 + 37 omitted (HEAD responses framed)",
+       "%r" % r.get("http_omitted"))
+    if have("tshark"):
+        rows = tshark_fields(pcap, "http", ["http.request.uri", "http.response.code"])
+        tu = [x["http.request.uri"] for x in rows if x["http.request.uri"]]
+        tc = [x["http.response.code"] for x in rows if x["http.response.code"]]
+        ok(tu == uris and tc == codes, "http_messages=1000: the same messages as tshark",
+           "%d %d" % (len(tu), len(tc)))
+    else:
+        skip("http vs tshark", "tshark not installed")
+    # 3000 pairs, cap 1000: bounded, counted
+    pcap = os.path.join(d, "http-3000.pcap")
+    write_pcap(pcap, http_flow(3000))
+    r = run_joy(pcap, "http=1", "http_messages=1000")[0]
+    ok(len(r.get("http", [])) == 1000 and r.get("http_omitted") == {"out": 2000, "in": 2000},
+       "http_messages=1000 on 3000 pairs: 1000 kept, 2000 + 2000 omitted",
+       "%d %r" % (len(r.get("http", [])), r.get("http_omitted")))
+    ok(r["http"][999]["out"][1]["uri"] == "/item/999" and "truncated" not in json.dumps(r["http"]),
+       "http_messages=1000: the 1000th message whole")
+    for bad in ("0", "1001", "x"):
+        p = subprocess.run([JOY, "http=1", "http_messages=" + bad, "-w", "-", pcap],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        ok(p.returncode == 2 and b"http_messages" in p.stderr,
+           "http_messages=%s refused (exit 2, named)" % bad, p.stderr.decode()[-200:])
+    p = subprocess.run([JOY, "-h"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    ok(b"http_messages" in p.stdout, "joy -h lists http_messages")
+    cfg = open(os.path.join(REPO, "options.cfg")).read()
+    ok("http_messages" in cfg, "options.cfg lists http_messages")
+
+
+# ---------------------------------------------------------------------------
 def main():
     if not os.path.exists(JOY):
         print("joy binary not found: %s (build it or set JOY)" % JOY)
@@ -254,7 +326,7 @@ def main():
         return 1
     d = tempfile.mkdtemp(prefix="joy-fielderr-")
     try:
-        for part in (test_dns,):
+        for part in (test_dns, test_http):
             try:
                 part(d)
             except Exception as e:  # one failure, the rest still runs
