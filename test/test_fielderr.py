@@ -319,6 +319,81 @@ def test_http(d):
 
 
 # ---------------------------------------------------------------------------
+# 5. TCP retransmissions: the definition in doc/schema.md
+def test_retrans(d):
+    H = [10, 0, 0, 7]
+
+    def seg(seq, n, flags=0x18):
+        return tcp4(C, H, 42000, 7000, seq, 1, flags, bytes([0x41 + (seq % 26)]) * n)
+
+    # ISN 999: data from 1000.  (label, segment, is it a retransmission?)
+    steps = [
+        ("syn", tcp4(C, H, 42000, 7000, 999, 0, 0x02), False),
+        ("1000-1099", seg(1000, 100), False),
+        ("1200-1299 (gap 1100-1199)", seg(1200, 100), False),
+        ("1100-1199 late: fills the latest gap", seg(1100, 100), False),
+        ("1000-1099 again", seg(1000, 100), True),
+        ("1400-1499 (gap 1300-1399)", seg(1300 + 100, 100), False),
+        ("1600-1699 (gap 1500-1599, the latest)", seg(1600, 100), False),
+        ("1300-1399 late: an older gap", seg(1300, 100), True),
+        ("1500-1549: part of the latest gap", seg(1500, 50), False),
+        ("1550-1599: the rest of it", seg(1550, 50), False),
+        ("1550-1599 again", seg(1550, 50), True),
+        ("1650-1749: partly beyond the highest", seg(1650, 100), False),
+        ("pure ACK below the highest", tcp4(C, H, 42000, 7000, 1000, 1, 0x10), False),
+        ("1700-1749 again with FIN", seg(1700, 50, 0x19), True),
+    ]
+    frames = [x[1] for x in steps]
+    times = [(1700000000, 10 * i) for i in range(len(frames))]
+    pcap = os.path.join(d, "retrans.pcap")
+    write_pcap(pcap, frames, times=times)
+    want_rt = sum(1 for x in steps if x[2])
+    want_data = sum(1 for x in steps if not x[2] and len(x[1]) > 40)
+    r = run_joy(pcap, "num_pkts=200")[0]
+    ok(r.get("debug", {}).get("tcp_retrans") == want_rt,
+       "retrans: debug.tcp_retrans as doc/schema.md defines it (%d)" % want_rt,
+       json.dumps(r.get("debug")))
+    ok(len(r["packets"]) == want_data and r["num_pkts_out"] == len(steps) - want_rt,
+       "retrans=0: the %d new data segments in packets, retransmissions not counted" % want_data,
+       "%d %d" % (len(r["packets"]), r["num_pkts_out"]))
+    new_bytes = sum(len(x[1]) - 40 for x in steps if not x[2])
+    ok(r["bytes_out"] == new_bytes, "retrans=0: bytes_out counts reordered new data",
+       "%d != %d" % (r["bytes_out"], new_bytes))
+    r = run_joy(pcap, "num_pkts=200", "retrans=1")[0]
+    ok(r["num_pkts_out"] == len(steps) and r.get("debug", {}).get("tcp_retrans") == want_rt,
+       "retrans=1: every segment counted, the same retransmissions flagged")
+    # the documents: the definition once, in schema.md; the others refer to it
+    docs = {}
+    for root, _, files in os.walk(os.path.join(REPO, "doc")):
+        for f in files:
+            if f.endswith(".md"):
+                docs[os.path.relpath(os.path.join(root, f), REPO)] = open(
+                    os.path.join(root, f), encoding="utf-8").read()
+    ok('id="tcp-retransmissions"' in docs["doc/schema.md"], "schema.md holds the definition")
+    wrong = [k for k, v in docs.items()
+             if "reordering) therefore also counts as a retransmission" in v
+             or "and so does a late, reordered segment" in v
+             or "A segment that arrives\nafter a later one is therefore also left out" in v]
+    ok(not wrong, "no page says every reordered segment is a retransmission", repr(wrong))
+    refs = [k for k in ("doc/modules/intraflow-a.md", "doc/modules/salt.md", "doc/modules/ppi.md",
+                        "doc/modules/reasm.md") if "schema.md#tcp-retransmissions" not in docs[k]]
+    ok(not refs, "the pages on retransmissions refer to the definition", repr(refs))
+    if have("tshark"):
+        # tshark (4.x) flags every segment that starts below the next
+        # expected number as a "suspected retransmission" (also reordered new
+        # data): joy's retransmissions must be among its suspects, and the
+        # plain re-sends must be there
+        rows = tshark_fields(pcap, "tcp", ["frame.number", "tcp.analysis.retransmission"],
+                             extra=["-o", "tcp.analyze_sequence_numbers:TRUE"])
+        sus = {int(x["frame.number"]) for x in rows if x["tcp.analysis.retransmission"]}
+        mine = {i + 1 for i, x in enumerate(steps) if x[2]}
+        ok(mine <= sus and {5, 11} <= sus, "retrans: joy's retransmissions among tshark's suspects",
+           "%r %r" % (sorted(mine), sorted(sus)))
+    else:
+        skip("retrans vs tshark", "tshark not installed")
+
+
+# ---------------------------------------------------------------------------
 def main():
     if not os.path.exists(JOY):
         print("joy binary not found: %s (build it or set JOY)" % JOY)
@@ -326,7 +401,7 @@ def main():
         return 1
     d = tempfile.mkdtemp(prefix="joy-fielderr-")
     try:
-        for part in (test_dns, test_http):
+        for part in (test_dns, test_http, test_retrans):
             try:
                 part(d)
             except Exception as e:  # one failure, the rest still runs

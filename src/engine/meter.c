@@ -403,12 +403,14 @@ static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0;
 static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
 
 /*
- * Is the TCP segment a retransmission?  Its data must lie wholly at or
- * below the highest sequence number already seen in its direction, and not
- * inside the latest gap: a segment that fills a hole left by reordering is
- * new data, not a retransmission.  One gap is remembered (the latest), which
- * covers ordinary reordering in O(1).  The SYN and FIN flags occupy a
- * sequence number each but are not data.
+ * Is the TCP segment a retransmission?  The definition is doc/schema.md
+ * "TCP retransmissions" (test/test_fielderr.py checks this code against
+ * it): its data must lie wholly at or below the highest sequence number
+ * already seen in its direction, and not overlap the latest gap: a segment
+ * that fills a hole left by reordering is new data, not a retransmission.
+ * One gap is remembered (the latest), which covers ordinary reordering in
+ * O(1).  The SYN and FIN flags occupy a sequence number each but are not
+ * data; segments without data are never retransmissions.
  */
 static bool tcp_retransmission(struct flow_side *s, const struct packet *p)
 {
@@ -607,8 +609,9 @@ static void flow_packet(struct joy_meter *m, struct packet *p, const struct tun_
         parked->parked_pkts = parked->parked_bytes = parked->parked_ip_bytes = 0;
     }
     if (!counted) {
-        /* A reordered segment that arrives late looks like a
-         * retransmission; stream reassemblers (TLS) still need it. */
+        /* A reordered segment that fills an older gap than the latest
+         * looks like a retransmission; stream reassemblers (TLS) still
+         * need it. */
         const int cls = packet_class(pk);
         for (size_t k = 0; k < m->n_want[cls]; k++) {
             size_t i = m->want[cls][k];
