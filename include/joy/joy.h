@@ -290,7 +290,8 @@ struct joy_stats {
     uint64_t flows_open;     /* flows in the table now */
     uint64_t encrypted;      /* 802.11 protected frames: counted, not decoded */
     uint64_t decapsulated;   /* inner packets taken out of tunnels (tunnels=N) */
-    uint64_t reserved[3];
+    uint64_t clock_epochs;   /* times packet time went back by more than inactive_timeout */
+    uint64_t reserved[2];
 };
 
 JOY_API void joy_meter_get_stats(const struct joy_meter *m, struct joy_stats *out);

@@ -482,9 +482,11 @@ static void print_stats(struct run *r, int sig)
                 (unsigned long long)ss.if_dropped);
     else
         fprintf(stderr, "; %llu filtered", (unsigned long long)ss.filtered);
-    fprintf(stderr, "; skipped %llu not IP, %llu truncated, %llu malformed, %llu without memory\n",
+    fprintf(stderr, "; skipped %llu not IP, %llu truncated, %llu malformed, %llu without memory"
+            "; %llu clock epochs\n",
             (unsigned long long)st.not_ip, (unsigned long long)st.truncated,
-            (unsigned long long)st.malformed, (unsigned long long)st.no_memory);
+            (unsigned long long)st.malformed, (unsigned long long)st.no_memory,
+            (unsigned long long)st.clock_epochs);
     fflush(stderr);
 }
 
@@ -1208,6 +1210,10 @@ static int report(struct run *r)
         (unsigned long long)st->malformed, (unsigned long long)r->src_stats.filtered,
         (unsigned long long)(st->unsupported + r->src_stats.unsupported),
         (unsigned long long)st->frag_unmatched);
+    if (st->clock_epochs)
+        say(r, SEV_WARN, "packet time went back by more than inactive_timeout %llu times: "
+            "each time the open flows were expired and the clock restarted",
+            (unsigned long long)st->clock_epochs);
     if (st->oversized)
         say(r, SEV_WARN, "%llu records exceeded the record size cap and were written with the "
             "core fields only", (unsigned long long)st->oversized);

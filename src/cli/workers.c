@@ -765,6 +765,7 @@ void workers_meter_stats(const struct workers *ws, struct joy_stats *sum)
         sum->oversized += st.oversized;
         sum->no_memory += st.no_memory;
         sum->flows_open += st.flows_open;
+        sum->clock_epochs += st.clock_epochs;
     }
 }
 

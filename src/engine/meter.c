@@ -66,7 +66,8 @@ struct joy_meter {
     joy_record_fn on_record;
     void *user;
     struct jsonw w;
-    uint64_t now;                   /* ns: newest packet time */
+    uint64_t now;                   /* ns: newest packet time (of this clock epoch) */
+    bool epoch_warned;              /* the clock went back once: warned */
     uint64_t next_tick;             /* meter time of the next tick call */
     struct joy_stats stats;
     /* enabled modules, in slot order (ctx->mod_index) */
@@ -667,6 +668,30 @@ static void decapsulate(struct joy_meter *m, const struct packet *outer)
     }
 }
 
+/*
+ * Packet time went back by more than inactive_timeout (files given out of
+ * time order, mergecap -a): a new clock epoch (doc/schema.md "Clock").
+ * The old clock would have expired every open flow before it could see a
+ * packet this old again, so they leave now, each with the reason and in the
+ * order that clock would have given; then the clock restarts at ts.
+ */
+static void clock_new_epoch(struct joy_meter *m, uint64_t ts)
+{
+    m->stats.clock_epochs++;
+    if (!m->epoch_warned && m->cfg->verbosity && m->cfg->verbosity <= 3) {
+        uint64_t back = m->now - ts;
+        fprintf(stderr, "joy: warning: packet time went back by %llu.%09llu s (more than "
+                "inactive_timeout): the open flows were expired and the clock restarted "
+                "(files out of time order?); counted in the statistics, warned once\n",
+                (unsigned long long)(back / 1000000000u),
+                (unsigned long long)(back % 1000000000u));
+        m->epoch_warned = true;
+    }
+    flow_table_run_out(m->table);
+    m->now = ts;
+    m->next_tick = ts;
+}
+
 void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t caplen,
                       uint32_t wirelen, uint64_t ts)
 {
@@ -685,6 +710,8 @@ void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_
     }
     if (ts > m->now)
         clock_advance(m, ts);
+    else if (m->now - ts > m->cfg->inactive_timeout * 1000000000ull)
+        clock_new_epoch(m, ts);
     flow_packet(m, &pkt, NULL);
     if (m->cfg->tunnels && maybe_tunnel(&pkt))
         decapsulate(m, &pkt);
