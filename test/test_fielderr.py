@@ -402,6 +402,12 @@ def test_epoch(d):
     ok(len(recs3) == 9001 and err3.count("the clock restarted (files out of time order?)") == 1
        and "inactive_timeout 2 times" in err3,
        "epoch: two jumps, warned once, counted twice in the summary", err3[-500:])
+    rt, errt, _ = run_joy(swapped, *opts, "threads=2", want_err=True)
+    ok(sorted(flowset(rt)) == sorted(flowset(recs))
+       and sorted(r["expire_type"] for r in rt) == sorted(r["expire_type"] for r in recs)
+       and errt.count("the clock restarted (files out of time order?)") == 1,
+       "epoch: threads=2 writes the same records with the same reasons, warns once",
+       errt[-300:])
     why3 = {r["expire_type"] for r in recs3}
     ok("r" not in why3, "epoch: three parts, still bounded", repr(why3))
     # a step back smaller than inactive_timeout is not an epoch
@@ -420,6 +426,129 @@ def test_epoch(d):
            p.stdout.decode()[-200:])
     else:
         skip("epoch vs capinfos", "capinfos not installed")
+
+
+# ---------------------------------------------------------------------------
+# 4. Times outside 1970..2554
+def pad4(b):
+    return b + b"\0" * (-len(b) % 4)
+
+
+def ng_block(btype, body):
+    n = 12 + len(body)
+    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+
+def write_pcapng(path, frames, tsresol=None, tsoffset=None, linktype=101):
+    """frames: list of (ts_units, bytes), ts_units a 64-bit count of if_tsresol units."""
+    shb = ng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    opts = b""
+    if tsresol is not None:
+        opts += struct.pack("<HH", 9, 1) + pad4(bytes([tsresol]))
+    if tsoffset is not None:
+        opts += struct.pack("<HHq", 14, 8, tsoffset)
+    if opts:
+        opts += struct.pack("<HH", 0, 0)
+    idb = ng_block(1, struct.pack("<HHI", linktype, 0, 0) + opts)
+    out = shb + idb
+    for ts, fr in frames:
+        out += ng_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(fr), len(fr))
+                        + pad4(fr))
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+def usec_text(sec, frac_num, frac_den):
+    """sec + frac_num/frac_den as joy writes it (6 decimals, truncated)."""
+    from fractions import Fraction
+    v = Fraction(sec) + Fraction(frac_num, frac_den)
+    q = (v * 10**6).numerator // (v * 10**6).denominator  # microseconds, rounded down
+    if q >= 0:
+        return "%d.%06d" % (q // 10**6, q % 10**6)
+    return "-%d.%06d" % ((-q) // 10**6, (-q) % 10**6)
+
+
+def test_time(d):
+    u64 = 2**64 - 1
+    cases = [
+        # name, tsresol, tsoffset, [ts units...], expected seconds as (sec, num, den)
+        ("ns-2554-max", 9, None, [u64 - 2 * 10**9, u64], [(0, u64 - 2 * 10**9, 10**9),
+                                                        (0, u64, 10**9)]),
+        ("us-year-294000", 6, None, [2**63, 2**63 + 1500000],
+         [(0, 2**63, 10**6), (0, 2**63 + 1500000, 10**6)]),
+        ("us-offset-1e12", 6, 10**12, [123456, 2123457],
+         [(10**12, 123456, 10**6), (10**12, 2123457, 10**6)]),
+        ("ns-offset-before-1970", 9, -10**10, [500000000, 1750000000],
+         [(-10**10, 500000000, 10**9), (-10**10, 1750000000, 10**9)]),
+        ("2pow-20-far", 0x80 | 20, 2**40, [2**60, 2**60 + 2**19],
+         [(2**40, 2**60, 2**20), (2**40, 2**60 + 2**19, 2**20)]),
+    ]
+    for name, res, off, tss, want in cases:
+        pcap = os.path.join(d, "time-%s.pcapng" % name)
+        frames = [(tss[0], udp4(C, S, 1111, 2222, b"a")), (tss[1], udp4(S, C, 2222, 1111, b"bb"))]
+        write_pcapng(pcap, frames, tsresol=res, tsoffset=off)
+        recs = run_joy(pcap, "inactive_timeout=5", "active_timeout=60")
+        w0, w1 = usec_text(*want[0]), usec_text(*want[1])
+        got = [(json.dumps(r["time_start"]), json.dumps(r["time_end"])) for r in recs]
+        # the raw JSON text: floats in Python would lose the digits
+        raw = subprocess.run([JOY, "bidir=1", "-w", "-", pcap], stdout=subprocess.PIPE,
+                             timeout=60).stdout.decode().splitlines()[-1]
+        ok(len(recs) == 1 and ('"time_start":%s,' % w0) in raw and ('"time_end":%s,' % w1) in raw,
+           "time %s: time_start %s, time_end %s exactly" % (name, w0, w1), raw[:400])
+        ok(len(recs) == 1 and recs[0]["packets"][1]["ipt"] == round_ipt(want),
+           "time %s: ipt in ms" % name, json.dumps(recs[0]["packets"]) if recs else "")
+        if have("tshark"):
+            rows = tshark_fields(pcap, "frame", ["frame.time_epoch"])
+            te = [x["frame.time_epoch"] for x in rows]
+            ok(len(te) == 2 and all(tshark_us(t) == w for t, w in zip(te, (w0, w1))),
+               "time %s: the same as tshark's frame.time_epoch" % name, "%r vs %r" % (te, (w0, w1)))
+        else:
+            skip("time vs tshark", "tshark not installed")
+    # nanosecond classic pcap at the end of its 32-bit range
+    pcap = os.path.join(d, "time-pcap-ns.pcap")
+    write_pcap(pcap, [udp4(C, S, 1, 2, b"x"), udp4(C, S, 1, 2, b"y")],
+               times=[(2**32 - 2, 999999999), (2**32 - 1, 999999999)], nsec=True)
+    raw = subprocess.run([JOY, "-w", "-", pcap], stdout=subprocess.PIPE,
+                         timeout=60).stdout.decode().splitlines()[-1]
+    ok('"time_start":4294967294.999999,' in raw and '"time_end":4294967295.999999,' in raw,
+       "time: nanosecond pcap at 2106 exactly", raw[:300])
+    # a run whose files are 600 years apart: the later file is held at the
+    # edge of the span (documented), never wraps
+    a = os.path.join(d, "time-a.pcapng")
+    b = os.path.join(d, "time-b.pcapng")
+    write_pcapng(a, [(10**9, udp4(C, S, 1, 2, b"x"))], tsresol=9, tsoffset=1700000000)
+    write_pcapng(b, [(10**9, udp4(C, S, 3, 4, b"y"))], tsresol=9,
+                 tsoffset=1700000000 + 600 * 365 * 86400)
+    p = subprocess.run([JOY, "-w", "-", a, b], stdout=subprocess.PIPE, timeout=60)
+    lines = [json.loads(x) for x in p.stdout.decode().splitlines()[1:]]
+    ok(len(lines) == 2 and lines[0]["time_start"] == 1700000001.0
+       and 18446744072 < lines[1]["time_start"] < 18446744074,
+       "time: a second file past the span is held at its edge", repr([x["time_start"] for x in lines]))
+    if have("capinfos"):
+        pcap = os.path.join(d, "time-ns-2554-max.pcapng")
+        p = subprocess.run(["capinfos", "-a", "-e", "-S", "-T", "-r", pcap], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        ok(p.returncode == 0 and b"18446744071.709551615" in p.stdout
+           and b"18446744073.709551615" in p.stdout,
+           "time: capinfos reads the far-future capture too", p.stdout.decode()[-300:])
+
+
+def round_ipt(want):
+    from fractions import Fraction
+    a = Fraction(want[0][0]) + Fraction(want[0][1], want[0][2])
+    b = Fraction(want[1][0]) + Fraction(want[1][1], want[1][2])
+    return int((b - a) * 1000)
+
+
+def tshark_us(t):
+    """tshark's frame.time_epoch text as joy writes the same time (6 decimals,
+    rounded down).  tshark 4.0 prints a time before 1970 as its (negative)
+    seconds followed by the positive fraction: "-10000000000.500000000" is
+    -10000000000 s + 0.5 s."""
+    from fractions import Fraction
+    i, _, f = t.partition(".")
+    v = Fraction(int(i)) + Fraction(int(f or "0"), 10 ** len(f or "0"))
+    return usec_text(0, v.numerator, v.denominator)
 
 
 # ---------------------------------------------------------------------------
@@ -505,7 +634,7 @@ def main():
         return 1
     d = tempfile.mkdtemp(prefix="joy-fielderr-")
     try:
-        for part in (test_dns, test_http, test_epoch, test_retrans):
+        for part in (test_dns, test_http, test_epoch, test_time, test_retrans):
             try:
                 part(d)
             except Exception as e:  # one failure, the rest still runs

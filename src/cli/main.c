@@ -85,6 +85,7 @@ struct run_opts {
     bool promisc, progress, show_config, show_interfaces, fanout_unsafe;
     uint64_t snaplen, verbosity, gzip_level, threads;
     uint64_t rotate, rotate_size, count, keep, flush_interval, max_packets;
+    uint64_t inactive_ns;
     bool afpacket;                /* live capture through workers.c's AF_PACKET sockets */
 };
 
@@ -109,6 +110,8 @@ struct run {
     bool show_progress, show_status;
     struct timespec t0, last_progress;
     uint64_t last_periodic, last_flush, last_status, last_notify;  /* monotonic ns */
+    uint64_t pkt_clock;          /* the meter's clock, followed to warn of a new epoch */
+    bool epoch_warned;
     uint64_t status_packets;      /* packets at the last status line */
 };
 
@@ -393,6 +396,7 @@ static int read_run_opts(const struct joy_config *c, struct run_opts *o)
     o->keep = get_uint(c, "keep");
     o->flush_interval = get_uint(c, "flush_interval");
     o->max_packets = get_uint(c, "max_packets");
+    o->inactive_ns = get_uint(c, "inactive_timeout") * 1000000000ull;
     o->show_config = get_uint(c, "show_config");
     o->show_interfaces = get_uint(c, "show_interfaces");
     return 0;
@@ -794,6 +798,16 @@ static int collect_run(struct run *r, struct args *a)
 /* ---------------------------------------------------------------------
  * Step 3: the packet source (checked now, started by run())
  */
+/* Packet time went back by more than inactive_timeout (a new clock epoch,
+ * doc/schema.md): said once per run. */
+static void epoch_warning(struct run *r, uint64_t back)
+{
+    say(r, SEV_WARN, "packet time went back by %llu.%09llu s, more than inactive_timeout: "
+        "the open flows were expired and the clock restarted (files out of time order?); "
+        "said once, counted in the statistics",
+        (unsigned long long)(back / 1000000000u), (unsigned long long)(back % 1000000000u));
+}
+
 static void on_source_message(void *user, enum source_severity sev, const char *msg)
 {
     say(user, (enum severity)sev, "%s", msg);
@@ -919,7 +933,7 @@ static void run_workers(struct run *r)
     struct workers_opts o = {(unsigned)r->opt.threads, r->ctx, r->out, s,
                              r->opt.interface[0] != 0, r->opt.interface, r->opt.bpf,
                              (int)r->opt.snaplen, r->opt.promisc, (enum afp_fanout)fanout,
-                             on_source_message, r};
+                             on_source_message, r, r->opt.inactive_ns};
     if (!(r->workers = workers_new(&o, &e, err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
         r->status = exit_status_of(e);
@@ -1130,6 +1144,16 @@ static void read_packets(struct run *r)
         if (!r->live && output_tick(r->out, pkt.ts_ns) != 0) {
             r->output_failed = true;
             break;
+        }
+        if (n == 0)
+            joy_meter_set_time_base(r->meter, pkt.time_base); /* the same for the whole run */
+        if (pkt.ts_ns > r->pkt_clock) {
+            r->pkt_clock = pkt.ts_ns;
+        } else if (r->pkt_clock - pkt.ts_ns > r->opt.inactive_ns) {
+            if (!r->epoch_warned)
+                epoch_warning(r, r->pkt_clock - pkt.ts_ns);
+            r->epoch_warned = true;
+            r->pkt_clock = pkt.ts_ns;
         }
         joy_meter_packet(r->meter, pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_ns);
         n++;

@@ -67,7 +67,6 @@ struct joy_meter {
     void *user;
     struct jsonw w;
     uint64_t now;                   /* ns: newest packet time (of this clock epoch) */
-    bool epoch_warned;              /* the clock went back once: warned */
     uint64_t next_tick;             /* meter time of the next tick call */
     struct joy_stats stats;
     /* enabled modules, in slot order (ctx->mod_index) */
@@ -175,7 +174,8 @@ static enum frag_action frag_track(struct joy_meter *m, struct packet *p, struct
 }
 
 /* The structured view of a record (joy.h struct joy_record). */
-static void fill_view(struct joy_record *r, const struct flow *f, const struct flow *shown)
+static void fill_view(struct joy_record *r, const struct flow *f, const struct flow *shown,
+                      int64_t time_base)
 {
     _Static_assert(sizeof(struct joy_pkt) == sizeof(struct splt_entry) &&
                    offsetof(struct joy_pkt, len) == offsetof(struct splt_entry, len) &&
@@ -191,6 +191,7 @@ static void fill_view(struct joy_record *r, const struct flow *f, const struct f
     memcpy(r->da, flow_da(shown)->b, 16);
     r->time_start_ns = f->t_start;
     r->time_end_ns = f->t_end;
+    r->time_base_sec = time_base;
     struct joy_side *side[2] = {&r->out, &r->in};
     for (int d = 0; d < 2; d++) {
         const struct flow_side *s = &f->side[d];
@@ -223,7 +224,7 @@ static void emit_record(void *ctx, struct flow *f)
     memset(&r, 0, sizeof r);
     r.json = m->w.buf;
     r.len = m->w.len;
-    fill_view(&r, f, shown);
+    fill_view(&r, f, shown, m->rec_env.time_base);
     m->on_record(m->user, &r);
 }
 
@@ -678,15 +679,6 @@ static void decapsulate(struct joy_meter *m, const struct packet *outer)
 static void clock_new_epoch(struct joy_meter *m, uint64_t ts)
 {
     m->stats.clock_epochs++;
-    if (!m->epoch_warned && m->cfg->verbosity && m->cfg->verbosity <= 3) {
-        uint64_t back = m->now - ts;
-        fprintf(stderr, "joy: warning: packet time went back by %llu.%09llu s (more than "
-                "inactive_timeout): the open flows were expired and the clock restarted "
-                "(files out of time order?); counted in the statistics, warned once\n",
-                (unsigned long long)(back / 1000000000u),
-                (unsigned long long)(back % 1000000000u));
-        m->epoch_warned = true;
-    }
     flow_table_run_out(m->table);
     m->now = ts;
     m->next_tick = ts;
@@ -717,10 +709,19 @@ void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_
         decapsulate(m, &pkt);
 }
 
+void joy_meter_set_time_base(struct joy_meter *m, int64_t base_sec)
+{
+    const int64_t lim = INT64_C(1) << 62; /* base + 2^35 s of ns never overflows */
+    if (m)
+        m->rec_env.time_base = base_sec > lim ? lim : base_sec < -lim ? -lim : base_sec;
+}
+
 void joy_meter_advance(struct joy_meter *m, uint64_t now)
 {
     if (m && now > m->now)
         clock_advance(m, now);
+    else if (m && m->now - now > m->cfg->inactive_timeout * 1000000000ull)
+        clock_new_epoch(m, now);
 }
 
 void joy_meter_flush(struct joy_meter *m)
