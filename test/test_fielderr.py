@@ -504,6 +504,14 @@ def test_time(d):
                "time %s: the same as tshark's frame.time_epoch" % name, "%r vs %r" % (te, (w0, w1)))
         else:
             skip("time vs tshark", "tshark not installed")
+    # IPFIX export: flowStart/EndMilliseconds of the far time
+    pcap = os.path.join(d, "time-us-offset-1e12.pcapng")
+    ipf = os.path.join(d, "time.ipfix")
+    subprocess.run([JOY, "-r", pcap, "-w", "ipfix+file:" + ipf], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+    data = open(ipf, "rb").read() if os.path.exists(ipf) else b""
+    ok(struct.pack(">Q", 10**15 + 123) in data and struct.pack(">Q", 10**15 + 2123) in data,
+       "time: IPFIX flowStart/EndMilliseconds of a time in the year 33658")
     # nanosecond classic pcap at the end of its 32-bit range
     pcap = os.path.join(d, "time-pcap-ns.pcap")
     write_pcap(pcap, [udp4(C, S, 1, 2, b"x"), udp4(C, S, 1, 2, b"y")],
