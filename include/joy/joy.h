@@ -231,11 +231,13 @@ struct joy_record {
     uint8_t expire;         /* enum joy_expire */
     uint16_t sp, dp;        /* client and server port (0 without ports) */
     uint8_t sa[16], da[16]; /* client and server address; IPv4 in the first 4 bytes */
-    uint64_t time_start_ns, time_end_ns;
+    uint64_t time_start_ns, time_end_ns; /* ns since time_base_sec (normally the epoch) */
     struct joy_side out, in;
     uint32_t n_pkts;        /* entries in pkts (at most num_pkts) */
     const struct joy_pkt *pkts;
     const void *internal;   /* the library's; do not touch */
+    int64_t time_base_sec;  /* time_start_ns, time_end_ns and pkts[].ts_ns count from this
+                             * many seconds since the epoch (joy_meter_set_time_base; 0) */
 };
 
 /*
@@ -270,8 +272,21 @@ JOY_API void joy_meter_free(struct joy_meter *m);
 JOY_API void joy_meter_packet(struct joy_meter *m, int linktype, const uint8_t *data,
                               uint32_t caplen, uint32_t wirelen, uint64_t ts_ns);
 
-/* Move the meter's clock to now_ns (if later) and expire what is due. */
+/* Move the meter's clock to now_ns (if later) and expire what is due; a
+ * now_ns older than the clock by more than inactive_timeout starts a new
+ * clock epoch, as a packet that old does (doc/schema.md "Clock epochs"). */
 JOY_API void joy_meter_advance(struct joy_meter *m, uint64_t now_ns);
+
+/*
+ * Times outside 1970..2554 (64-bit nanoseconds since the epoch end in
+ * 2554): give the meter a time base in seconds since the epoch (negative
+ * before 1970) before its first packet; every ts_ns and now_ns given to it
+ * then counts from base_sec instead of from the epoch, and the records'
+ * times are written as base_sec + ns exactly (joy_record.time_base_sec).
+ * The default is 0.  The joy command picks the base from the first packet
+ * of a run (doc/libjoy.md "Time and expiry").
+ */
+JOY_API void joy_meter_set_time_base(struct joy_meter *m, int64_t base_sec);
 
 /* Write every open flow (expire_type "e") and every parked fragment. */
 JOY_API void joy_meter_flush(struct joy_meter *m);
@@ -290,7 +305,8 @@ struct joy_stats {
     uint64_t flows_open;     /* flows in the table now */
     uint64_t encrypted;      /* 802.11 protected frames: counted, not decoded */
     uint64_t decapsulated;   /* inner packets taken out of tunnels (tunnels=N) */
-    uint64_t reserved[3];
+    uint64_t clock_epochs;   /* times packet time went back by more than inactive_timeout */
+    uint64_t reserved[2];
 };
 
 JOY_API void joy_meter_get_stats(const struct joy_meter *m, struct joy_stats *out);

@@ -65,6 +65,8 @@ struct capfile {
     struct ng_interface *ifs;
     size_t n_if;
     uint64_t last_ts;    /* ns of the last packet, for blocks without a time */
+    int64_t last_sec;    /* ... and its exact time */
+    uint32_t last_nsec;
     const volatile sig_atomic_t *stop; /* set by a signal handler: stop reading */
     bool interrupted;
     char err[256];
@@ -184,8 +186,13 @@ static enum cap_status pcap_next_rec(struct capfile *cf, struct cap_packet *pkt)
     pkt->data = cf->buf + cf->start + 16;
     pkt->caplen = incl;
     pkt->wirelen = orig < incl ? incl : orig;
-    pkt->ts = (uint64_t)sec * 1000000000u + (cf->nsec ? frac : (uint64_t)frac * 1000u); /* < 2^63 */
+    uint64_t frac_ns = cf->nsec ? frac : (uint64_t)frac * 1000u;
+    pkt->ts = (uint64_t)sec * 1000000000u + frac_ns; /* < 2^63 */
+    pkt->sec = (int64_t)sec + (int64_t)(frac_ns / 1000000000u); /* a fraction >= 1 s carries */
+    pkt->nsec = (uint32_t)(frac_ns % 1000000000u);
     cf->last_ts = pkt->ts;
+    cf->last_sec = pkt->sec;
+    cf->last_nsec = pkt->nsec;
     pkt->linktype = cf->linktype;
     pkt->interface = 0;
     consume(cf, 16 + (size_t)incl);
@@ -316,14 +323,27 @@ static enum cap_status ng_packet(struct capfile *cf, uint32_t type, struct curso
     pkt->data = data;
     pkt->caplen = caplen;
     pkt->wirelen = origlen < caplen ? caplen : origlen;
-    if (type == 3) /* a simple packet block has no time stamp: keep the clock */
+    if (type == 3) { /* a simple packet block has no time stamp: keep the clock */
         pkt->ts = cf->last_ts;
-    else
+        pkt->sec = cf->last_sec;
+        pkt->nsec = cf->last_nsec;
+    } else {
         pkt->ts = to_ns(ts, ifc->units) +
                   (uint64_t)((ifc->offset_s > -(int64_t)TS_MAX_SEC && ifc->offset_s < (int64_t)TS_MAX_SEC)
                                  ? ifc->offset_s * 1000000000
                                  : 0);
+        /* the exact time: whole units, the fraction, the offset (if_tsoffset) */
+        __int128 s = (__int128)(ts / ifc->units) + ifc->offset_s;
+        if (s > CAP_SEC_MAX)
+            s = CAP_SEC_MAX;
+        if (s < -CAP_SEC_MAX)
+            s = -CAP_SEC_MAX;
+        pkt->sec = (int64_t)s;
+        pkt->nsec = (uint32_t)((unsigned __int128)(ts % ifc->units) * 1000000000u / ifc->units);
+    }
     cf->last_ts = pkt->ts;
+    cf->last_sec = pkt->sec;
+    cf->last_nsec = pkt->nsec;
     pkt->linktype = ifc->linktype;
     pkt->interface = ifid;
     return CAP_PACKET;

@@ -22,10 +22,17 @@
 
 struct capfile;
 
+/* The exact seconds of a time stamp are kept within +-2^62 (146 billion
+ * years); every pcap time and every pcapng time whose if_tsresol is finer
+ * than a second fits whatever its if_tsoffset within +-2^62 s. */
+#define CAP_SEC_MAX (INT64_C(1) << 62)
+
 struct cap_packet {
     const uint8_t *data;
     uint32_t caplen, wirelen;
-    uint64_t ts;          /* ns since the epoch */
+    uint64_t ts;          /* ns since the epoch (saturates in 2554, 0 before 1970) */
+    int64_t sec;          /* the exact time: seconds since the epoch (may be negative; */
+    uint32_t nsec;        /* saturates at +-CAP_SEC_MAX), and nanoseconds (< 1e9) */
     int linktype;
     uint32_t interface;   /* pcapng interface index, 0 for pcap */
 };

@@ -86,7 +86,10 @@
 struct source_packet {
     const uint8_t *data;
     uint32_t caplen, wirelen;
-    uint64_t ts_ns;           /* ns since the epoch */
+    uint64_t ts_ns;           /* ns since time_base (the epoch, unless time_base != 0) */
+    int64_t time_base;        /* seconds since the epoch where ts_ns counts from: 0, except
+                               * for files whose first time is outside 1970..2514 (then
+                               * the same for every packet of the run, see source_file.c) */
     int linktype;             /* pcap LINKTYPE_ value */
 };
 

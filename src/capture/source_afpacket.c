@@ -342,6 +342,7 @@ static enum source_result afp_next(struct joy_source *s, struct source_packet *p
         pkt->caplen = h->tp_snaplen < (uint32_t)a->snaplen ? h->tp_snaplen : (uint32_t)a->snaplen;
         pkt->wirelen = h->tp_len;
         pkt->ts_ns = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;
+        pkt->time_base = 0;
         pkt->linktype = a->linktype;
         if (h->tp_len > a->mtu + 18u) {      /* Ethernet header and one VLAN tag */
             a->gso_frames++;

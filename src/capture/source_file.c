@@ -55,6 +55,8 @@ struct file_source {
     struct source_stats st;
     /* progress: bytes of every input (0: unknown, a pipe), of the files done */
     uint64_t total, done;
+    int64_t time_base;       /* see file_time() */
+    bool time_base_set;
 };
 
 /* ---------------------------------------------------------------------
@@ -264,6 +266,36 @@ static __attribute__((noinline)) void end_file(struct file_source *f, enum cap_s
     close_file(f);
 }
 
+/*
+ * The packet's time as ns since the run's time base.  Times are 64-bit
+ * ns inside joy (the meter's clock), which spans 584 years; the base is
+ * chosen at the run's first packet: 0 (the epoch) when that packet is
+ * between 1970 and 2514, else its time minus 2^33 s (272 years) rounded
+ * down to a day, so the run may span 272 years before it and 312 after.
+ * A time outside that span is held at its edge.  The records add the base
+ * back (joy_meter_set_time_base), so every time prints exactly.
+ */
+#define BASE_FREE (INT64_C(1) << 34) /* 2514-05-30: below it, the base is 0 */
+#define BASE_BACK (INT64_C(1) << 33)
+
+static uint64_t file_time(struct file_source *f, const struct cap_packet *cp)
+{
+    if (!f->time_base_set) {
+        f->time_base_set = true;
+        if (cp->sec < 0 || cp->sec >= BASE_FREE) {
+            int64_t b = cp->sec - BASE_BACK; /* |sec| <= 2^62: no overflow */
+            int64_t r = b % 86400;
+            f->time_base = b - (r < 0 ? r + 86400 : r);
+        }
+    }
+    int64_t d = cp->sec - f->time_base;
+    if (d < 0)
+        return 0;
+    if ((uint64_t)d >= UINT64_MAX / 1000000000u)
+        return UINT64_MAX / 1000000000u * 1000000000u - 1;
+    return (uint64_t)d * 1000000000u + cp->nsec;
+}
+
 static enum source_result file_next(struct joy_source *s, struct source_packet *pkt)
 {
     struct file_source *f = (struct file_source *)s;
@@ -277,7 +309,8 @@ static enum source_result file_next(struct joy_source *s, struct source_packet *
                     pkt->data = cp.data;
                     pkt->caplen = cp.caplen;
                     pkt->wirelen = cp.wirelen;
-                    pkt->ts_ns = cp.ts;
+                    pkt->ts_ns = file_time(f, &cp);
+                    pkt->time_base = f->time_base;
                     pkt->linktype = cp.linktype;
                     f->st.delivered++;
                     return SOURCE_PACKET;

@@ -114,6 +114,7 @@ static enum source_result pcap_src_next(struct joy_source *s, struct source_pack
             pkt->wirelen = h->len;
             pkt->ts_ns = (uint64_t)h->ts.tv_sec * 1000000000u +
                          (uint64_t)h->ts.tv_usec * (ps->nano ? 1u : 1000u);
+            pkt->time_base = 0;
             pkt->linktype = ps->dlt;
             ps->delivered++;
             return SOURCE_PACKET;

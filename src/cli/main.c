@@ -86,6 +86,7 @@ struct run_opts {
     bool promisc, progress, show_config, show_interfaces, fanout_unsafe;
     uint64_t snaplen, verbosity, gzip_level, threads;
     uint64_t rotate, rotate_size, count, keep, flush_interval, max_packets;
+    uint64_t inactive_ns;
     bool afpacket;                /* live capture through workers.c's AF_PACKET sockets */
 };
 
@@ -110,6 +111,8 @@ struct run {
     bool show_progress, show_status;
     struct timespec t0, last_progress;
     uint64_t last_periodic, last_flush, last_status, last_notify;  /* monotonic ns */
+    uint64_t pkt_clock;          /* the meter's clock, followed to warn of a new epoch */
+    bool epoch_warned;
     uint64_t status_packets;      /* packets at the last status line */
 };
 
@@ -395,6 +398,7 @@ static int read_run_opts(const struct joy_config *c, struct run_opts *o)
     o->keep = get_uint(c, "keep");
     o->flush_interval = get_uint(c, "flush_interval");
     o->max_packets = get_uint(c, "max_packets");
+    o->inactive_ns = get_uint(c, "inactive_timeout") * 1000000000ull;
     o->show_config = get_uint(c, "show_config");
     o->show_interfaces = get_uint(c, "show_interfaces");
     return 0;
@@ -484,9 +488,11 @@ static void print_stats(struct run *r, int sig)
                 (unsigned long long)ss.if_dropped);
     else
         fprintf(stderr, "; %llu filtered", (unsigned long long)ss.filtered);
-    fprintf(stderr, "; skipped %llu not IP, %llu truncated, %llu malformed, %llu without memory\n",
+    fprintf(stderr, "; skipped %llu not IP, %llu truncated, %llu malformed, %llu without memory"
+            "; %llu clock epochs\n",
             (unsigned long long)st.not_ip, (unsigned long long)st.truncated,
-            (unsigned long long)st.malformed, (unsigned long long)st.no_memory);
+            (unsigned long long)st.malformed, (unsigned long long)st.no_memory,
+            (unsigned long long)st.clock_epochs);
     fflush(stderr);
 }
 
@@ -794,6 +800,16 @@ static int collect_run(struct run *r, struct args *a)
 /* ---------------------------------------------------------------------
  * Step 3: the packet source (checked now, started by run())
  */
+/* Packet time went back by more than inactive_timeout (a new clock epoch,
+ * doc/schema.md): said once per run. */
+static void epoch_warning(struct run *r, uint64_t back)
+{
+    say(r, SEV_WARN, "packet time went back by %llu.%09llu s, more than inactive_timeout: "
+        "the open flows were expired and the clock restarted (files out of time order?); "
+        "said once, counted in the statistics",
+        (unsigned long long)(back / 1000000000u), (unsigned long long)(back % 1000000000u));
+}
+
 static void on_source_message(void *user, enum source_severity sev, const char *msg)
 {
     say(user, (enum severity)sev, "%s", msg);
@@ -919,7 +935,7 @@ static void run_workers(struct run *r)
     struct workers_opts o = {(unsigned)r->opt.threads, r->ctx, r->out, s,
                              r->opt.interface[0] != 0, r->opt.interface, r->opt.bpf,
                              (int)r->opt.snaplen, r->opt.promisc, (enum afp_fanout)fanout,
-                             on_source_message, r};
+                             on_source_message, r, r->opt.inactive_ns};
     if (!(r->workers = workers_new(&o, &e, err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
         r->status = exit_status_of(e);
@@ -1131,6 +1147,16 @@ static void read_packets(struct run *r)
             r->output_failed = true;
             break;
         }
+        if (n == 0)
+            joy_meter_set_time_base(r->meter, pkt.time_base); /* the same for the whole run */
+        if (pkt.ts_ns > r->pkt_clock) {
+            r->pkt_clock = pkt.ts_ns;
+        } else if (r->pkt_clock - pkt.ts_ns > r->opt.inactive_ns) {
+            if (!r->epoch_warned)
+                epoch_warning(r, r->pkt_clock - pkt.ts_ns);
+            r->epoch_warned = true;
+            r->pkt_clock = pkt.ts_ns;
+        }
         joy_meter_packet(r->meter, pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_ns);
         n++;
         if (r->opt.max_packets && n >= r->opt.max_packets) {
@@ -1210,6 +1236,10 @@ static int report(struct run *r)
         (unsigned long long)st->malformed, (unsigned long long)r->src_stats.filtered,
         (unsigned long long)(st->unsupported + r->src_stats.unsupported),
         (unsigned long long)st->frag_unmatched);
+    if (st->clock_epochs)
+        say(r, SEV_WARN, "packet time went back by more than inactive_timeout %llu times: "
+            "each time the open flows were expired and the clock restarted",
+            (unsigned long long)st->clock_epochs);
     if (st->oversized)
         say(r, SEV_WARN, "%llu records exceeded the record size cap and were written with the "
             "core fields only", (unsigned long long)st->oversized);

@@ -71,6 +71,7 @@ struct pdesc {
 struct batch {
     uint32_t n, used;
     uint64_t end_tick;           /* clock changes before the end of the batch */
+    int64_t time_base;           /* of the packets' times (source_packet.time_base) */
     bool end;                    /* the last batch */
     bool flush;                  /* hand over the records now */
     struct pdesc d[BATCH_PKTS];
@@ -124,6 +125,7 @@ struct workers {
     struct joy_source *source;
     bool live;
     bool afpacket;
+    uint64_t inactive_ns;
     source_log_fn log;
     void *log_user;
     volatile sig_atomic_t stop;
@@ -344,6 +346,8 @@ static void *dispatch_worker_main(void *arg)
     for (;;) {
         sem_wait_intr(&r->filled);
         struct batch *b = r->slot[r->tail % RING_SLOTS];
+        if (b->n)
+            joy_meter_set_time_base(w->meter, b->time_base);
         for (uint32_t i = 0; i < b->n; i++) {
             const struct pdesc *d = &b->d[i];
             /* every step one meter's clock took since this meter's last
@@ -406,6 +410,7 @@ struct reader {
     struct batch *cur[WORKERS_MAX];
     uint64_t clock;              /* what one meter's clock would be */
     uint64_t tick;               /* how often it changed: entries in ws->clock_log */
+    bool epoch_warned;           /* a new clock epoch was announced */
 };
 
 static struct batch *reader_batch(struct reader *rd, unsigned i)
@@ -501,13 +506,28 @@ static void reader_run(struct workers *ws)
             b = reader_batch(rd, i);
         }
         uint32_t caplen = pkt.caplen > BATCH_BYTES ? BATCH_BYTES : pkt.caplen;
+        b->time_base = pkt.time_base;
         b->d[b->n] = (struct pdesc){.ts = pkt.ts_ns, .tick = rd->tick, .off = b->used,
                                     .caplen = caplen, .wirelen = pkt.wirelen,
                                     .linktype = pkt.linktype};
         memcpy(b->data + b->used, pkt.data, caplen);
         b->used += (caplen + 7u) & ~7u;
         b->n++;
-        if (ip && pkt.ts_ns > rd->clock)
+        /* a step back beyond inactive_timeout is logged too: each meter
+         * starts a new clock epoch at it, also one that gets no packet */
+        if (ip && pkt.ts_ns <= rd->clock && rd->clock - pkt.ts_ns > ws->inactive_ns &&
+            !rd->epoch_warned && ws->log) {
+            char msg[256];
+            uint64_t back = rd->clock - pkt.ts_ns;
+            snprintf(msg, sizeof msg, "packet time went back by %llu.%09llu s, more than "
+                     "inactive_timeout: the open flows were expired and the clock restarted "
+                     "(files out of time order?); said once, counted in the statistics",
+                     (unsigned long long)(back / 1000000000u),
+                     (unsigned long long)(back % 1000000000u));
+            ws->log(ws->log_user, SOURCE_WARN, msg);
+            rd->epoch_warned = true;
+        }
+        if (ip && (pkt.ts_ns > rd->clock || rd->clock - pkt.ts_ns > ws->inactive_ns))
             reader_tick(rd, pkt.ts_ns);
         if (++count == PUBLISH_ALL) {
             count = 0;
@@ -590,6 +610,7 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
     ws->gzip_level = output_gzip_level(o->out);
     ws->source = o->source;
     ws->live = o->live;
+    ws->inactive_ns = o->inactive_ns;
     ws->afpacket = !o->source;
     ws->log = o->log;
     ws->log_user = o->log_user;
@@ -765,6 +786,7 @@ void workers_meter_stats(const struct workers *ws, struct joy_stats *sum)
         sum->oversized += st.oversized;
         sum->no_memory += st.no_memory;
         sum->flows_open += st.flows_open;
+        sum->clock_epochs += st.clock_epochs;
     }
 }
 

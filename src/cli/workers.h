@@ -47,6 +47,8 @@ struct workers_opts {
     enum afp_fanout fanout;
     source_log_fn log;                 /* messages of the sources and the workers */
     void *log_user;
+    uint64_t inactive_ns;              /* inactive_timeout: a step back beyond it is a new
+                                        * clock epoch for every meter (doc/schema.md) */
 };
 
 /* Makes the meters, the buffers and (afpacket) opens every socket of the

@@ -182,6 +182,10 @@ void flow_touch(struct flow_table *t, struct flow *f);
 /* Expire records idle longer than the inactive timeout or older than the
  * active timeout at time `now` (ns).  O(number expired). */
 void flow_table_expire(struct flow_table *t, uint64_t now);
+/* Let the clock run on until the table is empty: every flow leaves in the
+ * order, and with the reason (inactive or active), that a clock moving
+ * forward without new packets would give it.  O(flows). */
+void flow_table_run_out(struct flow_table *t);
 
 /* Emit every record left, oldest first, with the given expire type. */
 void flow_table_flush(struct flow_table *t, enum expire_type why);

@@ -488,6 +488,22 @@ void flow_table_expire(struct flow_table *t, uint64_t now)
         remove_and_emit(t, t->age_head, EXPIRE_ACTIVE);
 }
 
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+void flow_table_run_out(struct flow_table *t)
+{
+    while (t->lru_head) {
+        /* the next moment the clock would expire something */
+        uint64_t ti = sat_add(sat_add(t->lru_head->t_end, t->prm.inactive_ns), 1);
+        uint64_t ta = sat_add(sat_add(t->age_head->t_start, t->prm.active_ns), 1);
+        uint64_t before = t->count;
+        flow_table_expire(t, ti < ta ? ti : ta);
+        if (t->count == before) /* only at the end of the 64-bit clock */
+            remove_and_emit(t, ti <= ta ? t->lru_head : t->age_head,
+                            ti <= ta ? EXPIRE_INACTIVE : EXPIRE_ACTIVE);
+    }
+}
+
 void flow_table_flush(struct flow_table *t, enum expire_type why)
 {
     /* Everything leaves: when the index is more than sparsely used, the

@@ -66,7 +66,7 @@ struct joy_meter {
     joy_record_fn on_record;
     void *user;
     struct jsonw w;
-    uint64_t now;                   /* ns: newest packet time */
+    uint64_t now;                   /* ns: newest packet time (of this clock epoch) */
     uint64_t next_tick;             /* meter time of the next tick call */
     struct joy_stats stats;
     /* enabled modules, in slot order (ctx->mod_index) */
@@ -174,7 +174,8 @@ static enum frag_action frag_track(struct joy_meter *m, struct packet *p, struct
 }
 
 /* The structured view of a record (joy.h struct joy_record). */
-static void fill_view(struct joy_record *r, const struct flow *f, const struct flow *shown)
+static void fill_view(struct joy_record *r, const struct flow *f, const struct flow *shown,
+                      int64_t time_base)
 {
     _Static_assert(sizeof(struct joy_pkt) == sizeof(struct splt_entry) &&
                    offsetof(struct joy_pkt, len) == offsetof(struct splt_entry, len) &&
@@ -190,6 +191,7 @@ static void fill_view(struct joy_record *r, const struct flow *f, const struct f
     memcpy(r->da, flow_da(shown)->b, 16);
     r->time_start_ns = f->t_start;
     r->time_end_ns = f->t_end;
+    r->time_base_sec = time_base;
     struct joy_side *side[2] = {&r->out, &r->in};
     for (int d = 0; d < 2; d++) {
         const struct flow_side *s = &f->side[d];
@@ -222,7 +224,7 @@ static void emit_record(void *ctx, struct flow *f)
     memset(&r, 0, sizeof r);
     r.json = m->w.buf;
     r.len = m->w.len;
-    fill_view(&r, f, shown);
+    fill_view(&r, f, shown, m->rec_env.time_base);
     m->on_record(m->user, &r);
 }
 
@@ -403,12 +405,14 @@ static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0;
 static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
 
 /*
- * Is the TCP segment a retransmission?  Its data must lie wholly at or
- * below the highest sequence number already seen in its direction, and not
- * inside the latest gap: a segment that fills a hole left by reordering is
- * new data, not a retransmission.  One gap is remembered (the latest), which
- * covers ordinary reordering in O(1).  The SYN and FIN flags occupy a
- * sequence number each but are not data.
+ * Is the TCP segment a retransmission?  The definition is doc/schema.md
+ * "TCP retransmissions" (test/test_fielderr.py checks this code against
+ * it): its data must lie wholly at or below the highest sequence number
+ * already seen in its direction, and not overlap the latest gap: a segment
+ * that fills a hole left by reordering is new data, not a retransmission.
+ * One gap is remembered (the latest), which covers ordinary reordering in
+ * O(1).  The SYN and FIN flags occupy a sequence number each but are not
+ * data; segments without data are never retransmissions.
  */
 static bool tcp_retransmission(struct flow_side *s, const struct packet *p)
 {
@@ -607,8 +611,9 @@ static void flow_packet(struct joy_meter *m, struct packet *p, const struct tun_
         parked->parked_pkts = parked->parked_bytes = parked->parked_ip_bytes = 0;
     }
     if (!counted) {
-        /* A reordered segment that arrives late looks like a
-         * retransmission; stream reassemblers (TLS) still need it. */
+        /* A reordered segment that fills an older gap than the latest
+         * looks like a retransmission; stream reassemblers (TLS) still
+         * need it. */
         const int cls = packet_class(pk);
         for (size_t k = 0; k < m->n_want[cls]; k++) {
             size_t i = m->want[cls][k];
@@ -664,6 +669,21 @@ static void decapsulate(struct joy_meter *m, const struct packet *outer)
     }
 }
 
+/*
+ * Packet time went back by more than inactive_timeout (files given out of
+ * time order, mergecap -a): a new clock epoch (doc/schema.md "Clock").
+ * The old clock would have expired every open flow before it could see a
+ * packet this old again, so they leave now, each with the reason and in the
+ * order that clock would have given; then the clock restarts at ts.
+ */
+static void clock_new_epoch(struct joy_meter *m, uint64_t ts)
+{
+    m->stats.clock_epochs++;
+    flow_table_run_out(m->table);
+    m->now = ts;
+    m->next_tick = ts;
+}
+
 void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_t caplen,
                       uint32_t wirelen, uint64_t ts)
 {
@@ -682,15 +702,26 @@ void joy_meter_packet(struct joy_meter *m, int dlt, const uint8_t *data, uint32_
     }
     if (ts > m->now)
         clock_advance(m, ts);
+    else if (m->now - ts > m->cfg->inactive_timeout * 1000000000ull)
+        clock_new_epoch(m, ts);
     flow_packet(m, &pkt, NULL);
     if (m->cfg->tunnels && maybe_tunnel(&pkt))
         decapsulate(m, &pkt);
+}
+
+void joy_meter_set_time_base(struct joy_meter *m, int64_t base_sec)
+{
+    const int64_t lim = INT64_C(1) << 62; /* base + 2^35 s of ns never overflows */
+    if (m)
+        m->rec_env.time_base = base_sec > lim ? lim : base_sec < -lim ? -lim : base_sec;
 }
 
 void joy_meter_advance(struct joy_meter *m, uint64_t now)
 {
     if (m && now > m->now)
         clock_advance(m, now);
+    else if (m && m->now - now > m->cfg->inactive_timeout * 1000000000ull)
+        clock_new_epoch(m, now);
 }
 
 void joy_meter_flush(struct joy_meter *m)

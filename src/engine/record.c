@@ -194,9 +194,9 @@ void record_write(struct jsonw *w, const struct flow *f, const struct flow *show
         jw_kv_uint(w, "num_pkts_in", in->pkts);
     }
     jw_key(w, "time_start");
-    jw_time_ns(w, f->t_start);
+    jw_time_base_ns(w, re->time_base, f->t_start);
     jw_key(w, "time_end");
-    jw_time_ns(w, f->t_end);
+    jw_time_base_ns(w, re->time_base, f->t_end);
     write_splt(w, f);
 
     jw_key(w, "ip");

@@ -21,6 +21,7 @@ struct record_env {
     const size_t *mod_index;         /* slot -> index into joy_modules[] */
     size_t n_mod;
     struct anon_worker *anon;
+    int64_t time_base;               /* joy_meter_set_time_base() */
 };
 
 /* The flow as the record shows it: f itself, or (f->anon, see anon.h)

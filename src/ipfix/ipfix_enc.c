@@ -241,12 +241,22 @@ static size_t bl_hdr(uint8_t *p, uint16_t id, uint16_t elen, uint32_t pen)
     return 9;
 }
 
-static void put_ntp_us(uint8_t *p, uint64_t ns)
+/* NTP time (RFC 5905: its 32-bit seconds wrap every 136 years, by design)
+ * of base_sec + ns. */
+static void put_ntp_us(uint8_t *p, int64_t base_sec, uint64_t ns)
 {
     uint64_t us = ns / 1000u;
     uint64_t sec = us / 1000000u, frac_us = us % 1000000u;
-    put32(p, (uint32_t)(sec + NTP_OFFSET));
+    put32(p, (uint32_t)((uint64_t)base_sec + sec + NTP_OFFSET));
     put32(p + 4, (uint32_t)((frac_us << 32) / 1000000u));
+}
+
+/* Milliseconds since the epoch of base_sec + ns (flowStart/EndMilliseconds
+ * are unsigned: a time before 1970 is 0). */
+static uint64_t epoch_ms(int64_t base_sec, uint64_t ns)
+{
+    __int128 ms = (__int128)base_sec * 1000 + (__int128)(ns / 1000000u);
+    return ms < 0 ? 0 : ms > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)ms;
 }
 
 static unsigned end_reason(uint8_t expire)
@@ -330,10 +340,10 @@ int ipfix_write_record(struct ipfix_writer *w, const struct joy_record *rec)
     put16(p + 2, rec->dp);
     put8(p + 4, rec->protocol);
     p += 5;
-    put64(p, rec->time_start_ns / 1000000u);
-    put64(p + 8, rec->time_end_ns / 1000000u);
-    put_ntp_us(p + 16, rec->time_start_ns);
-    put_ntp_us(p + 24, rec->time_end_ns);
+    put64(p, epoch_ms(rec->time_base_sec, rec->time_start_ns));
+    put64(p + 8, epoch_ms(rec->time_base_sec, rec->time_end_ns));
+    put_ntp_us(p + 16, rec->time_base_sec, rec->time_start_ns);
+    put_ntp_us(p + 24, rec->time_base_sec, rec->time_end_ns);
     p += 32;
     put64(p, rec->out.packets);
     put64(p + 8, rec->out.ip_bytes);

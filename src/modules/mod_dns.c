@@ -23,6 +23,11 @@
  *
  * Output: "dns": [message, ...] in arrival order (doc/modules/dns.md), and
  * "dns_omitted": N when messages beyond the caps were left out.
+ *
+ * NetBIOS name service (UDP 137 on either side, RFC 1002) shares the DNS
+ * header layout and passes the content check, but is not DNS: its
+ * messages are stored the same way and written as "nbns" (and
+ * "nbns_omitted") by nbns_message_json().
  */
 #include "anon.h"
 #include "appmsg.h"
@@ -66,6 +71,7 @@ struct dns_tcp_dir {
 struct dns_state {
     struct appmsg_store *store;
     bool tcp;
+    bool nbns; /* NetBIOS name service (UDP 137), written as "nbns" */
     struct dns_tcp_dir t[2]; /* TCP only */
 };
 
@@ -173,7 +179,10 @@ static void dns_packet(const struct module_env *env, void **state, const struct 
         if (!p->payload_cap && !syn)
             return; /* decide on the first packet that carries data (or a SYN) */
         bool hinted = dns_port(p->sport) || dns_port(p->dport);
-        bool ok = p->proto == 17 ? hinted || dns_looks_like(p->payload, p->payload_cap)
+        /* NetBIOS name service looks like DNS to the content check but is
+         * not DNS: it gets a member of its own */
+        bool nbns = !hinted && p->proto == 17 && (p->sport == 137 || p->dport == 137);
+        bool ok = p->proto == 17 ? hinted || nbns || dns_looks_like(p->payload, p->payload_cap)
                                  : p->proto == 6 && hinted;
         if (!ok) {
             module_decline(state);
@@ -187,6 +196,7 @@ static void dns_packet(const struct module_env *env, void **state, const struct 
             free(s);
             return;
         }
+        s->nbns = nbns;
         if (p->proto == 6) {
             s->tcp = true;
             for (int d = 0; d < 2; d++) {
@@ -215,19 +225,22 @@ static void dns_json(const struct module_env *env, const void *state, const stru
     const struct appmsg_store *st = s->store;
     struct dns_anon an = {anon_active(f)};
     if (st->n) {
-        jw_key(w, "dns");
+        jw_key(w, s->nbns ? "nbns" : "dns");
         jw_arr_open(w);
         for (uint32_t i = 0; i < st->n; i++) {
             const struct appmsg *m = &st->msg[i];
             const char *cut = appmsg_cut_name(m->cut);
             if (!cut && m->len < m->wire_len)
                 cut = "stream"; /* TCP: the flow ended mid-message */
-            dns_message_json(w, appmsg_bytes(st, m), m->len, m->wire_len, cut, m->dir, &an);
+            if (s->nbns)
+                nbns_message_json(w, appmsg_bytes(st, m), m->len, m->wire_len, cut, m->dir);
+            else
+                dns_message_json(w, appmsg_bytes(st, m), m->len, m->wire_len, cut, m->dir, &an);
         }
         jw_close(w);
     }
     if (st->omitted)
-        jw_kv_uint(w, "dns_omitted", st->omitted);
+        jw_kv_uint(w, s->nbns ? "nbns_omitted" : "dns_omitted", st->omitted);
 }
 
 const struct joy_module dns_module = {

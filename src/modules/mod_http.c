@@ -12,14 +12,18 @@
  * chunked, Content-Length or, for a response, the end of the connection
  * (no body for responses to HEAD, 1xx, 204 and 304), its first BODY_KEEP
  * bytes (after de-chunking) are kept and the rest is skipped without being
- * copied.  A direction ends after MAX_MSGS messages, at a line that is not
+ * copied.  The first http_messages= messages of a direction are kept; later
+ * ones are still framed (start line, framing headers, body skipped) but only
+ * counted ("http_omitted").  A direction ends at a line that is not
  * a start line where one is expected, at a malformed chunk size, at a
  * header block longer than HDR_BLOCK_MAX, after a 101 or a 2xx to CONNECT
  * (the stream is no longer HTTP), or on a reassembly gap.
  *
  * Per-flow memory: the state (~250 bytes), one arena holding the kept lines
- * of both directions (at most ARENA_MAX bytes: lines that do not fit are
- * left out and the message is marked truncated), and the reassembly
+ * of both directions (at most arena_max bytes: ARENA_PER_MSG per kept
+ * message, at least ARENA_MIN; lines that do not fit are
+ * left out and the message is marked truncated), the kept messages' array
+ * (grown by doubling up to http_messages entries per direction), and the reassembly
  * buffers (at most REASM_CAP bytes per direction; in practice one partial
  * line).  Formatting happens in write_json only.
  */
@@ -39,11 +43,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_MSGS 16          /* messages kept per direction */
+#define MSGS_DEFAULT 16      /* http_messages= default: messages kept per direction */
+#define MSGS_MAX 1000        /* http_messages= maximum */
 #define MAX_HDRS 100         /* header lines kept per message */
 #define LINE_CAP 8192        /* bytes kept per line (longer lines are cut) */
 #define BODY_KEEP 8          /* body bytes kept per message */
-#define ARENA_MAX 65536      /* line bytes kept per flow, both directions */
+#define ARENA_MIN 65536      /* line bytes kept per flow, both directions, at least */
+#define ARENA_PER_MSG 2048   /* ... and per kept message of each direction */
+#define RQ_RING 64           /* requests not kept whose HEAD/CONNECT flag is remembered */
 #define HDR_BLOCK_MAX 262144 /* a header block longer than this ends the direction */
 #define CHUNK_LINE_MAX 1024  /* a chunk-size line longer than this is malformed */
 #define REASM_CAP 65536      /* reassembly cap per direction */
@@ -55,6 +62,7 @@
 
 struct http_cfg {
     bool on;
+    uint64_t messages;
     char *useranon;
     char *useranon_key;
 };
@@ -70,6 +78,9 @@ struct http_data {
 static const struct joy_option http_options[] = {
     {"http", OPT_BOOL, offsetof(struct http_cfg, on), 0, 1, "0", "0|1",
      "HTTP/1.x start lines, headers in wire order and first body bytes, any TCP port"},
+    {"http_messages", OPT_UINT, offsetof(struct http_cfg, messages), 1, MSGS_MAX, "16", "N",
+     "HTTP messages kept per direction of a flow; later ones are counted in "
+     "http_omitted"},
     {"useranon", OPT_STR, offsetof(struct http_cfg, useranon), 0, 0, NULL, "FILE",
      "replace the user names listed in FILE (one a line) wherever they occur in HTTP URIs "
      "by keyed pseudonyms"},
@@ -115,20 +126,31 @@ struct http_side {
     bool skip_line;     /* rest of an over-long line is being skipped */
     bool chunked, has_len, bad_len;
     uint16_t nhdr;      /* header lines seen in the current message */
-    uint16_t nmsg;      /* messages begun */
-    uint16_t nfinal;    /* final (non-1xx) responses */
+    uint32_t nmsg;      /* messages begun (kept or not) */
+    uint32_t nkept;     /* of which kept in msg[] (the first ones) */
+    uint32_t room;      /* entries allocated in msg[] */
+    uint32_t nfinal;    /* final (non-1xx) responses */
+    uint64_t rq_head, rq_connect; /* requests not kept: HEAD/CONNECT, bit nmsg % RQ_RING */
     uint32_t blk;       /* bytes of the current header block */
     uint32_t chline;    /* bytes of the current chunk-size line */
     uint64_t left;      /* body or chunk bytes still to come */
     uint64_t clen;      /* Content-Length */
-    struct http_msg msg[MAX_MSGS];
+    struct http_msg *msg;   /* the kept messages */
+    struct http_msg spare;  /* the current message when it is not kept */
 };
 
 struct http_flow {
     struct http_side s[2];
     uint8_t *arena;
-    uint32_t alen, asize;
+    uint32_t alen, asize, arena_max;
+    uint32_t max_msgs;
 };
+
+/* The message being read (nmsg > 0). */
+static struct http_msg *cur_msg(struct http_side *s)
+{
+    return s->nmsg > s->nkept ? &s->spare : &s->msg[s->nkept - 1];
+}
 
 /* useranon=FILE: read the names, derive each one's pseudonym =
  * HMAC-SHA256(key, name) cut to UA_PSEUDO bytes, lowercase hex. */
@@ -327,14 +349,14 @@ static bool parse_start(const uint8_t *p, size_t n, struct start_line *sl)
 static bool arena_add(struct http_flow *h, const uint8_t *p, size_t n, uint8_t flags)
 {
     size_t need = 4 + n;
-    if (h->alen + need > ARENA_MAX)
+    if (h->alen + need > h->arena_max)
         return false;
     if (h->alen + need > h->asize) {
         size_t want = h->asize ? h->asize : 1024;
         while (want < h->alen + need)
             want *= 2;
-        if (want > ARENA_MAX)
-            want = ARENA_MAX;
+        if (want > h->arena_max)
+            want = h->arena_max;
         uint8_t *a = realloc(h->arena, want);
         if (!a)
             return false;
@@ -360,7 +382,7 @@ static void side_end(struct http_side *s) { s->phase = PH_END; }
  * body is framed. */
 static void headers_done(struct http_side *s)
 {
-    struct http_msg *m = &s->msg[s->nmsg - 1];
+    struct http_msg *m = cur_msg(s);
     if (!m->resp) {
         if (s->chunked)
             s->phase = PH_CH_SIZE;
@@ -379,13 +401,20 @@ static void headers_done(struct http_side *s)
     }
     /* the request this final response answers */
     const struct http_side *o = &s->fl->s[!s->dir];
-    const struct http_msg *rq = s->nfinal < o->nmsg ? &o->msg[s->nfinal] : NULL;
+    bool head = false, connect = false;
+    if (s->nfinal < o->nkept) {
+        head = o->msg[s->nfinal].head;
+        connect = o->msg[s->nfinal].connect;
+    } else if (s->nfinal < o->nmsg && o->nmsg - s->nfinal <= RQ_RING) {
+        head = (o->rq_head >> (s->nfinal % RQ_RING)) & 1;
+        connect = (o->rq_connect >> (s->nfinal % RQ_RING)) & 1;
+    }
     s->nfinal++;
-    if (rq && rq->connect && m->code >= 200 && m->code < 300) {
+    if (connect && m->code >= 200 && m->code < 300) {
         s->phase = PH_END; /* a tunnel follows */
         return;
     }
-    if ((rq && rq->head) || m->code == 204 || m->code == 304)
+    if (head || m->code == 204 || m->code == 304)
         s->phase = PH_START;
     else if (s->chunked)
         s->phase = PH_CH_SIZE;
@@ -398,7 +427,7 @@ static void headers_done(struct http_side *s)
 
 static void body_bytes(struct http_side *s, const uint8_t *p, size_t n)
 {
-    struct http_msg *m = &s->msg[s->nmsg - 1];
+    struct http_msg *m = cur_msg(s);
     while (n > 0 && m->body_n < BODY_KEEP) {
         m->body[m->body_n++] = *p++;
         n--;
@@ -454,11 +483,26 @@ static void line(struct http_side *s, const uint8_t *p, size_t n, bool cut)
                 side_end(s);
             return;
         }
-        if (cut || s->nmsg >= MAX_MSGS || !parse_start(p, n, &sl)) {
+        if (cut || s->nmsg == UINT32_MAX || !parse_start(p, n, &sl)) {
             side_end(s);
             return;
         }
-        struct http_msg *m = &s->msg[s->nmsg++];
+        bool keep = s->nkept == s->nmsg && s->nkept < h->max_msgs;
+        if (keep && s->nkept == s->room) {
+            /* grow the kept messages' array by doubling, up to the cap */
+            uint32_t want = s->room ? s->room * 2 : 4;
+            if (want > h->max_msgs)
+                want = h->max_msgs;
+            struct http_msg *a = realloc(s->msg, (size_t)want * sizeof *a);
+            if (a) {
+                s->msg = a;
+                s->room = want;
+            } else {
+                keep = false; /* out of memory: counted as left out */
+            }
+        }
+        struct http_msg *m = keep ? &s->msg[s->nkept++] : &s->spare;
+        uint32_t idx = s->nmsg++;
         memset(m, 0, sizeof *m);
         m->off = h->alen;
         m->resp = sl.resp;
@@ -467,8 +511,13 @@ static void line(struct http_side *s, const uint8_t *p, size_t n, bool cut)
         else {
             m->head = ieq(sl.a, sl.an, "head");
             m->connect = ieq(sl.a, sl.an, "connect");
+            uint64_t bit = 1ull << (idx % RQ_RING);
+            s->rq_head = m->head ? s->rq_head | bit : s->rq_head & ~bit;
+            s->rq_connect = m->connect ? s->rq_connect | bit : s->rq_connect & ~bit;
         }
-        if (arena_add(h, p, n, 0))
+        if (!keep)
+            m->body_n = BODY_KEEP; /* nothing of it is kept: skip its body at once */
+        else if (arena_add(h, p, n, 0))
             m->nlines = 1;
         else
             m->trunc = true;
@@ -481,7 +530,7 @@ static void line(struct http_side *s, const uint8_t *p, size_t n, bool cut)
         return;
     }
     /* PH_HDR */
-    struct http_msg *m = &s->msg[s->nmsg - 1];
+    struct http_msg *m = cur_msg(s);
     if (n == 0 && !cut) {
         headers_done(s);
         return;
@@ -494,6 +543,8 @@ static void line(struct http_side *s, const uint8_t *p, size_t n, bool cut)
     }
     if (!cut)
         header_line(s, p, n);
+    if (m == &s->spare)
+        return; /* not kept: read for its framing only */
     if (s->nhdr >= MAX_HDRS || !arena_add(h, p, n, cut ? LF_CUT : 0))
         m->trunc = true;
     else {
@@ -540,19 +591,12 @@ static void chunk_size_line(struct http_side *s, const uint8_t *p, size_t n)
     }
 }
 
-/* Is this direction finished after the current message? */
-static bool msgs_full(const struct http_side *s) { return s->nmsg >= MAX_MSGS; }
-
 static size_t consume(void *ctx, const uint8_t *data, size_t len, uint64_t ts)
 {
     (void)ts;
     struct http_side *s = ctx;
     size_t i = 0;
     while (s->phase != PH_END) {
-        if (s->phase == PH_START && msgs_full(s)) {
-            side_end(s);
-            break;
-        }
         switch (s->phase) {
         case PH_START:
         case PH_HDR:
@@ -619,12 +663,10 @@ static size_t consume(void *ctx, const uint8_t *data, size_t len, uint64_t ts)
             body_bytes(s, data + i, n);
             i += n;
             s->left -= n;
-            struct http_msg *m = &s->msg[s->nmsg - 1];
+            struct http_msg *m = cur_msg(s);
             if (s->left > 0) {
                 if (m->body_n < BODY_KEEP)
                     return i; /* need more body bytes */
-                if (s->phase == PH_BODY_LEN && msgs_full(s))
-                    return REASM_STOP;
                 /* skip the rest of the body/chunk without copying */
                 uint64_t skip = s->left;
                 s->left = 0;
@@ -639,7 +681,7 @@ static size_t consume(void *ctx, const uint8_t *data, size_t len, uint64_t ts)
         case PH_BODY_EOF: {
             body_bytes(s, data + i, len - i);
             i = len;
-            if (s->msg[s->nmsg - 1].body_n >= BODY_KEEP)
+            if (cur_msg(s)->body_n >= BODY_KEEP)
                 return REASM_STOP; /* nothing can follow this body */
             return i;
         }
@@ -650,11 +692,17 @@ static size_t consume(void *ctx, const uint8_t *data, size_t len, uint64_t ts)
 
 /* ---- packets ---------------------------------------------------------------- */
 
-static struct http_flow *http_new(const struct flow *f, int dir, uint32_t start)
+static struct http_flow *http_new(const struct http_cfg *cfg, const struct flow *f, int dir,
+                                  uint32_t start)
 {
     struct http_flow *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    h->max_msgs = cfg->messages >= 1 && cfg->messages <= MSGS_MAX ? (uint32_t)cfg->messages
+                                                                  : MSGS_DEFAULT;
+    h->arena_max = 2 * h->max_msgs * ARENA_PER_MSG;
+    if (h->arena_max < ARENA_MIN)
+        h->arena_max = ARENA_MIN;
     for (int d = 0; d < 2; d++) {
         struct http_side *s = &h->s[d];
         reasm_init(&s->rs, REASM_CAP);
@@ -669,7 +717,6 @@ static struct http_flow *http_new(const struct flow *f, int dir, uint32_t start)
 static void http_packet(const struct module_env *env, void **state, const struct flow *f,
                         const struct packet *p, int dir)
 {
-    (void)env;
     if (p->proto != 6 || !p->l4)
         return;
     struct http_flow *h = *state;
@@ -681,7 +728,7 @@ static void http_packet(const struct module_env *env, void **state, const struct
             return; /* only the stream's first bytes can start HTTP */
         if (start_line_prefix(p->payload, p->payload_cap) != 1)
             return;
-        h = http_new(f, dir, seq);
+        h = http_new(env->cfg, f, dir, seq);
         if (!h)
             return;
         *state = h;
@@ -806,15 +853,15 @@ static void http_write_json(const struct module_env *env, const void *state, con
                             struct jsonw *w)
 {
     const struct http_flow *h = state;
-    uint16_t n = h->s[0].nmsg > h->s[1].nmsg ? h->s[0].nmsg : h->s[1].nmsg;
+    uint32_t n = h->s[0].nkept > h->s[1].nkept ? h->s[0].nkept : h->s[1].nkept;
     if (n == 0)
         return;
     jw_key(w, "http");
     jw_arr_open(w);
-    for (uint16_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         jw_obj_open(w);
         for (int d = 0; d < 2; d++) {
-            if (i < h->s[d].nmsg) {
+            if (i < h->s[d].nkept) {
                 jw_key(w, d == 0 ? "out" : "in");
                 write_msg(h, &h->s[d].msg[i], anon_active(f), env->data, w);
             }
@@ -822,6 +869,15 @@ static void http_write_json(const struct module_env *env, const void *state, con
         jw_close(w);
     }
     jw_close(w);
+    uint32_t lo = h->s[0].nmsg - h->s[0].nkept, li = h->s[1].nmsg - h->s[1].nkept;
+    if (lo || li) {
+        /* messages framed past http_messages= (or not stored: out of memory) */
+        jw_key(w, "http_omitted");
+        jw_obj_open(w);
+        jw_kv_uint(w, "out", lo);
+        jw_kv_uint(w, "in", li);
+        jw_close(w);
+    }
 }
 
 static void http_free(void *state)
@@ -829,6 +885,8 @@ static void http_free(void *state)
     struct http_flow *h = state;
     if (!h)
         return;
+    free(h->s[0].msg);
+    free(h->s[1].msg);
     reasm_free(&h->s[0].rs);
     reasm_free(&h->s[1].rs);
     free(h->arena);

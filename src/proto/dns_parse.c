@@ -520,6 +520,11 @@ static const char *write_rr(struct jsonw *w, struct cursor *c, const uint8_t *ms
         jw_rollback(w, m);
         jw_kv_uint(w, "type", h.type);
         jw_kv_uint(w, "rdlength", rdlen);
+        /* empty RDATA is legal for any type: RFC 2136 (UPDATE) uses it in
+         * prerequisites ("RRset exists", class ANY) and to delete RRsets,
+         * and it is how class ANY/NONE records look elsewhere too */
+        if (rdlen == 0)
+            bad = NULL;
     }
     if (!skip_ttl) {
         jw_kv_uint(w, "ttl", h.ttl);
@@ -627,6 +632,92 @@ done:
         jw_kv_uint(w, "len", wire_len);
         if (err && strcmp(err, "truncated") == 0)
             err = NULL; /* the bytes ran out because the message was cut */
+    }
+    if (err)
+        jw_kv_cstr(w, "malformed", err);
+    jw_close(w);
+}
+
+/* ---------------------------------------------------------------------
+ * NetBIOS name service (RFC 1002 section 4.2): the DNS header layout with
+ * other flag meanings, and names in the "first-level encoding": a first
+ * label of 32 letters 'A'..'P', two per byte (high nibble first), giving
+ * 15 name bytes (padded with spaces) and a suffix byte; labels after it
+ * are the NetBIOS scope.
+ */
+static bool nbns_decode_name(const char *t, size_t tl, uint8_t out[16])
+{
+    if (tl < 32 || (tl > 32 && t[32] != '.'))
+        return false;
+    for (int i = 0; i < 16; i++) {
+        char hi = t[2 * i], lo = t[2 * i + 1];
+        if (hi < 'A' || hi > 'P' || lo < 'A' || lo > 'P')
+            return false;
+        out[i] = (uint8_t)(((hi - 'A') << 4) | (lo - 'A'));
+    }
+    return true;
+}
+
+void nbns_message_json(struct jsonw *w, const uint8_t *msg, size_t len, size_t wire_len,
+                       const char *cut, int dir)
+{
+    const char *err = NULL;
+    struct cursor c;
+    cur_init(&c, msg, len);
+    uint16_t id = cur_u16(&c), flags = cur_u16(&c);
+    uint16_t qd = cur_u16(&c), an = cur_u16(&c);
+    cur_skip(&c, 4); /* NSCOUNT, ARCOUNT */
+
+    jw_obj_open(w);
+    jw_kv_cstr(w, "dir", dir ? "<" : ">");
+    if (len >= 2)
+        jw_kv_uint(w, "id", id);
+    if (len >= 4) {
+        jw_kv_uint(w, "flags", flags);
+        jw_kv_bool(w, "resp", (flags & 0x8000) != 0);
+        jw_kv_uint(w, "op", (flags >> 11) & 0xf);
+        jw_kv_uint(w, "rc", flags & 0xf);
+    }
+    if (!cur_ok(&c)) {
+        err = "truncated";
+        goto done;
+    }
+    if (qd == 0 && an == 0)
+        goto done; /* no name in the message */
+    /* the name: of the question, else of the first answer record */
+    char t[DNS_NAME_TEXT_MAX];
+    size_t tl;
+    enum dns_name_status st = dns_name_read(&c, msg, DNS_HDR_LEN, t, &tl);
+    uint16_t type = cur_u16(&c);
+    if (st != DNS_NAME_OK) {
+        err = dns_name_status_str(st);
+        goto done;
+    }
+    if (!cur_ok(&c)) {
+        err = "truncated";
+        goto done;
+    }
+    uint8_t nb[16];
+    if (nbns_decode_name(t, tl, nb)) {
+        size_t n = 15;
+        while (n > 0 && nb[n - 1] == ' ')
+            n--;
+        jw_kv_str(w, "name", nb, n);
+        jw_kv_uint(w, "suffix", nb[15]);
+        if (tl > 33)
+            jw_kv_str(w, "scope", t + 33, tl - 33);
+    } else {
+        jw_kv_str(w, "name", t, tl);
+        err = "name_encoding";
+    }
+    jw_kv_uint(w, "type", type);
+
+done:
+    if (cut && len < wire_len) {
+        jw_kv_cstr(w, "truncated", cut);
+        jw_kv_uint(w, "len", wire_len);
+        if (err && strcmp(err, "truncated") == 0)
+            err = NULL;
     }
     if (err)
         jw_kv_cstr(w, "malformed", err);

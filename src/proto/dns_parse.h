@@ -91,4 +91,14 @@ bool dns_looks_like(const uint8_t *p, size_t len);
 void dns_message_json(struct jsonw *w, const uint8_t *msg, size_t len, size_t wire_len,
                       const char *cut, int dir, const struct dns_anon *an);
 
+/*
+ * Write one NetBIOS name service message (RFC 1002 section 4.2, UDP 137)
+ * as a JSON object (doc/modules/dns.md, "NetBIOS name service"): id, the
+ * header flags, opcode and rcode, and the name of the question (else of the
+ * first answer) decoded from the first-level encoding: name, suffix byte,
+ * scope.  Arguments as for dns_message_json().
+ */
+void nbns_message_json(struct jsonw *w, const uint8_t *msg, size_t len, size_t wire_len,
+                       const char *cut, int dir);
+
 #endif

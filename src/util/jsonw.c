@@ -370,6 +370,35 @@ void jw_time_ns(struct jsonw *w, uint64_t ns)
     w->len = (size_t)(o - w->buf);
 }
 
+void jw_time_base_ns(struct jsonw *w, int64_t base_sec, uint64_t ns)
+{
+    if (base_sec == 0) {
+        jw_time_ns(w, ns);
+        return;
+    }
+    /* |base_sec| <= 2^62 and ns / 1e9 < 2^35: no overflow */
+    int64_t sec = base_sec + (int64_t)(ns / 1000000000u);
+    uint64_t usec = (ns % 1000000000u) / 1000u;
+    bool neg = sec < 0;
+    uint64_t mag;
+    if (neg && usec) { /* -2 s + 0.5 s = -1.5 */
+        mag = (uint64_t)(-(sec + 1));
+        usec = 1000000u - usec;
+    } else {
+        mag = neg ? (uint64_t)(-sec) : (uint64_t)sec;
+    }
+    char *o = value_room(w, 21 + 7);
+    if (!o)
+        return;
+    if (neg)
+        *o++ = '-';
+    o = jw_fmt_uint(o, mag);
+    *o++ = '.';
+    o += 6;
+    jw_utoa_width(usec, o, 6);
+    w->len = (size_t)(o - w->buf);
+}
+
 /*
  * Escape classes: 0 = copy, 1 = two-character escape (\" \\ \n ...),
  * 2 = \u00XX, 3 = first byte of a possible multi-byte UTF-8 sequence.

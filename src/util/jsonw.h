@@ -66,6 +66,9 @@ void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n);
 void jw_fixed(struct jsonw *w, double v, int decimals);
 /* a time in nanoseconds since the epoch as seconds with 6 decimals */
 void jw_time_ns(struct jsonw *w, uint64_t ns);
+/* the time base_sec + ns/1e9 (base_sec may be negative: times before
+ * 1970 are written with a minus sign), seconds with 6 decimals */
+void jw_time_base_ns(struct jsonw *w, int64_t base_sec, uint64_t ns);
 
 /* A string from untrusted bytes: valid UTF-8 is kept, control characters,
  * '"' and '\\' are escaped, and each byte that is not part of a valid UTF-8
