@@ -274,7 +274,9 @@ def ja4(hello, transport="t"):
     hashed = sorted("%04x" % t for t in ext_types if t not in (EXT_SNI, EXT_ALPN))
     sigalgs = []
     if sigalg_data and len(sigalg_data) >= 2:
-        sigalgs = ["%04x" % s for s in _u16_list(sigalg_data, 2, len(sigalg_data) - 2)]
+        # the specification: "ignore GREASE values anywhere it sees them"
+        sigalgs = ["%04x" % s for s in _u16_list(sigalg_data, 2, len(sigalg_data) - 2)
+                   if not is_grease(s)]
     if hashed:
         text = ",".join(hashed)
         if sigalgs:

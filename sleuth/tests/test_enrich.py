@@ -238,6 +238,17 @@ class Ja3Ja4(unittest.TestCase):
         self.assertEqual(tlsfp.ja4(self.HELLO), "t13d0206h2_%s_%s" % (ciphers, exts))
         self.assertTrue(tlsfp.ja4(self.HELLO, "q").startswith("q13d"))
 
+    def test_ja4_ignores_grease_signature_algorithms(self):
+        # JA4: "ignore GREASE values anywhere it sees them", signature
+        # algorithms included (joy's C code drops them too)
+        import hashlib
+        hello = (self.HELLO[0], self.HELLO[1],
+                 [e if e[0] != 0x000d else (0x000d, b"\x00\x06\x4a\x4a\x04\x03\x08\x04")
+                  for e in self.HELLO[2]])
+        exts = hashlib.sha256(b"000a,000b,000d,002b_0403,0804").hexdigest()[:12]
+        self.assertTrue(tlsfp.ja4(hello).endswith("_" + exts))
+        self.assertEqual(tlsfp.ja4(hello), tlsfp.ja4(self.HELLO))
+
     def test_ja4_alpn_specification_examples(self):
         # JA4 spec, "ALPN Extension Value": raw bytes; the first and last hex
         # digits when the first or last byte is not ASCII alphanumeric
