@@ -8,12 +8,17 @@ Runs joy under `valgrind --tool=callgrind` on the capture, with the full
 feature set (bidir dist entropy tls dns http ssh dhcp ike idp=1400 payload
 wht salt ppi fpx), writing gzip output (ISA-L when built with it) to a
 temporary file -- once without the classifier and once per --model with
-`classify=1 model=MODEL` -- and prints the instructions executed (all
+`classify=1 model=MODEL` (default: test/data/classify.model, feature set
+joy-splt-v1, and a joy-splt-bd-v1 model made from it with the 256 byte
+distribution features added) -- and prints the instructions executed (all
 threads, joy and its libraries) and the growth in per cent.  Instruction
 counts do not depend on the load of the machine: two runs of the same build
-on the same capture agree to within a few hundred instructions, so this is
-the number to quote on the shared machines, where CPU times vary by more
-than the classifier costs.  --plain writes uncompressed JSON instead.
+on the same capture agree to within 0.01% (the writer thread's timing moves
+a few hundred thousand instructions), so this is the number to quote on the
+shared machines, where CPU times vary by more than the classifier costs.
+Instructions are not time (the classifier's floating point may run at
+another rate per instruction than the rest), but they are what can be
+compared run to run here.  --plain writes uncompressed JSON instead.
 A bd model (feature set joy-splt-bd-v1) needs dist=1 dist_bytes=4000, which
 the full feature set has.  About two minutes per run on mix.pcap; needs
 valgrind (Debian `valgrind`).
@@ -45,7 +50,28 @@ def instructions(joy, pcap, opts, tmp, plain):
         re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
     if not found:
         sys.exit("classify_cost: no instruction count in callgrind's output")
-    return int(found.group(1).replace(",", "")), " ".join(cmd[2:])
+    return int(found.group(1).replace(",", "")), " ".join(cmd[3:])
+
+
+def bd_model(splt_model, path):
+    """A joy-splt-bd-v1 model made from a joy-splt-v1 one: its lines, and the 256
+    byte-distribution features with small made-up weights (the cost of scoring does
+    not depend on the weights)."""
+    with open(splt_model) as handle:
+        lines = handle.read().splitlines()
+    out = []
+    for line in lines:
+        if line.startswith("features joy-splt-v1 "):
+            line = line.replace("joy-splt-v1", "joy-splt-bd-v1", 1)
+        elif line.startswith("name "):
+            line = "name bench-bd"
+        elif line.strip() == "end":
+            out += ["feature bd_%d 0.004 0.01 %r" % (v, 0.01 * ((v % 7) - 3))
+                    for v in range(256)]
+        out.append(line)
+    with open(path, "w") as handle:
+        handle.write("\n".join(out) + "\n")
+    return path
 
 
 def main():
@@ -53,7 +79,8 @@ def main():
     ap.add_argument("--pcap", default=os.path.join(HERE, "mix.pcap"))
     ap.add_argument("--joy", default=os.path.join(ROOT, "joy"))
     ap.add_argument("--model", action="append",
-                    help="model file (repeatable; default test/data/classify.model)")
+                    help="model file (repeatable; default: test/data/classify.model, a "
+                         "joy-splt-v1 model, and a joy-splt-bd-v1 model made from it)")
     ap.add_argument("--plain", action="store_true", help="uncompressed JSON output")
     a = ap.parse_args()
     if not shutil.which("valgrind"):
@@ -61,9 +88,12 @@ def main():
     if not os.path.exists(a.pcap):
         sys.exit("classify_cost: %s is absent (bench/bench.py builds bench/mix.pcap from "
                  "../shared/bench; or give --pcap FILE)" % a.pcap)
-    models = a.model or [os.path.join(ROOT, "test", "data", "classify.model")]
     tmp = tempfile.mkdtemp(prefix="joy-classify-cost-")
     try:
+        models = a.model
+        if not models:
+            splt = os.path.join(ROOT, "test", "data", "classify.model")
+            models = [splt, bd_model(splt, os.path.join(tmp, "bench-bd.model"))]
         base, cmd = instructions(a.joy, a.pcap, [], tmp, a.plain)
         print("without classifier: %15s instructions   (%s)" % ("{:,}".format(base), cmd))
         for model in models:

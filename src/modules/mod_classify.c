@@ -661,6 +661,14 @@ static struct dist_view dist_view(const struct joy_config *core)
     return v;
 }
 
+/* The module's shared data: the model, and its "classifier" object as
+ * JSON text, written once here instead of formatted for every record. */
+struct classify_data {
+    struct clf_model m;
+    size_t classifier_len;
+    char classifier[2 * 6 * CLF_NAME_MAX + 64]; /* every byte escaped as \u00XX */
+};
+
 static int classify_setup(const void *cfg, const struct joy_config *core, void **data,
                           char *err, size_t errlen)
 {
@@ -676,13 +684,14 @@ static int classify_setup(const void *cfg, const struct joy_config *core, void *
                  "classify=1 needs model=FILE (joy-train's output, or Joy's SPLT_FILE:BD_FILE)");
         return -1;
     }
-    struct clf_model *m = malloc(sizeof *m);
-    if (!m) {
+    struct classify_data *d = malloc(sizeof *d);
+    if (!d) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    struct clf_model *m = &d->m;
     if (clf_load(c->model, m, err, errlen) != 0) {
-        free(m);
+        free(d);
         return -1;
     }
     if (m->kind == CLF_JOY_MODEL && m->n == CLF_N_BD && (!dv.on || dv.dist_bytes != 4000)) {
@@ -690,10 +699,27 @@ static int classify_setup(const void *cfg, const struct joy_config *core, void *
                  "model: %s uses feature set joy-splt-bd-v1, which needs dist=1 and "
                  "dist_bytes=4000",
                  c->model);
-        free(m);
+        free(d);
         return -1;
     }
-    *data = m;
+    struct jsonw w;
+    jw_init(&w);
+    jw_obj_open(&w);
+    jw_kv_cstr(&w, "model", m->name);
+    jw_kv_cstr(&w, "version", m->version);
+    jw_close(&w);
+    bool fits = !w.overflow && w.len <= sizeof d->classifier;
+    if (fits) {
+        memcpy(d->classifier, w.buf, w.len);
+        d->classifier_len = w.len;
+    }
+    jw_free(&w);
+    if (!fits) {
+        snprintf(err, errlen, "out of memory");
+        free(d);
+        return -1;
+    }
+    *data = d;
     return 0;
 }
 
@@ -802,7 +828,8 @@ static void classify_json(const struct module_env *env, const void *state, const
 {
     (void)state;
     const struct classify_cfg *c = env->cfg;
-    const struct clf_model *m = env->data;
+    const struct classify_data *d = env->data;
+    const struct clf_model *m = d ? &d->m : NULL;
     struct classify_scratch *s = env->scratch;
     bool bidir = env->core->bidir;
 
@@ -850,10 +877,7 @@ static void classify_json(const struct module_env *env, const void *state, const
         jw_key(w, "p_malware");
         put_prob(w, p);
         jw_key(w, "classifier");
-        jw_obj_open(w);
-        jw_kv_cstr(w, "model", m->name);
-        jw_kv_cstr(w, "version", m->version);
-        jw_close(w);
+        jw_raw_value(w, d->classifier, d->classifier_len);
         if (legacy && c->features)
             clf_features(&in, false, x);
     } else {
