@@ -21,7 +21,7 @@ For each flow the client fingerprint is taken from the record:
 full string).  JA3 and JA4 are also computed from the Joy string when it
 carries the needed extension data (see :mod:`tlsfp`).  A database entry
 matches when its ``tls`` equals the flow's in canonical form (GREASE
-normalised, extensions sorted), or its ``ja4`` or ``ja3`` equals the flow's.
+normalised, also inside signature_algorithms; extensions sorted), or its ``ja4`` or ``ja3`` equals the flow's.
 The flow then gets::
 
     "inferences": {"tls": {"ja3": ..., "ja4": ...,          (the flow's values)

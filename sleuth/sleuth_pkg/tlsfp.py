@@ -19,15 +19,18 @@ From a Hello:
   * :func:`joy_fingerprint` writes Joy's string (GREASE values written as
     0a0a; data kept for extension types in ``KEEP_DATA``);
   * :func:`canonical_fingerprint` is the form used to *match* Joy strings: the
-    same, but with data kept only for ``KEEP_DATA`` and the extension elements
+    same, but with data kept only for ``KEEP_DATA``, GREASE values inside
+    signature_algorithms written as 0a0a too, and the extension elements
     sorted, so that implementations that keep more data or clients that
-    shuffle their extensions (Chrome since version 110) still match;
+    shuffle their extensions (Chrome since version 110) or put GREASE in
+    their signature algorithms (Chromium 156) still match;
   * :func:`ja3_string` / :func:`ja3` (MD5) follow the JA3 definition
     (salesforce/ja3): ``version,ciphers,extensions,groups,point_formats`` in
     decimal, GREASE values removed;
   * :func:`ja4` follows the JA4 TLS client specification (FoxIO, BSD-3):
     ``{t|q|d}{version}{d|i}{nn}{nn}{alpn}_{sha256(sorted ciphers)[:12]}_``
-    ``{sha256(sorted extensions minus SNI/ALPN + "_" + signature algorithms)[:12]}``.
+    ``{sha256(sorted extensions minus SNI/ALPN + "_" + signature algorithms)[:12]}``
+    (GREASE left out everywhere, signature algorithms included, as joy's C code).
 Each returns None when the needed extension data is not available.
 """
 
@@ -136,11 +139,16 @@ def _norm(value):
     return 0x0a0a if is_grease(value) else value
 
 
-def _normalise_data(etype, data):
-    """GREASE values inside supported_groups / supported_versions become 0a0a."""
+def _normalise_data(etype, data, sigalgs=False):
+    """GREASE values inside supported_groups / supported_versions become 0a0a.
+
+    With ``sigalgs`` also those inside signature_algorithms: Chromium puts a
+    random GREASE value there (seen in version 156), which Joy's and mercury's
+    strings keep as sent; the canonical (matching) form normalises it.
+    """
     if data is None:
         return None
-    if etype == EXT_GROUPS and len(data) >= 2:
+    if (etype == EXT_GROUPS or (sigalgs and etype == EXT_SIGALGS)) and len(data) >= 2:
         values = _u16_list(data, 2, len(data) - 2)
         return data[:2] + b"".join(_norm(v).to_bytes(2, "big") for v in values)
     if etype == EXT_VERSIONS and len(data) >= 1:
@@ -149,10 +157,10 @@ def _normalise_data(etype, data):
     return data
 
 
-def _ext_element(etype, data, keep):
+def _ext_element(etype, data, keep, sigalgs=False):
     etype_n = _norm(etype)
     if etype_n in keep and data is not None:
-        data = _normalise_data(etype_n, data)
+        data = _normalise_data(etype_n, data, sigalgs)
         return "(%04x%04x%s)" % (etype_n, len(data), data.hex())
     return "(%04x)" % etype_n
 
@@ -169,7 +177,7 @@ def joy_fingerprint(hello, keep=KEEP_DATA):
 def canonical_fingerprint(hello):
     """Order-insensitive form of Joy's string used for database matching."""
     version, ciphers, extensions = hello
-    elements = sorted(_ext_element(t, d, KEEP_DATA) for t, d in extensions)
+    elements = sorted(_ext_element(t, d, KEEP_DATA, sigalgs=True) for t, d in extensions)
     return "(%04x)(%s)(%s)" % (version, "".join("%04x" % _norm(c) for c in ciphers),
                                "".join(elements))
 

@@ -169,6 +169,35 @@ class Fingerprints(unittest.TestCase):
         self.assertEqual(match["id"], curl["id"])
         self.assertEqual(match["matched_on"], ["tls", "ja4"])       # JA3 is order-sensitive
 
+    # Two hellos of Chromium 156 (headless, https://127.0.0.1:PORT/) from two runs, as joy
+    # wrote them: extensions permuted, a different GREASE value in signature_algorithms.
+    CHROMIUM_RUNS = (
+        "(0303)(0a0a130113021303c02bc02fc02cc030cca9cca8c013c014009c009d002f0035)((0a0a)"
+        "(0023)(ca34)(001b0003020002)(000d001a00187a7a09040905090604030804040105030805050108"
+        "060601)(0012)(002b0007060a0a03040303)(ff01)(000b00020100)(0033)(000500050100000000)"
+        "(000a000c000a0a0a11ec001d00170018)(fe0d)(44cd)(0010000e000c02683208687474702f312e31)"
+        "(0017)(002d00020101)(0a0a))",
+        "(0303)(0a0a130113021303c02bc02fc02cc030cca9cca8c013c014009c009d002f0035)((0a0a)"
+        "(000500050100000000)(ca34)(0017)(ff01)(0012)(000d001a00183a3a0904090509060403080404"
+        "0105030805050108060601)(0010000e000c02683208687474702f312e31)(44cd)(0023)"
+        "(001b0003020002)(fe0d)(002b0007060a0a03040303)(000a000c000a0a0a11ec001d00170018)"
+        "(002d00020101)(0033)(000b00020100)(0a0a))")
+
+    def test_chromium_runs_match_each_other_and_the_database(self):
+        first, second = (tlsfp.parse_joy_fingerprint(t) for t in self.CHROMIUM_RUNS)
+        self.assertEqual(tlsfp.canonical_fingerprint(first), tlsfp.canonical_fingerprint(second))
+        # JA4 leaves GREASE out of the signature algorithms too (as joy's C code does)
+        self.assertEqual(tlsfp.ja4(first), "t13i1516h2_8daaf6152771_cb7bf5808d99")
+        self.assertEqual(tlsfp.ja4(second), tlsfp.ja4(first))
+        self.assertNotEqual(tlsfp.ja3(first), tlsfp.ja3(second))       # order-sensitive
+        db = load_database()
+        for text in self.CHROMIUM_RUNS:
+            record = {"pr": 6, "fingerprints": {"tls": text}}
+            FingerprintMatcher(db).annotate(record)
+            matches = record["inferences"]["tls"]["matches"]
+            self.assertEqual([m["client"] for m in matches], ["chromium (by IP address, no SNI)"])
+            self.assertEqual(matches[0]["matched_on"][:2], ["tls", "ja4"])
+
     def test_unknown_fingerprint_and_joy_given_values(self):
         db = load_database()
         record = {"fingerprints": {"tls": "(0303)(c02b)((0000))", "ja3": "0" * 32}}

@@ -14,6 +14,8 @@
 #      one database entry per distinct client fingerprint, saying which client and version
 #      produced it, how and when, with the TCP fingerprint of the client's SYN (Joy's
 #      fingerprints.tcp format);
+#      The browsers (Debian's chromium and firefox-esr, when installed) run headless with a
+#      new, empty profile, once by name (SNI) and once by address (no SNI);
 #   5. runs the HTTP clients once more against a plain-HTTP server on loopback
 #      (python3 -m http.server) and records their User-Agent (--fingerprint http).
 # Add a client: one `capture NAME "CLIENT" "VERSION" "TLS LIBRARY" COMMAND...` line below
@@ -144,6 +146,41 @@ public class Hello {
 EOF
     # Hello.java (written above) opens an SSLSocket to localhost:PORT and starts the handshake
     capture java-jsse "java (JSSE SSLSocket)" "$jv" "JSSE (OpenJDK $jv)" java "$work/Hello.java"
+fi
+
+# --- Browsers ----------------------------------------------------------------
+# Each browser fetches the page once with a new, empty profile, by name (SNI sent,
+# as when browsing) and by address (https://127.0.0.1:PORT/: no SNI). Chromium
+# permutes its extensions and puts random GREASE values in its hello on every
+# connection; sleuth matches it on the canonical form and JA4, which do not change.
+if command -v chromium >/dev/null 2>&1; then
+    cv=$(chromium --version 2>/dev/null | awk '{print $2}')
+    for target in name address; do
+        mkdir "$work/chromium-$target"
+        if [ $target = name ]; then u=$url n=chromium c=chromium; else
+            u=https://127.0.0.1:$port/ n=chromium-ip c="chromium (by IP address, no SNI)"; fi
+        # --headless --dump-dom prints the page and exits; the certificate is not checked
+        capture "$n" "$c" "$cv" "BoringSSL (bundled)" \
+            chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+            --disable-background-networking --disable-component-update --disable-sync \
+            --ignore-certificate-errors --user-data-dir="$work/chromium-$target" --dump-dom "$u"
+    done
+fi
+firefox=$(command -v firefox-esr || command -v firefox || true)
+if [ -n "$firefox" ]; then
+    fv=$("$firefox" --version 2>/dev/null | awk '{print $NF}')
+    nss=$(strings "$(dirname "$(readlink -f "$firefox")")/libnss3.so" 2>/dev/null |
+          sed -n 's/^Version: NSS \([0-9.]*\).*/\1/p' | head -1)
+    for target in name address; do
+        mkdir "$work/firefox-$target"
+        if [ $target = name ]; then u=$url n=firefox c=firefox; else
+            u=https://127.0.0.1:$port/ n=firefox-ip c="firefox (by IP address, no SNI)"; fi
+        # --screenshot loads the page; it stops at the certificate warning, so the
+        # capture's timeout ends it once the hellos are sent
+        capture "$n" "$c" "$fv" "NSS ${nss:-(bundled)}" \
+            timeout 12 "$firefox" --headless --no-remote --profile "$work/firefox-$target" \
+            --screenshot "$work/firefox-$target.png" "$u"
+    done
 fi
 
 # --- User-Agents over plain HTTP --------------------------------------------

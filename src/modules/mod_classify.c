@@ -93,18 +93,24 @@ void clf_feature_name(unsigned i, char *buf, size_t len)
 static unsigned len_bin(uint64_t v) { return v / 150 < 9 ? (unsigned)(v / 150) : 9; }
 static unsigned ipt_bin(uint64_t v) { return v / 50 < 9 ? (unsigned)(v / 50) : 9; }
 
-/* The Markov matrix x[10][10] from transition counts c and row sums r. */
+/* The Markov matrix x[10][10] from transition counts c and row sums r.
+ * A row without transitions is all +0 (what c * 0 would give). */
 static void markov_rows(const uint32_t *c, const uint32_t *r, double *x)
 {
-    double ri[10];
-    for (int i = 0; i < 10; i++)
-        ri[i] = r[i] ? 1.0 / (double)r[i] : 0;
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 10; i++) {
+        double *row = x + i * 10;
+        if (!r[i]) {
+            memset(row, 0, 10 * sizeof *row);
+            continue;
+        }
+        double ri = 1.0 / (double)r[i];
         for (int j = 0; j < 10; j++)
-            x[i * 10 + j] = (double)c[i * 10 + j] * ri[i];
+            row[j] = (double)c[i * 10 + j] * ri;
+    }
 }
 
-void clf_features(const struct clf_input *in, bool legacy_bd, double x[CLF_N_BD])
+/* x[0..CLF_N_SPLT-1]: the meta features and the two Markov matrices. */
+static void splt_features(const struct clf_input *in, double x[CLF_N_SPLT])
 {
     x[0] = (double)in->dp;
     x[1] = (double)in->sp;
@@ -119,8 +125,8 @@ void clf_features(const struct clf_input *in, bool legacy_bd, double x[CLF_N_BD]
     x[6] = (double)dur;
     double *ml = x + 7, *mt = x + 107;
     if (n <= 1) {
-        for (int i = 0; i < 100; i++)
-            ml[i] = mt[i] = 0;
+        memset(ml, 0, 100 * sizeof *ml);
+        memset(mt, 0, 100 * sizeof *mt);
         if (n == 1) {
             unsigned l = len_bin(in->len[0]), t = ipt_bin(in->ipt[0]);
             ml[l * 10 + l] = 1;
@@ -141,12 +147,39 @@ void clf_features(const struct clf_input *in, bool legacy_bd, double x[CLF_N_BD]
         markov_rows(cl, rl, ml);
         markov_rows(ct, rt, mt);
     }
-    double *bd = x + 207;
+}
+
+void clf_features(const struct clf_input *in, bool legacy_bd, double x[CLF_N_BD])
+{
+    splt_features(in, x);
+    double *bd = x + CLF_N_SPLT;
     uint64_t s = in->bd ? in->bd_total : 0;
     uint64_t denom = legacy_bd ? in->bytes_out + in->bytes_in : s;
     if (s && denom) {
         double r = 1.0 / (double)denom;
-        for (int v = 0; v < 256; v++)
+        int v = 0;
+#if defined(__GNUC__)
+        /* Two at a time: a count c < 2^52 is exactly the double whose bits
+         * are those of 2^52 with c in the mantissa, minus 2^52 -- the same
+         * value as (double)c, so the same products. */
+        if (s < (1ull << 52)) {
+            typedef uint64_t v2u __attribute__((vector_size(16)));
+            typedef double v2d __attribute__((vector_size(16)));
+            const v2u magic = {0x4330000000000000ull, 0x4330000000000000ull};
+            const v2d two52 = {4503599627370496.0, 4503599627370496.0};
+            const v2d rr = {r, r};
+            for (; v < 256; v += 2) {
+                v2u c;
+                v2d d;
+                memcpy(&c, in->bd + v, sizeof c);
+                c |= magic;
+                memcpy(&d, &c, sizeof d);
+                d = (d - two52) * rr;
+                memcpy(bd + v, &d, sizeof d);
+            }
+        }
+#endif
+        for (; v < 256; v++)
             bd[v] = (double)(int64_t)in->bd[v] * r;
     } else {
         for (int v = 0; v < 256; v++)
@@ -191,11 +224,12 @@ double clf_score(const struct clf_model *m, const double x[CLF_N_BD], bool have_
     /* lanes k = 0..7 of four 2-wide vectors: each lane adds its own terms
      * in index order, exactly as the scalar loop below would */
     typedef double v2d __attribute__((vector_size(16)));
+    /* unaligned loads straight from the arrays (a v2d copied out with
+     * memcpy went through the stack: twice the instructions) */
+    typedef double v2du __attribute__((vector_size(16), aligned(8), may_alias));
     v2d a0 = {0, 0}, a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0};
     for (; i + 8 <= n; i += 8) {
-        v2d c[4], v[4];
-        memcpy(c, m->coef + i, sizeof c);
-        memcpy(v, x + i, sizeof v);
+        const v2du *c = (const v2du *)(m->coef + i), *v = (const v2du *)(x + i);
         a0 = a0 + c[0] * v[0];
         a1 = a1 + c[1] * v[1];
         a2 = a2 + c[2] * v[2];
@@ -627,6 +661,14 @@ static struct dist_view dist_view(const struct joy_config *core)
     return v;
 }
 
+/* The module's shared data: the model, and its "classifier" object as
+ * JSON text, written once here instead of formatted for every record. */
+struct classify_data {
+    struct clf_model m;
+    size_t classifier_len;
+    char classifier[2 * 6 * CLF_NAME_MAX + 64]; /* every byte escaped as \u00XX */
+};
+
 static int classify_setup(const void *cfg, const struct joy_config *core, void **data,
                           char *err, size_t errlen)
 {
@@ -642,13 +684,14 @@ static int classify_setup(const void *cfg, const struct joy_config *core, void *
                  "classify=1 needs model=FILE (joy-train's output, or Joy's SPLT_FILE:BD_FILE)");
         return -1;
     }
-    struct clf_model *m = malloc(sizeof *m);
-    if (!m) {
+    struct classify_data *d = malloc(sizeof *d);
+    if (!d) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    struct clf_model *m = &d->m;
     if (clf_load(c->model, m, err, errlen) != 0) {
-        free(m);
+        free(d);
         return -1;
     }
     if (m->kind == CLF_JOY_MODEL && m->n == CLF_N_BD && (!dv.on || dv.dist_bytes != 4000)) {
@@ -656,10 +699,27 @@ static int classify_setup(const void *cfg, const struct joy_config *core, void *
                  "model: %s uses feature set joy-splt-bd-v1, which needs dist=1 and "
                  "dist_bytes=4000",
                  c->model);
-        free(m);
+        free(d);
         return -1;
     }
-    *data = m;
+    struct jsonw w;
+    jw_init(&w);
+    jw_obj_open(&w);
+    jw_kv_cstr(&w, "model", m->name);
+    jw_kv_cstr(&w, "version", m->version);
+    jw_close(&w);
+    bool fits = !w.overflow && w.len <= sizeof d->classifier;
+    if (fits) {
+        memcpy(d->classifier, w.buf, w.len);
+        d->classifier_len = w.len;
+    }
+    jw_free(&w);
+    if (!fits) {
+        snprintf(err, errlen, "out of memory");
+        free(d);
+        return -1;
+    }
+    *data = d;
     return 0;
 }
 
@@ -768,7 +828,8 @@ static void classify_json(const struct module_env *env, const void *state, const
 {
     (void)state;
     const struct classify_cfg *c = env->cfg;
-    const struct clf_model *m = env->data;
+    const struct classify_data *d = env->data;
+    const struct clf_model *m = d ? &d->m : NULL;
     struct classify_scratch *s = env->scratch;
     bool bidir = env->core->bidir;
 
@@ -782,8 +843,11 @@ static void classify_json(const struct module_env *env, const void *state, const
             prev = e->ts;
         s->len[i] = e->len;
     }
+    /* The byte distribution is read only when it is used: by a model of
+     * the joy-splt-bd-v1 set or Joy's pair, or to write the features. */
+    bool need_bd = c->features || (m && (m->kind == CLF_JOY_PAIR || m->n > CLF_N_SPLT));
     uint64_t k[256];
-    uint64_t counted = bytedist_of(env, f, k);
+    uint64_t counted = need_bd ? bytedist_of(env, f, k) : 0;
     bool ports = flow_has_ports(f);
     struct clf_input in = {
         .dp = ports ? flow_dp(f) : 0,
@@ -803,15 +867,17 @@ static void classify_json(const struct module_env *env, const void *state, const
     if (m) {
         bool legacy = m->kind == CLF_JOY_PAIR;
         bool used_bd;
-        clf_features(&in, legacy, x);
+        /* without it, x[CLF_N_SPLT..] is not read (clf_score stops at
+         * m->n = CLF_N_SPLT) */
+        if (need_bd)
+            clf_features(&in, legacy, x);
+        else
+            splt_features(&in, x);
         double p = clf_score(m, x, in.bd != NULL, in.bytes_out + in.bytes_in, &used_bd);
         jw_key(w, "p_malware");
         put_prob(w, p);
         jw_key(w, "classifier");
-        jw_obj_open(w);
-        jw_kv_cstr(w, "model", m->name);
-        jw_kv_cstr(w, "version", m->version);
-        jw_close(w);
+        jw_raw_value(w, d->classifier, d->classifier_len);
         if (legacy && c->features)
             clf_features(&in, false, x);
     } else {
