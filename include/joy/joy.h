@@ -236,6 +236,9 @@ struct joy_record {
     uint32_t n_pkts;        /* entries in pkts (at most num_pkts) */
     const struct joy_pkt *pkts;
     const void *internal;   /* the library's; do not touch */
+    /* the record's "community_id" value ("1:" and base64, NUL-terminated),
+     * NULL when it has none (community_id=0, collected records) */
+    const char *community_id;
 };
 
 /*
