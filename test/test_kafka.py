@@ -223,6 +223,24 @@ def run(tmp, exe):
     check("a bad kafka_property is refused with its name", p.returncode != 0 and
           "nonsense.key" in p.stderr, p.stderr)
 
+    # the producer's codec and level as librdkafka reports its configuration
+    def conf_of(*opts):
+        p = subprocess.run([JOY, "-w", os.devnull, "-w", "kafka://127.0.0.1:9/t",
+                            "kafka_property=debug=conf", "kafka_flush_timeout=1",
+                            "kafka_property=message.timeout.ms=500"] + list(opts) + [sample],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        return [ln.split("]:", 1)[1].strip() for ln in p.stderr.splitlines() if "|CONF|" in ln
+                and "]:" in ln]
+    conf = conf_of()
+    check("default producer: zstd at compression.level 1",
+          "compression.codec = zstd" in conf and "compression.level = 1" in conf, conf[:40])
+    conf = conf_of("kafka_compression=none")
+    check("kafka_compression=none turns compression off (it once read back as zstd)",
+          "compression.codec = none" in conf, conf[:40])
+    conf = conf_of("kafka_compression=lz4", "kafka_property=compression.level=5")
+    check("kafka_property=compression.level overrides the default level",
+          "compression.codec = lz4" in conf and "compression.level = 5" in conf, conf[:40])
+
 
 def finish():
     print("%d passed, %d failed, %d skipped" % (R["passed"], R["failed"], R["skipped"]))

@@ -238,6 +238,9 @@ struct joy_record {
     const void *internal;   /* the library's; do not touch */
     int64_t time_base_sec;  /* time_start_ns, time_end_ns and pkts[].ts_ns count from this
                              * many seconds since the epoch (joy_meter_set_time_base; 0) */
+    /* the record's "community_id" value ("1:" and base64, NUL-terminated),
+     * NULL when it has none (community_id=0, collected records) */
+    const char *community_id;
 };
 
 /*

@@ -127,7 +127,8 @@ int export_setup_read(const struct joy_config *cfg, struct export_setup *e, char
     o->spill_dir = o_spill[0] ? o_spill : ".";
     o->flush_timeout = (unsigned)get_num(cfg, "kafka_flush_timeout");
     o->kafka_acks = o_acks[0] ? o_acks : "all";
-    o->kafka_compression = o_comp[0] ? o_comp : "zstd";
+    /* the option's default is zstd; "none" reads back as "" */
+    o->kafka_compression = o_comp[0] ? o_comp : "none";
     o->kafka_idempotence = get_num(cfg, "kafka_idempotence") != 0;
     o->n_kafka_props = split(o_prop, e->props, nlines);
     o->kafka_props = (const char *const *)e->props;

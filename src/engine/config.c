@@ -50,7 +50,7 @@ static const struct joy_option core_options[] = {
     {"kafka_acks", OPT_STR, CORE(kafka_acks), 0, 0, "all", "all|1|0",
      "Kafka producer acks (librdkafka 'acks')"},
     {"kafka_compression", OPT_STR, CORE(kafka_compression), 0, 0, "zstd", "zstd|lz4|gzip|snappy|none",
-     "Kafka message compression (librdkafka 'compression.codec')"},
+     "Kafka message compression (librdkafka 'compression.codec', at 'compression.level' 1)"},
     {"kafka_idempotence", OPT_BOOL, CORE(kafka_idempotence), 0, 1, "1", "0|1",
      "idempotent Kafka producer (no duplicates on retries, order kept per partition)"},
     {"kafka_property", OPT_LIST, CORE(kafka_property), 0, 0, NULL, "KEY=VALUE",

@@ -210,14 +210,15 @@ static void emit_record(void *ctx, struct flow *f)
     struct joy_meter *m = ctx;
     struct flow copy;
     const struct flow *shown = record_shown_flow(&m->rec_env, f, &copy);
+    char cid[RECORD_CID_MAX];
     jw_reset(&m->w);
-    record_write(&m->w, f, shown, &m->rec_env, true);
+    record_write(&m->w, f, shown, &m->rec_env, true, cid);
     if (m->w.overflow) {
         /* Too large even for the cap: write the core fields only (the
          * module states are left out, the addresses still anonymised). */
         m->stats.oversized++;
         jw_reset(&m->w);
-        record_write(&m->w, f, shown, &m->rec_env, false);
+        record_write(&m->w, f, shown, &m->rec_env, false, cid);
     }
     m->stats.records++;
     struct joy_record r;
@@ -225,6 +226,7 @@ static void emit_record(void *ctx, struct flow *f)
     r.json = m->w.buf;
     r.len = m->w.len;
     fill_view(&r, f, shown, m->rec_env.time_base);
+    r.community_id = cid[0] ? cid : NULL;
     m->on_record(m->user, &r);
 }
 

@@ -166,7 +166,7 @@ static void scrub_module_fields(struct jsonw *w, size_t from, struct anon_worker
 }
 
 void record_write(struct jsonw *w, const struct flow *f, const struct flow *shown,
-                  const struct record_env *re, bool with_modules)
+                  const struct record_env *re, bool with_modules, char *cid)
 {
     char addr[IPADDR_STRLEN];
     const struct flow_side *out = &f->side[0], *in = &f->side[1];
@@ -219,10 +219,12 @@ void record_write(struct jsonw *w, const struct flow *f, const struct flow *show
         jw_close(w);
     }
 
+    cid[0] = '\0';
     if (cfg->community_id) {
-        char cid[64];
-        if (community_id_v1(shown, 0, cid, sizeof cid))
+        if (community_id_v1(shown, 0, cid, RECORD_CID_MAX))
             jw_kv_plain(w, "community_id", cid); /* "1:" and base64 */
+        else
+            cid[0] = '\0';
     }
 
     size_t module_fields = w->len;

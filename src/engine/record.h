@@ -30,8 +30,11 @@ const struct flow *record_shown_flow(const struct record_env *re, const struct f
                                      struct flow *copy);
 
 /* Write the record of f (shown: from record_shown_flow) into w.
- * with_modules false: the core fields only (a record over the size cap). */
+ * with_modules false: the core fields only (a record over the size cap).
+ * cid (RECORD_CID_MAX bytes) receives the record's community_id text, or
+ * "" when the record has none. */
+#define RECORD_CID_MAX 64
 void record_write(struct jsonw *w, const struct flow *f, const struct flow *shown,
-                  const struct record_env *re, bool with_modules);
+                  const struct record_env *re, bool with_modules, char *cid);
 
 #endif

@@ -367,6 +367,25 @@ static void list_used(const uint64_t k[256], struct used_bins *u)
     u->n = n;
 }
 
+/* get_counts() and list_used() in one pass over the bins */
+static void get_counts_used(const struct bytedist_state *s, uint64_t k[256], struct used_bins *u)
+{
+    if (s->wide) {
+        get_counts(s, k);
+        list_used(k, u);
+        return;
+    }
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        uint64_t c = s->hist[b];
+        k[b] = c;
+        u->byte[n] = (uint8_t)b;
+        u->count[n] = c;
+        n += c != 0;
+    }
+    u->n = n;
+}
+
 /* v with 6 decimals, fewer when it is too large for 6 (never null) */
 static void put_real(struct jsonw *w, double v)
 {
@@ -476,8 +495,7 @@ static void bytedist_json(const struct module_env *env, const void *state, const
         return;
     uint64_t k[256];
     struct used_bins u;
-    get_counts(s, k);
-    list_used(k, &u);
+    get_counts_used(s, k, &u);
     if (c->dist)
         write_dist(w, k, &u, n);
     if (sh && sh->have_map)

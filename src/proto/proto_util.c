@@ -32,18 +32,14 @@ void tcp_opts_to_json(struct jsonw *w, const uint8_t *opts, size_t len)
     jw_arr_open(w);
     while (cur_left(&c) > 0) {
         uint8_t kind = cur_u8(&c);
+        /* the common options as whole values, one call each (ppi=1 writes
+         * them for every packet); the same text as key-by-key writing */
         if (kind == 0) {
-            jw_obj_open(w);
-            jw_key(w, "eol");
-            jw_null(w);
-            jw_close(w);
+            jw_raw_value(w, "{\"eol\":null}", sizeof "{\"eol\":null}" - 1);
             break;
         }
         if (kind == 1) {
-            jw_obj_open(w);
-            jw_key(w, "noop");
-            jw_null(w);
-            jw_close(w);
+            jw_raw_value(w, "{\"noop\":null}", sizeof "{\"noop\":null}" - 1);
             continue;
         }
         uint8_t olen = cur_u8(&c);
@@ -59,14 +55,26 @@ void tcp_opts_to_json(struct jsonw *w, const uint8_t *opts, size_t len)
         }
         struct cursor d = cur_sub(&c, olen - 2u);
         size_t dlen = olen - 2u;
+        char *o;
+        if (kind == 8 && dlen == 8 && (o = jw_raw_begin(w, 40 + 2 * JW_UINT_MAX))) {
+            static const char val[] = "{\"ts\":{\"val\":", ecr[] = ",\"ecr\":";
+            memcpy(o, val, sizeof val - 1);
+            o = jw_fmt_uint(o + sizeof val - 1, cur_u32(&d));
+            memcpy(o, ecr, sizeof ecr - 1);
+            o = jw_fmt_uint(o + sizeof ecr - 1, cur_u32(&d));
+            memcpy(o, "}}", 2);
+            jw_raw_end(w, o + 2);
+            continue;
+        }
+        if (kind == 4 && dlen == 0) {
+            jw_raw_value(w, "{\"sackp\":null}", sizeof "{\"sackp\":null}" - 1);
+            continue;
+        }
         jw_obj_open(w);
         if (kind == 2 && dlen == 2) {
             jw_kv_uint(w, "mss", cur_u16(&d));
         } else if (kind == 3 && dlen == 1) {
             jw_kv_uint(w, "ws", cur_u8(&d));
-        } else if (kind == 4 && dlen == 0) {
-            jw_key(w, "sackp");
-            jw_null(w);
         } else if (kind == 5) {
             jw_kv_hex(w, "sack", d.p, dlen);
         } else if (kind == 8 && dlen == 8) {

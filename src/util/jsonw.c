@@ -8,6 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void jw_init(struct jsonw *w)
 {
@@ -514,7 +517,25 @@ void jw_hex(struct jsonw *w, const void *sv, size_t n)
     }
     char *o = w->buf + w->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++, o += 2)
+    size_t i = 0;
+#ifdef __SSE2__
+    /* 16 bytes to 32 hex digits at a time (idp=1400 writes 2.8 KB of hex
+     * per direction): the high and low nibbles interleaved, then '0' + v,
+     * plus 'a' - '0' - 10 where v > 9.  The same text as the table below. */
+    const __m128i low4 = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+    const __m128i zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
+    for (; i + 16 <= n; i += 16, o += 32) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low4);
+        __m128i lo = _mm_and_si128(x, low4);
+        __m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+        a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
+        b = _mm_add_epi8(_mm_add_epi8(b, zero), _mm_and_si128(_mm_cmpgt_epi8(b, nine), gap));
+        _mm_storeu_si128((__m128i *)(void *)o, a);
+        _mm_storeu_si128((__m128i *)(void *)(o + 16), b);
+    }
+#endif
+    for (; i < n; i++, o += 2)
         memcpy(o, hex_pairs + 2 * s[i], 2);
     *o++ = '"';
     w->len = (size_t)(o - w->buf);

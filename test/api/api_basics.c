@@ -114,7 +114,7 @@ struct got {
     struct joy_pkt pkts[8];
     char json[4096];
     char num_out[32], num_in[32], sa[64], expire[8], bytes_out[32];
-    int member_rc_missing, packets_is_array;
+    int member_rc_missing, packets_is_array, cid_matches;
 };
 
 static void member(const struct joy_record *rec, const char *key, char *out, size_t outlen)
@@ -150,6 +150,12 @@ static void on_record(void *user, const struct joy_record *rec)
     g->member_rc_missing = joy_record_member(rec, "no_such_member", &v, &len);
     g->packets_is_array = joy_record_member(rec, "packets", &v, &len) == JOY_OK && len >= 2 &&
                           v[0] == '[' && v[len - 1] == ']';
+    /* the view's community_id is the record's member, without its quotes */
+    g->cid_matches = rec->community_id &&
+                     joy_record_member(rec, "community_id", &v, &len) == JOY_OK &&
+                     len == strlen(rec->community_id) + 2 &&
+                     memcmp(v + 1, rec->community_id, len - 2) == 0;
+    g->view.community_id = NULL;
 }
 
 static void on_record_count(void *user, const struct joy_record *rec)
@@ -461,6 +467,7 @@ static void test_one_flow(void)
     CHECK(strcmp(g.expire, "\"e\"") == 0);
     CHECK(g.member_rc_missing == JOY_ERR_NOT_FOUND);
     CHECK(g.packets_is_array);
+    CHECK(g.cid_matches);
     /* a second flush has nothing left */
     joy_meter_flush(m);
     CHECK(g.n == 1);
