@@ -843,4 +843,5 @@ const struct joy_module classify_module = {
     .worker_free = classify_worker_free,
     .write_json = classify_json,
     .writes_every_record = true,
+    .reloadable = true,
 };
