@@ -10,6 +10,10 @@
     flows and totals; hostile messages (truncations, floods) never crash
   - tcp:// and unix: JSON Lines streams: byte-equal delivery; a peer that
     comes late gets everything in order (spill and replay); drop counts
+  - threads=2 with several -w (a gzip file, tcp://, unix:, ipfix+file:,
+    ipfix+tcp://): every worker's records reach every destination through
+    the writer thread: the same multiset of lines as threads=1's file, and
+    the IPFIX export read back by joy's collector keeps every field
 
 Tools that are absent (nfcapd, softflowd, tshark) skip their cases with a
 message.  Interpreter: any Python 3 (standard library only).
@@ -138,7 +142,7 @@ def main():
         caps = [SAMPLE] + sorted(os.path.join(tmp, n) for n in os.listdir(tmp)
                                  if n.endswith(".pcap") and os.path.getsize(os.path.join(tmp, n)) < 2e6)
         for fn in (metadata_cases, ipfix_roundtrips, ipfix_capture_and_hostile, nfcapd_cases,
-                   tshark_cases, softflowd_cases, stream_cases):
+                   tshark_cases, softflowd_cases, stream_cases, threads_cases):
             try:
                 fn(tmp, caps)
             except Exception as e:  # noqa: BLE001
@@ -492,6 +496,59 @@ def stream_cases(tmp, caps):
     check("nobody listening, on_full=spill: exit 1, the records kept in the spill file",
           p.returncode == 1 and os.path.exists(spill) and spill.encode() in p.stderr,
           p.stderr[-300:])
+
+
+def threads_cases(tmp, caps):
+    """threads=2 and several -w: every destination gets every worker's records."""
+    opts = ["ipfix_export_template=eta", "dist=1", "idp=100", "bidir=1"]
+    ref = os.path.join(tmp, "t1.json")
+    p = joy("-w", ref, "threads=1", *opts, *caps)
+    rc1 = p.returncode           # 1: the generated captures include damaged ones
+    meta, want = load(ref)
+    want_lines = sorted(open(ref, "rb").read().splitlines()[1:])
+    port = free_port(socket.SOCK_STREAM)
+    tl = Listener(socket.AF_INET, ("127.0.0.1", port))
+    tl.start()
+    path = os.path.join(tmp, "t.sock")
+    ul = Listener(socket.AF_UNIX, path)
+    ul.start()
+    tl.ready.wait(5)
+    ul.ready.wait(5)
+    out = os.path.join(tmp, "t2.json.gz")
+    xf = os.path.join(tmp, "t2.ipfix")
+    p = joy("-w", out, "-w", "tcp://127.0.0.1:%d" % port, "-w", "unix:" + path,
+            "-w", "ipfix+file:" + xf, "threads=2", *opts, *caps)
+    time.sleep(0.5)
+    import gzip
+    got_file = sorted(gzip.open(out).read().splitlines()[1:])
+    check("threads=2, four -w: accepted, the file = threads=1's records (%d)" % len(want_lines),
+          p.returncode == rc1 and got_file == want_lines and len(want_lines) > 50,
+          (p.returncode, p.stderr[-300:], len(got_file), len(want_lines)))
+    for name, ln in (("tcp://", tl), ("unix:", ul)):
+        lines = ln.data.splitlines()
+        check("threads=2: %s gets the metadata line, then every worker's records" % name,
+              lines and b'"version"' in lines[0] and sorted(lines[1:]) == want_lines,
+              (len(lines), len(want_lines)))
+    msgs = ipfix_messages(open(xf, "rb").read())
+    pc = os.path.join(tmp, "t2.pcap")
+    pcap_of_udp(pc, msgs, 4739)
+    col = os.path.join(tmp, "t2-coll.json")
+    p = joy("-r", pc, "ipfix_collect_port=4739", "-w", col)
+    got = load(col)[1]
+    bad = compare(want, got)
+    check("threads=2: ipfix+file: read back by the collector keeps every field (%d records)" % len(got),
+          p.returncode == 0 and len(got) == len(want) and not bad, (len(got), len(want), bad[:5]))
+    # network destinations only (no file), over IPFIX/TCP to joy's collector
+    port = free_port(socket.SOCK_STREAM)
+    cout = os.path.join(tmp, "t-coll-tcp.json")
+    c = collector(port, cout)
+    p = joy("-w", "ipfix+tcp://127.0.0.1:%d" % port, "threads=2", *opts, *caps)
+    rc, err = stop(c)
+    got = load(cout)[1]
+    bad = compare(want, got)
+    check("threads=2, -w ipfix+tcp:// only: the collector gets every record with every field",
+          p.returncode == rc1 and rc == 0 and len(got) == len(want) and not bad,
+          (p.returncode, p.stderr[-300:], len(got), len(want), bad[:5]))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 test/kafka/mock_cluster.c (built here with cc -lrdkafka) starts a 3-broker
 cluster on loopback ports and reads topics back.  Checks: every record
 reaches Kafka once, byte-equal to the file output, keyed by community_id
-(5-tuple text without it), the metadata line on TOPIC.meta; brokers stopped
+(5-tuple text without it), also with threads=2 (through the writer
+thread), the metadata line on TOPIC.meta; brokers stopped
 in the middle of a run lose and duplicate nothing (idempotent producer);
 an unreachable cluster makes joy exit 1 naming the undelivered records;
 joy -V names the sink.  Skips when joy was built without Kafka or
@@ -160,6 +161,20 @@ def run(tmp, exe):
         check("the metadata line goes to TOPIC.meta with key 'metadata'",
               len(meta) == 1 and meta[0][2] == lines_of(out)[0] and meta[0][1] == "metadata",
               meta[:1])
+
+        # threads=2: every worker's records through the writer thread, keyed
+        c.cmd("topic joy.threads 4")
+        out_t = os.path.join(tmp, "kt.json.gz")
+        p = subprocess.run([JOY, "-w", out_t, "-w", "kafka://%s/joy.threads" % c.bootstrap,
+                            "threads=2"] + args[5:], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        msgs = c.consume("joy.threads", len(recs) + 10, 15000)
+        import gzip
+        trecs = gzip.open(out_t).read().decode().splitlines()[1:]
+        check("threads=2: every record reaches Kafka once, = threads=1's records (%d)" % len(msgs),
+              sorted(m[2] for m in msgs) == sorted(recs) == sorted(trecs) and
+              all(m[1] == json.loads(m[2]).get("community_id") for m in msgs),
+              "%d messages, %d records, %s" % (len(msgs), len(recs), p.stderr[-300:]))
 
         # community_id=0: the key is the 5-tuple text
         out2 = os.path.join(tmp, "k2.json")

@@ -91,9 +91,12 @@ def partial_lines(path):
     """What a reader sees of a file being written (an unfinished gzip too)."""
     with open(path, "rb") as f:
         data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
-    return data.decode("utf-8", "replace").splitlines()
+    out = b""
+    while data[:2] == b"\x1f\x8b":     # member after member, as zcat reads (threads=N)
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += d.decompress(data)
+        data = d.unused_data
+    return (out or data).decode("utf-8", "replace").splitlines()
 
 
 def flood(n, rate):
@@ -138,6 +141,20 @@ def offline_cases(tmp):
         assert sorted(got) == want
 
     @case
+    def rotate_by_packet_time_threads2():
+        # the reader's packet clock: every file holds exactly the records
+        # threads=1 puts in it (a multiset per file), for -G and -W too
+        for extra in ([], ["-W", "3"]):
+            d1, f1, _ = rotated("g1%d" % len(extra), "-G", "60", "threads=1", *extra)
+            d2, f2, got = rotated("g2%d" % len(extra), "-G", "60", "threads=2", *extra)
+            assert f1 == f2 and len(f2) == (3 if extra else 6), (f1, f2)
+            for f in f2:
+                assert sorted(records_of(os.path.join(d2, f))) == \
+                    sorted(records_of(os.path.join(d1, f))), f
+            if not extra:
+                assert sorted(got) == want
+
+    @case
     def rotate_strftime_names():
         d = os.path.join(tmp, "s")
         os.mkdir(d)
@@ -179,17 +196,17 @@ def offline_cases(tmp):
         rc, _, err = joy("-r", SAMPLE, "-G", "10", "-w", "-")
         assert rc == 2 and "needs an output file name" in err, (rc, err)
 
-    @case
-    def sighup_while_reading_a_fifo():
-        big = flood(60000, 1000)
-        fifo = os.path.join(tmp, "hup.fifo")
+    big = flood(60000, 1000)
+
+    def sighup_fifo(tag, *extra):
+        fifo = os.path.join(tmp, "hup%s.fifo" % tag)
         os.mkfifo(fifo)
-        d = os.path.join(tmp, "hup")
+        d = os.path.join(tmp, "hup" + tag)
         os.mkdir(d)
         ref = os.path.join(tmp, "hup-single.json.gz")
         rc, _, err = joy("-r", "-", "-w", ref, stdin=big)
         assert rc == 0, err
-        p = subprocess.Popen([JOY, "-r", fifo, "-w", os.path.join(d, "f.json.gz")],
+        p = subprocess.Popen([JOY, "-r", fifo, "-w", os.path.join(d, "f.json.gz")] + list(extra),
                              stderr=subprocess.PIPE, env=ENV)
         w = open(fifo, "wb")
         half = len(big) // 2
@@ -210,6 +227,14 @@ def offline_cases(tmp):
             assert recs, f
             got += recs
         assert sorted(got) == sorted(records_of(ref))
+
+    @case
+    def sighup_while_reading_a_fifo():
+        sighup_fifo("")
+
+    @case
+    def sighup_while_reading_a_fifo_threads2():
+        sighup_fifo("t2", "threads=2")
 
     @case
     def leftover_part_is_recovered():
@@ -472,12 +497,38 @@ def root_cases(tmp):
         print("skip live_cases: cannot create network namespaces: %s" % e)
         return
     try:
-        live_cases(tmp)
+        # threads=1; threads=2 through the dispatcher (libpcap); threads=2
+        # with AF_PACKET fanout (doc/internals/threads.md)
+        for extra, tag in (([], ""), (["threads=2"], "_threads2"),
+                           (["threads=2", "capture=afpacket"], "_afpacket2")):
+            live_cases(tmp, extra, tag)
     finally:
         netns_down()
 
 
-def live_cases(tmp):
+def model_text(name, intercept):
+    """A joy-model file scoring every flow 1/(1+exp(-intercept)) (saltUI's writer)."""
+    sys.path.insert(0, os.path.join(ROOT, "saltUI"))
+    from joytrain import model as jtm
+    m = jtm.Model()
+    m.name, m.version = name, "1"
+    m.feature_set, m.n = "joy-splt-v1", 207
+    m.mean, m.std, m.weight = [0.0] * 207, [1.0] * 207, [0.0] * 207
+    m.intercept = intercept
+    return m.text()
+
+
+def live_cases(tmp, extra, tag):
+    tmp = os.path.join(tmp, "live" + tag)
+    os.mkdir(tmp)
+
+    def case(fn):
+        fn.__name__ += tag
+        return globals()["case"](fn)
+
+    def live(args, stderr=subprocess.PIPE, env=None):
+        return globals()["live"](args + extra, stderr=stderr, env=env)
+
     @case
     def live_records_flushed_within_2s():
         for name in ("live.json", "live.json.gz"):
@@ -517,6 +568,10 @@ def live_cases(tmp):
         assert rc == 0, err
         assert "statistics (SIGUSR1)" in err and "statistics (SIGUSR2)" in err, err
         assert "dropped by kernel" in err
+        if extra:    # per worker and in total
+            assert "(SIGUSR1): worker 0: " in err and "(SIGUSR1): worker 1: " in err, err
+            tot = [l for l in err.splitlines() if "statistics (SIGUSR2): " in l and "worker" not in l]
+            assert tot and "records written" in tot[0] and "flows open" in tot[0], err
         files = outputs(d)
         assert files == ["f.json.gz", "f1.json.gz"], files
         a, b = records_of(os.path.join(d, files[0])), records_of(os.path.join(d, files[1]))
@@ -535,6 +590,115 @@ def live_cases(tmp):
         assert len(files) >= 3, files
         for f in files:
             records_of(os.path.join(d, f))
+
+    @case
+    def live_rotation_union_equals_single_file():
+        # -G 1 and SIGHUPs while flows come and go: every file complete,
+        # their union = the records of a second joy writing one file
+        d = os.path.join(tmp, "lu")
+        os.mkdir(d)
+        single = os.path.join(tmp, "lu-single.json")
+        p = live(["-G", "1", "-w", os.path.join(d, "f-%s.json.gz"), "inactive_timeout=1"])
+        q = live(["-w", single, "inactive_timeout=1"])
+        try:
+            for k in range(6):
+                send(25000 + 10 * k, 5)
+                time.sleep(0.35)
+                if k % 2:
+                    p.send_signal(signal.SIGHUP)
+        finally:
+            rc, err = stop(p)
+            rc2, err2 = stop(q)
+        assert rc == 0 and rc2 == 0, err + err2
+        files = outputs(d)
+        assert len(files) >= 4 and not [f for f in files if f.endswith(".part")], files
+        got = []
+        for f in files:
+            got += records_of(os.path.join(d, f))
+        want = records_of(single)
+        assert sorted(ports_in(got)) == sorted(ports_in(want)) == \
+            sorted(25000 + 10 * k + i for k in range(6) for i in range(5)), (ports_in(got), ports_in(want))
+
+    @case
+    def sighup_reloads_the_model():
+        d = os.path.join(tmp, "model")
+        os.mkdir(d)
+        mpath = os.path.join(tmp, "m.model")
+        with open(mpath, "w") as f:
+            f.write(model_text("alpha", 0.0))
+        p = live(["-v", "-w", os.path.join(d, "f.json"), "inactive_timeout=1", "classify=1",
+                  "model=" + mpath])
+        try:
+            def flushed(name, n):
+                return lambda: len(partial_lines(os.path.join(d, name + ".part"))) == n + 1
+            send(26000, 3)
+            assert wait_for(flushed("f.json", 3), 6), partial_lines(os.path.join(d, "f.json.part"))
+            with open(mpath, "w") as f:
+                f.write(model_text("beta", 2.0))
+            p.send_signal(signal.SIGHUP)
+            assert wait_for(lambda: os.path.exists(os.path.join(d, "f.json")), 3)
+            send(26100, 3)
+            assert wait_for(flushed("f1.json", 3), 6)
+            with open(mpath, "w") as f:
+                f.write("joy-model 1\nname broken\n")
+            p.send_signal(signal.SIGHUP)
+            assert wait_for(lambda: os.path.exists(os.path.join(d, "f1.json")), 3)
+            send(26200, 3)
+            assert wait_for(flushed("f2.json", 3), 6)
+        finally:
+            rc, err = stop(p)
+        assert rc == 0, err
+        assert "model=%s reloaded" % mpath in err, err
+        assert "SIGHUP: the model was not reloaded (" in err and "m.model" in err, err
+        seen = {}
+        for f, port0, name, pm in (("f.json", 26000, "alpha", 0.5), ("f1.json", 26100, "beta", None),
+                                   ("f2.json", 26200, "beta", None)):
+            recs = [json.loads(l) for l in records_of(os.path.join(d, f))]
+            assert sorted(ports_in(map(json.dumps, recs))) == [port0, port0 + 1, port0 + 2], (f, recs)
+            assert all(r["classifier"]["model"] == name for r in recs), (f, recs)
+            if pm is not None:
+                assert all(abs(r["p_malware"] - pm) < 1e-9 for r in recs), recs
+            seen[f] = recs
+        assert all(abs(r["p_malware"] - 1 / (1 + 2.718281828459045 ** -2.0)) < 1e-9
+                   for r in seen["f1.json"] + seen["f2.json"])
+
+    if extra:
+        @case
+        def several_outputs_live():
+            # a file and a unix: stream at once: every worker's records in both
+            d = os.path.join(tmp, "multi")
+            os.mkdir(d)
+            path = os.path.join(d, "s.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(1)
+            data = []
+
+            def accept():
+                c, _ = srv.accept()
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    data.append(b)
+                c.close()
+            t = threading.Thread(target=accept, daemon=True)
+            t.start()
+            out = os.path.join(d, "f.json.gz")
+            p = live(["-w", out, "-w", "unix:" + path, "inactive_timeout=1"])
+            try:
+                send(27000, 20)
+                time.sleep(2.5)
+            finally:
+                rc, err = stop(p)
+            t.join(10)
+            srv.close()
+            assert rc == 0, err
+            lines = b"".join(data).decode().splitlines()
+            recs = records_of(out)
+            assert lines and "version" in json.loads(lines[0]), lines[:1]
+            assert sorted(lines[1:]) == sorted(recs), (len(lines), len(recs))
+            assert sorted(ports_in(recs)) == list(range(27000, 27020)), ports_in(recs)
 
     @case
     def privilege_drop():

@@ -12,7 +12,9 @@ on the generated captures of test/gen_pcaps.py and on a synthetic capture
 made here (many hosts, time gaps past both timeouts, timestamps out of
 order, IPv4/IPv6 fragments).  mix.pcap (bench/mix.pcap of this checkout or
 $JOY_MIX) once with the full option set when present.  The same under
-ThreadSanitizer with build-tsan/joy ($JOY_TSAN) when it was built.
+ThreadSanitizer with build-tsan/joy ($JOY_TSAN) when it was built, also
+while SIGHUP and SIGUSR1 arrive during a threads=2 run with -G and a
+unix: stream (every record in the rotated files and in the stream).
 
 Live (root and `ip netns` needed, else skipped with a message): two network
 namespaces joined by a veth pair made here (removed at the end, also on
@@ -245,8 +247,73 @@ def offline(tmp):
                 else:
                     ok(what)
         print("tsan: %d runs of build-tsan/joy" % (2 * len(tsan_caps)))
+        tsan_signals(tmp, env)
     else:
         skip("tsan", "%s not built (make tsan)" % JOY_TSAN)
+
+
+def tsan_signals(tmp, env):
+    """build-tsan/joy threads=2 reading a FIFO with -G, a unix: stream and a
+    flush interval, while SIGHUP and SIGUSR1 arrive: no race, every record
+    in the files and in the stream."""
+    import socket
+    import threading
+    cap = os.path.join(tmp, "synth1.pcap")
+    ref = run_joy(JOY, cap, os.path.join(tmp, "sig1.json"), ["threads=1"])
+    with open(cap, "rb") as f:
+        blob = f.read()
+    fifo = os.path.join(tmp, "sig.fifo")
+    os.mkfifo(fifo)
+    d = os.path.join(tmp, "sig")
+    os.mkdir(d)
+    path = os.path.join(tmp, "sig.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    data = []
+
+    def accept():
+        c, _ = srv.accept()
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data.append(b)
+        c.close()
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    p = subprocess.Popen([JOY_TSAN, "-v", "-r", fifo, "-G", "60", "-w", os.path.join(d, "f.json.gz"),
+                          "-w", "unix:" + path, "threads=2"], stderr=subprocess.PIPE, env=env)
+    w = open(fifo, "wb")
+    parts = 4
+    for k in range(parts):
+        w.write(blob[k * len(blob) // parts:(k + 1) * len(blob) // parts])
+        w.flush()
+        time.sleep(0.5)
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.1)
+        p.send_signal(signal.SIGUSR1)
+    w.close()
+    _, err = p.communicate(timeout=600)
+    t.join(30)
+    srv.close()
+    err = err.decode("utf-8", "replace")
+    got = []
+    files = sorted(os.listdir(d))
+    for f in files:
+        with gzip.open(os.path.join(d, f), "rb") as g:
+            got += g.read().splitlines()[1:]
+    stream = b"".join(data).splitlines()[1:]
+    what = "tsan threads=2 with SIGHUP, SIGUSR1, -G, a file and a unix: stream"
+    if "ThreadSanitizer" in err or p.returncode != ref[0] or [f for f in files if f.endswith(".part")]:
+        bad(what, "exit %d, files %s\n%s" % (p.returncode, files, err[-2000:]))
+    elif sorted(got) != records(ref[1]) or sorted(stream) != records(ref[1]):
+        bad(what, "records differ from threads=1 (%d files)" % len(files))
+    elif "statistics (SIGUSR1): worker 1:" not in err or len(files) < 3:
+        bad(what, "no per-worker statistics or too few files: %s %s" % (files, err[-500:]))
+    else:
+        ok(what)
+        print("%s: %d files" % (what, len(files)))
 
 
 # ---------------------------------------------------------------------------

@@ -183,6 +183,24 @@ JOY_API const struct joy_config *joy_context_config(const struct joy_context *ct
 JOY_API long joy_context_metadata(const struct joy_context *ctx, const char *const *inputs,
                                   size_t n_inputs, char *buf, size_t buflen);
 
+/*
+ * Reloading (SIGHUP): what the reloadable modules loaded (today the
+ * classifier's model=) is loaded again from cfg, a new configuration of
+ * the same run, into a struct joy_reload; the context itself is not
+ * changed.  NULL with a message in err when something does not load (the
+ * meters keep what they use).  Each meter takes the new data on its own
+ * thread with joy_meter_reload(): records written afterwards use it.  A
+ * reload may be freed once no meter uses it any more (every meter took a
+ * later one, or was freed); the context's own data lives with the context.
+ */
+struct joy_reload;
+JOY_API struct joy_reload *joy_context_reload(const struct joy_context *ctx,
+                                              const struct joy_config *cfg, char *err,
+                                              size_t errlen);
+/* How many modules it reloads (0: nothing reloadable is enabled). */
+JOY_API int joy_reload_count(const struct joy_reload *r);
+JOY_API void joy_reload_free(struct joy_reload *r);
+
 /* ---------------------------------------------------------------------
  * Records.
  */
@@ -293,6 +311,11 @@ JOY_API void joy_meter_set_time_base(struct joy_meter *m, int64_t base_sec);
 
 /* Write every open flow (expire_type "e") and every parked fragment. */
 JOY_API void joy_meter_flush(struct joy_meter *m);
+
+/* Use what r reloaded (joy_context_reload) for the records written from
+ * now on.  r must come from the meter's context.  JOY_OK or
+ * JOY_ERR_INVALID. */
+JOY_API int joy_meter_reload(struct joy_meter *m, const struct joy_reload *r);
 
 struct joy_stats {
     uint64_t packets;        /* frames given to joy_meter_packet */

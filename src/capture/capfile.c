@@ -67,7 +67,7 @@ struct capfile {
     uint64_t last_ts;    /* ns of the last packet, for blocks without a time */
     int64_t last_sec;    /* ... and its exact time */
     uint32_t last_nsec;
-    const volatile sig_atomic_t *stop; /* set by a signal handler: stop reading */
+    const atomic_int *stop;            /* set by a signal handler: stop reading */
     bool interrupted;
     char err[256];
     uint64_t err_off;
@@ -510,7 +510,7 @@ enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt)
     return st;
 }
 
-void capfile_set_stop_flag(struct capfile *cf, const volatile sig_atomic_t *flag)
+void capfile_set_stop_flag(struct capfile *cf, const atomic_int *flag)
 {
     cf->stop = flag;
 }

@@ -16,6 +16,7 @@
 #define JOY_CAPFILE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +57,7 @@ enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt);
 
 /* A flag that a signal handler sets: a read interrupted by a signal while
  * it is set ends the input (capfile_next returns CAP_EOF). */
-void capfile_set_stop_flag(struct capfile *cf, const volatile sig_atomic_t *flag);
+void capfile_set_stop_flag(struct capfile *cf, const atomic_int *flag);
 
 /* After CAP_DAMAGED: what went wrong and where. */
 const char *capfile_error(const struct capfile *cf);

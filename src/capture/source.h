@@ -59,7 +59,7 @@
  *  applies its verbosity).  A source never writes to stdout or stderr.
  *
  *  Stopping.  breakloop() is async-signal-safe: it only sets the source's
- *  `stop` flag (sig_atomic_t) and pokes what the source blocks in
+ *  `stop` flag (a lock-free atomic_int) and pokes what the source blocks in
  *  (pcap_breakloop() for libpcap, which wakes its poll()).  A blocking
  *  read() of a capture file (a FIFO, standard input) returns EINTR when
  *  the signal arrives - handlers are installed without SA_RESTART - and
@@ -78,6 +78,7 @@
 #define JOY_SOURCE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,7 +148,7 @@ struct joy_source_ops {
 /* The part every source starts with. */
 struct joy_source {
     const struct joy_source_ops *ops;
-    volatile sig_atomic_t stop;      /* set by breakloop() */
+    atomic_int stop;                 /* set by breakloop() (a signal handler, any thread); lock-free */
     enum source_error error;         /* sticky: the worst so far */
     char errmsg[512];                /* message of the first error of that grade */
     source_log_fn log;               /* may be NULL */

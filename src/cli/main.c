@@ -98,6 +98,7 @@ struct run {
     struct joy_output *out;
     struct joy_source *src;
     struct workers *workers;      /* threads > 1 or capture=afpacket (workers.c) */
+    struct joy_reload *reload;    /* the model reloaded by the last SIGHUP, in use */
     int status;                   /* exit status so far */
     bool output_failed;
     struct source_stats src_stats;/* the source's counts at the end */
@@ -197,7 +198,9 @@ static void usage(FILE *out)
             "  --options-cfg         print every option with its default (the options.cfg format)\n"
             "\n"
             "Signals: INT/TERM write every flow and exit; HUP starts the next output file\n"
-            "and reloads the -x files' reloadable options; USR1/USR2 print statistics.\n"
+            "and reloads the -x files' reloadable options and the classifier's model;\n"
+            "USR1/USR2 print statistics (per worker with -t N).  Signals, -G, -C, -W,\n"
+            "flush_interval and several -w work with any number of threads.\n"
             "Directories are read file by file in name order; flows continue across files.\n"
             "Precedence: defaults < -x file(s) < command line.\n"
             "Exit status: 0 ok, 1 an input or the output failed (flows seen are still\n"
@@ -420,6 +423,22 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The meter's counts (threads=1), or the sum of the workers' so far. */
+static void meter_stats(const struct run *r, struct joy_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (r->meter) {
+        joy_meter_get_stats(r->meter, st);
+    } else if (r->workers) {
+        struct workers_stats ws;
+        workers_stats(r->workers, &ws);
+        st->packets = ws.total.packets;
+        st->bytes = ws.total.bytes;
+        st->records = ws.total.records;
+        st->flows_open = ws.total.flows_open;
+    }
+}
+
 static void progress(struct run *r, bool final)
 {
     struct timespec now;
@@ -428,7 +447,7 @@ static void progress(struct run *r, bool final)
         return;
     r->last_progress = now;
     struct joy_stats st;
-    joy_meter_get_stats(r->meter, &st);
+    meter_stats(r, &st);
     double el = secs_between(&r->t0, &now);
     const char *name = NULL;
     uint64_t done = 0, total = 0;
@@ -451,10 +470,15 @@ static void progress(struct run *r, bool final)
 static void status_line(struct run *r, uint64_t now, bool final)
 {
     struct joy_stats st;
-    joy_meter_get_stats(r->meter, &st);
+    meter_stats(r, &st);
     struct source_stats ss = {0};
     if (r->src)
         source_stats(r->src, &ss);
+    if (r->workers && !r->src) {
+        struct workers_stats ws;
+        workers_stats(r->workers, &ws);
+        ss.dropped = ws.total.kernel_drops;
+    }
     double el = (double)(now - r->last_status) / 1e9;
     double rate = el > 0 ? (double)(st.packets - r->status_packets) / el : 0;
     r->last_status = now;
@@ -467,9 +491,54 @@ static void status_line(struct run *r, uint64_t now, bool final)
         fputc('\n', stderr);
 }
 
+/* SIGUSR1/SIGUSR2 with worker threads: per worker and in total. */
+static void print_workers_stats(struct run *r, int sig)
+{
+    struct workers_stats ws;
+    workers_stats(r->workers, &ws);
+    uint64_t files = 0;
+    char name[512];
+    uint64_t written = workers_written(r->workers, &files, name, sizeof name);
+    struct source_stats ss = {0};
+    bool kernel = r->src && source_stats(r->src, &ss) == 0 && ss.kernel;
+    if (r->show_status || r->show_progress)
+        fputc('\n', stderr);
+    const char *sn = sig == SIGUSR2 ? "SIGUSR2" : "SIGUSR1";
+    for (unsigned i = 0; i < ws.n; i++) {
+        const struct workers_stat *w = &ws.w[i];
+        fprintf(stderr, "joy: statistics (%s): worker %u: %llu packets, %llu bytes; %llu flows "
+                "open, %llu records", sn, i, (unsigned long long)w->packets,
+                (unsigned long long)w->bytes, (unsigned long long)w->flows_open,
+                (unsigned long long)w->records);
+        if (ws.kernel)
+            fprintf(stderr, "; %llu packets received by filter, %llu dropped by kernel",
+                    (unsigned long long)w->kernel_packets, (unsigned long long)w->kernel_drops);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "joy: statistics (%s): %llu packets, %llu bytes; %llu flows open, %llu "
+            "records written (%llu files closed, now %s)", sn,
+            (unsigned long long)ws.total.packets, (unsigned long long)ws.total.bytes,
+            (unsigned long long)ws.total.flows_open, (unsigned long long)written,
+            (unsigned long long)files, name);
+    if (ws.kernel)
+        fprintf(stderr, "; %llu packets received by filter, %llu dropped by kernel",
+                (unsigned long long)ws.total.kernel_packets,
+                (unsigned long long)ws.total.kernel_drops);
+    else if (kernel)
+        fprintf(stderr, "; %llu packets received by filter, %llu dropped by kernel, %llu dropped "
+                "by interface", (unsigned long long)ss.received, (unsigned long long)ss.dropped,
+                (unsigned long long)ss.if_dropped);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
 /* SIGUSR1/SIGUSR2: the counts so far, on stderr (or the log file). */
 static void print_stats(struct run *r, int sig)
 {
+    if (r->workers) {
+        print_workers_stats(r, sig);
+        return;
+    }
     struct joy_stats st;
     joy_meter_get_stats(r->meter, &st);
     struct source_stats ss = {0};
@@ -863,14 +932,6 @@ static int open_output(struct run *r, const struct args *a)
                              sizeof err);
     bool metadata = e.metadata;
     export_setup_free(&e);
-    if (r->out && (r->opt.threads > 1 || r->opt.afpacket) && output_has_extra(r->out)) {
-        output_close(r->out, false, err, sizeof err);
-        r->out = NULL;
-        fprintf(stderr, "joy: threads=%llu writes to one output: give one -w (a file or '-'), "
-                "or threads=1 for network outputs and several -w\n",
-                (unsigned long long)r->opt.threads);
-        return 2;
-    }
     if (!r->out) {
         fprintf(stderr, "joy: %s\n", err);
         return strstr(err, "needs an output file name") ? 2 : 1;
@@ -918,10 +979,19 @@ static void print_kernel_stats(const struct source_stats *st)
 
 static int drop_privileges(struct run *r);
 
-/* threads > 1 or capture=afpacket: workers.c does the run.  Rotation by
- * size (-C) and count= happens between the workers' blocks; -G, SIGHUP,
- * SIGUSR1/2 and flush_interval act on threads=1 runs only for now
- * (doc/internals/threads.md). */
+static void periodic(struct run *r, uint64_t now);
+
+static void workers_periodic(void *user)
+{
+    struct run *r = user;
+    periodic(r, mono_ns());
+}
+
+/* threads > 1 or capture=afpacket: workers.c does the run.  The main
+ * thread (the reader, or a thread that waits in afpacket mode) calls
+ * periodic() about every 100 ms: signals, -G, flushes, the status line;
+ * what they do to the output runs in the writer thread, as a barrier in
+ * every worker's records (doc/internals/threads.md). */
 static void run_workers(struct run *r)
 {
     char err[1024] = "";
@@ -935,7 +1005,8 @@ static void run_workers(struct run *r)
     struct workers_opts o = {(unsigned)r->opt.threads, r->ctx, r->out, s,
                              r->opt.interface[0] != 0, r->opt.interface, r->opt.bpf,
                              (int)r->opt.snaplen, r->opt.promisc, (enum afp_fanout)fanout,
-                             on_source_message, r, r->opt.inactive_ns};
+                             on_source_message, r, r->opt.inactive_ns, r->opt.rotate,
+                             workers_periodic, r};
     if (!(r->workers = workers_new(&o, &e, err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
         r->status = exit_status_of(e);
@@ -945,11 +1016,28 @@ static void run_workers(struct run *r)
         r->status = 1;
         return;
     }
+    bool tty = isatty(2) && r->opt.progress && r->opt.verbosity && r->opt.verbosity <= SEV_WARN &&
+               !r->opt.logfile[0];
+    r->show_progress = tty && !r->live;
+    r->show_status = tty && r->live;
+    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+    r->last_progress = r->t0;
+    r->last_periodic = r->last_flush = r->last_status = r->last_notify = mono_ns();
+    /* the writer thread is not started yet: the output is still ours */
+    if (r->live && output_tick(r->out, wall_ns()) != 0)
+        r->output_failed = true;
+    notify(r, "READY=1\nSTATUS=%s %s", r->live ? "capturing on" : "reading",
+           r->live ? r->opt.interface : "files");
     active_source = s;
     active_workers = r->workers;
     if (stop_requested)
         workers_stop(r->workers);
     enum source_error werr = workers_run(r->workers);
+    if (r->show_status)
+        status_line(r, mono_ns(), true);
+    if (r->show_progress)
+        progress(r, true);
+    notify(r, "STOPPING=1\nSTATUS=the open flows were written");
     active_workers = NULL;
     active_source = NULL;
     r->output_failed = workers_output_failed(r->workers);
@@ -1009,7 +1097,37 @@ static int drop_privileges(struct run *r)
 /* SIGHUP: the reloadable options of the -x files and the command line
  * (verbosity, progress, flush_interval, rotate, rotate_size, count, keep),
  * the log file reopened; the others need a restart and are named. */
-static void reload_config(struct run *r)
+/* SIGHUP: the classifier's model (classify=1 model=FILE) loaded again from
+ * cfg; a model that does not load leaves the one in use. */
+static void reload_model(struct run *r, const struct joy_config *cfg, struct workers_hangup *h)
+{
+    char v[8], model[4096], err[1024];
+    get_str(r->cfg, "classify", v, sizeof v);
+    if (strcmp(v, "1") != 0)
+        return;
+    get_str(cfg, "model", model, sizeof model);
+    struct joy_reload *rl = joy_context_reload(r->ctx, cfg, err, sizeof err);
+    if (!rl) {
+        say(r, SEV_ERROR, "SIGHUP: the model was not reloaded (%s); the model in use stays",
+            err);
+        return;
+    }
+    if (joy_reload_count(rl) == 0) {
+        joy_reload_free(rl);
+        return;
+    }
+    if (h) {                     /* every worker takes it at the barrier */
+        h->reload = rl;
+        h->retire = r->reload;
+    } else {
+        joy_meter_reload(r->meter, rl);
+        joy_reload_free(r->reload);
+    }
+    r->reload = rl;
+    say(r, SEV_INFO, "SIGHUP: model=%s reloaded: records written from now on use it", model);
+}
+
+static void reload_config(struct run *r, struct workers_hangup *h)
 {
     char notes[8192];
     struct joy_config *cfg = load_config(r->args, notes, sizeof notes);
@@ -1018,7 +1136,7 @@ static void reload_config(struct run *r)
         return;
     }
     static const char *const reloadable[] = {"verbosity", "progress", "flush_interval", "rotate",
-                                             "rotate_size", "count", "keep", "logfile"};
+                                             "rotate_size", "count", "keep", "logfile", "model"};
     /* every key, from the options.cfg listing */
     char *list = NULL;
     size_t list_len = 0;
@@ -1057,13 +1175,22 @@ static void reload_config(struct run *r)
         r->opt.rotate_size = o.rotate_size;
         r->opt.count = o.count;
         r->opt.keep = o.keep;
-        output_set_limits(r->out, o.rotate, o.rotate_size, o.count, o.keep);
+        if (h) {                 /* the writer sets them, after the rotation */
+            h->limits = true;
+            h->secs = o.rotate;
+            h->bytes = o.rotate_size;
+            h->records = o.count;
+            h->keep = o.keep;
+        } else {
+            output_set_limits(r->out, o.rotate, o.rotate_size, o.count, o.keep);
+        }
         if (strcmp(o.logfile, r->opt.logfile) != 0)
             say(r, SEV_WARN, "SIGHUP: logfile changed: it takes effect at the next start");
         else if (open_log(r) != 0)
             say(r, SEV_WARN, "SIGHUP: keeping the log file open as it was");
     }
     show_notices(r, notes);
+    reload_model(r, cfg, h);
     joy_config_free(cfg);
 }
 
@@ -1071,14 +1198,22 @@ static void on_hangup(struct run *r)
 {
     notify(r, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=rotating the output",
            (unsigned long long)(mono_ns() / 1000));
-    const char *was = output_name(r->out);
-    char name[4096];
-    snprintf(name, sizeof name, "%s", was);
-    if (output_rotate(r->out) != 0)
-        r->output_failed = true;
-    else
-        say(r, SEV_INFO, "SIGHUP: %s closed; now writing %s", name, output_name(r->out));
-    reload_config(r);
+    if (r->workers) {
+        /* the writer rotates once every worker handed over what it made
+         * before the signal; then the new limits and the new model */
+        struct workers_hangup h = {.rotate = true};
+        reload_config(r, &h);
+        workers_hangup(r->workers, &h);
+    } else {
+        const char *was = output_name(r->out);
+        char name[4096];
+        snprintf(name, sizeof name, "%s", was);
+        if (output_rotate(r->out) != 0)
+            r->output_failed = true;
+        else
+            say(r, SEV_INFO, "SIGHUP: %s closed; now writing %s", name, output_name(r->out));
+        reload_config(r, NULL);
+    }
     r->show_progress = r->show_progress && r->opt.progress;
     r->show_status = r->show_status && r->opt.progress;
     notify(r, "READY=1\nSTATUS=capturing");
@@ -1109,12 +1244,16 @@ static void periodic(struct run *r, uint64_t now)
             progress(r, false);
         return;
     }
-    if (output_tick(r->out, wall_ns()) != 0)
+    if (r->workers)
+        workers_tick(r->workers, wall_ns());
+    else if (output_tick(r->out, wall_ns()) != 0)
         r->output_failed = true;
     uint64_t every = r->opt.flush_interval * 1000000000ull;
     if (every && now - r->last_flush >= every) {
         r->last_flush = now;
-        if (output_flush(r->out) != 0)
+        if (r->workers)
+            workers_flush(r->workers);
+        else if (output_flush(r->out) != 0)
             r->output_failed = true;
     }
     if (r->show_status && now - r->last_status >= 1000000000ull)
@@ -1122,8 +1261,9 @@ static void periodic(struct run *r, uint64_t now)
     if (r->notify_fd >= 0 && now - r->last_notify >= 5000000000ull) {
         struct joy_stats st;
         struct source_stats ss = {0};
-        joy_meter_get_stats(r->meter, &st);
-        source_stats(r->src, &ss);
+        meter_stats(r, &st);
+        if (r->src)
+            source_stats(r->src, &ss);
         r->last_notify = now;
         notify(r, "STATUS=%llu packets, %llu flows open, %llu records, %llu dropped",
                (unsigned long long)st.packets, (unsigned long long)st.flows_open,
@@ -1272,6 +1412,7 @@ static void cleanup(struct run *r, struct args *a)
     source_close(r->src);
     joy_meter_free(r->meter);
     workers_free(r->workers);
+    joy_reload_free(r->reload);
     joy_context_free(r->ctx);
     joy_config_free(r->cfg);
     if (r->notify_fd >= 0)

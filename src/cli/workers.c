@@ -59,6 +59,8 @@ enum {
     RING_SLOTS = 8,
     TEXT_CAP = 1 << 18,         /* records per block (gzip member) */
     OUT_BUFS = 3,
+    EXT_CAP = 1 << 19,          /* views + text of the records of a block (grows) */
+    CTL_MAX = 64,
     LIVE_PUBLISH_NS = 100000000 /* live dispatch: hand over batches at least every 100 ms */
 };
 
@@ -72,8 +74,8 @@ struct batch {
     uint32_t n, used;
     uint64_t end_tick;           /* clock changes before the end of the batch */
     int64_t time_base;           /* of the packets' times (source_packet.time_base) */
+    uint64_t ctl;                /* control operations posted before its end */
     bool end;                    /* the last batch */
-    bool flush;                  /* hand over the records now */
     struct pdesc d[BATCH_PKTS];
     uint8_t *data;
 };
@@ -88,9 +90,23 @@ struct ring {
 struct obuf {
     struct obuf *next;
     struct worker *owner;
-    uint8_t *data;
+    uint8_t *data;               /* the primary output's form: gzip member(s) or text */
     size_t len, cap;
+    uint8_t *ext;                /* further destinations: records with their views */
+    size_t ext_len, ext_cap;
     uint64_t n_records;
+    uint64_t epoch;              /* control operations its worker had passed */
+};
+
+/* A control operation (SIGHUP, -G, flush_interval): a barrier in every
+ * worker's record stream.  Records a worker emitted before it passed the
+ * barrier are written before the operation, those after it after. */
+struct ctl_op {
+    bool tick, rotate, flush, limits;
+    uint64_t t_ns;                       /* tick: the output's clock */
+    uint64_t secs, bytes, records, keep; /* limits */
+    const struct joy_reload *reload;     /* each worker's meter takes it as it passes */
+    struct joy_reload *retire;           /* freed by the writer once every worker passed */
 };
 
 struct worker {
@@ -105,16 +121,19 @@ struct worker {
     uint8_t *text;
     size_t text_len, text_cap;
     uint64_t text_records;
+    uint8_t *ext;                /* records with views for the further destinations */
+    size_t ext_len, ext_cap;
     struct gz_member *gz;
     struct obuf bufs[OUT_BUFS];
     struct obuf *free_bufs;      /* under ws->mu */
     pthread_cond_t free_cond;
-    unsigned flush_seen;
+    uint64_t passed;             /* control operations passed (under ws->mu; the
+                                  * worker reads it without); UINT64_MAX: finished */
     uint64_t tick;               /* dispatch: clock changes the meter has been given */
     _Atomic uint64_t tick_done;  /* the same, for the reader (clock log reuse) */
     enum source_error error;
     /* published counters */
-    _Atomic uint64_t packets, records, kpackets, kdrops, gso;
+    _Atomic uint64_t packets, bytes, records, flows_open, kpackets, kdrops, gso;
 };
 
 struct workers {
@@ -130,7 +149,22 @@ struct workers {
     void *log_user;
     volatile sig_atomic_t stop;
     atomic_bool failed;              /* the output failed */
-    atomic_uint flush_req;
+    bool primary, extras;            /* the output has a primary file / further destinations */
+    workers_periodic_fn periodic;    /* called by the calling thread about every 100 ms */
+    void *periodic_user;
+    atomic_uint finished;            /* workers done */
+    /* control operations: a ring of CTL_MAX, posted by the calling thread
+     * (under mu), executed in order by the writer once every worker passed */
+    struct ctl_op ctl[CTL_MAX];
+    _Atomic uint64_t ctl_posted;
+    uint64_t ctl_done;               /* under mu */
+    pthread_cond_t ctl_cond;
+    struct reader *rd;               /* dispatch: the reader, while it runs */
+    uint64_t rot_secs, rot_next;     /* -G, in the calling thread: the next interval's start */
+    bool ticked;
+    /* published by the writer for workers_stats() */
+    _Atomic uint64_t written, files;
+    char name[512];                  /* under mu: the file being written */
     /* writer */
     pthread_t writer;
     bool writer_started;
@@ -138,7 +172,6 @@ struct workers {
     pthread_cond_t q_cond;
     struct obuf *q_head, *q_tail;
     bool q_done;
-    unsigned flushes_done;
     /* dispatch: every value one meter's clock took, in order (a ring
      * indexed by tick; written by the reader, read by every worker) */
     uint64_t *clock_log;
@@ -217,13 +250,27 @@ static int ensure_cap(uint8_t **p, size_t *cap, size_t need)
 static void emit(struct worker *w)
 {
     struct workers *ws = w->ws;
-    if (w->text_len == 0)
+    if (w->text_records == 0)
         return;
     struct obuf *b = take_free_buf(w);
     b->owner = w;
     b->n_records = w->text_records;
-    int rc;
-    if (ws->gzip_level) {
+    b->epoch = w->passed;
+    b->len = 0;
+    if (ws->extras) {            /* swap: the block takes the records, the worker its buffer */
+        uint8_t *e = b->ext;
+        size_t cap = b->ext_cap;
+        b->ext = w->ext;
+        b->ext_cap = w->ext_cap;
+        b->ext_len = w->ext_len;
+        w->ext = e;
+        w->ext_cap = cap;
+        w->ext_len = 0;
+    }
+    int rc = 0;
+    if (!ws->primary) {
+        /* network destinations only: nothing in the primary form */
+    } else if (ws->gzip_level) {
         size_t need = gz_member_bound(w->text_len);
         rc = ensure_cap(&b->data, &b->cap, need);
         if (rc == 0)
@@ -247,19 +294,49 @@ static void emit(struct worker *w)
     queue_buf(ws, b);
 }
 
+static size_t align8(size_t n) { return (n + 7u) & ~(size_t)7u; }
+
+/* A record for the further destinations: its struct joy_record (pointers
+ * cleared), its packet entries, its text; 8-byte aligned. */
+static size_t ext_size(const struct joy_record *rec)
+{
+    return align8(sizeof *rec + (size_t)rec->n_pkts * sizeof *rec->pkts + rec->len);
+}
+
 static void on_record(void *user, const struct joy_record *rec)
 {
     struct worker *w = user;
-    if (w->text_len + rec->len > w->text_cap) {
+    struct workers *ws = w->ws;
+    size_t text_need = ws->primary ? rec->len : 0;
+    size_t ext_need = ws->extras ? ext_size(rec) : 0;
+    if (w->text_len + text_need > w->text_cap || w->ext_len + ext_need > w->ext_cap) {
         emit(w);
-        if (rec->len > w->text_cap && ensure_cap(&w->text, &w->text_cap, rec->len) != 0) {
-            wlog(w->ws, SOURCE_ERROR, "worker %u: out of memory for a record", w->id);
-            atomic_store(&w->ws->failed, true);
+        if ((text_need > w->text_cap && ensure_cap(&w->text, &w->text_cap, text_need) != 0) ||
+            (ext_need > w->ext_cap && ensure_cap(&w->ext, &w->ext_cap, ext_need) != 0)) {
+            wlog(ws, SOURCE_ERROR, "worker %u: out of memory for a record", w->id);
+            atomic_store(&ws->failed, true);
             return;
         }
     }
-    memcpy(w->text + w->text_len, rec->json, rec->len);
-    w->text_len += rec->len;
+    if (text_need) {
+        memcpy(w->text + w->text_len, rec->json, rec->len);
+        w->text_len += rec->len;
+    }
+    if (ext_need) {
+        uint8_t *p = w->ext + w->ext_len;
+        struct joy_record v = *rec;
+        v.json = NULL;
+        v.pkts = NULL;
+        v.internal = NULL;
+        memcpy(p, &v, sizeof v);
+        p += sizeof v;
+        if (rec->n_pkts) {
+            memcpy(p, rec->pkts, (size_t)rec->n_pkts * sizeof *rec->pkts);
+            p += (size_t)rec->n_pkts * sizeof *rec->pkts;
+        }
+        memcpy(p, rec->json, rec->len);
+        w->ext_len += ext_need;
+    }
     w->text_records++;
 }
 
@@ -269,7 +346,9 @@ static void publish_stats(struct worker *w)
     struct joy_stats st;
     joy_meter_get_stats(w->meter, &st);
     atomic_store_explicit(&w->packets, st.packets, memory_order_relaxed);
+    atomic_store_explicit(&w->bytes, st.bytes, memory_order_relaxed);
     atomic_store_explicit(&w->records, st.records, memory_order_relaxed);
+    atomic_store_explicit(&w->flows_open, st.flows_open, memory_order_relaxed);
     if (w->src) {
         struct source_stats ss;
         if (source_stats(w->src, &ss) == 0) {
@@ -280,48 +359,144 @@ static void publish_stats(struct worker *w)
     }
 }
 
-/* A flush was asked for since this worker last looked: hand over. */
-static void maybe_flush(struct worker *w)
+/* Pass every control operation posted up to target: hand over the records
+ * made before it (a barrier), take a reloaded model. */
+static void worker_pass(struct worker *w, uint64_t target)
 {
-    unsigned f = atomic_load_explicit(&w->ws->flush_req, memory_order_relaxed);
-    if (f != w->flush_seen) {
-        w->flush_seen = f;
-        emit(w);
+    struct workers *ws = w->ws;
+    emit(w);
+    pthread_mutex_lock(&ws->mu);
+    for (uint64_t k = w->passed; k < target; k++) {
+        const struct ctl_op *op = &ws->ctl[k % CTL_MAX];
+        if (op->reload)
+            joy_meter_reload(w->meter, op->reload);
     }
+    w->passed = target;
+    pthread_cond_signal(&ws->q_cond);
+    pthread_mutex_unlock(&ws->mu);
 }
 
+/* afpacket: a control operation was posted since this worker last looked */
+static inline void maybe_pass(struct worker *w)
+{
+    uint64_t p = atomic_load_explicit(&w->ws->ctl_posted, memory_order_acquire);
+    if (p != w->passed)
+        worker_pass(w, p);
+}
+
+/* The records of a block to the further destinations, each with its view. */
+static int write_extras(struct workers *ws, const struct obuf *b)
+{
+    int rc = 0;
+    size_t off = 0;
+    while (off + sizeof(struct joy_record) <= b->ext_len) {
+        struct joy_record rec;
+        memcpy(&rec, b->ext + off, sizeof rec);
+        size_t p = off + sizeof rec;
+        rec.pkts = rec.n_pkts ? (const struct joy_pkt *)(const void *)(b->ext + p) : NULL;
+        p += (size_t)rec.n_pkts * sizeof *rec.pkts;
+        rec.json = (const char *)(b->ext + p);
+        off = align8(p + rec.len);
+        if (output_write_extra(ws->out, rec.json, rec.len, &rec) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+static void writer_block(struct workers *ws, const struct obuf *b)
+{
+    if (atomic_load(&ws->failed) || !b->n_records)
+        return;
+    if (ws->primary && output_write_member(ws->out, b->data, b->len, b->n_records) != 0)
+        atomic_store(&ws->failed, true);             /* keep draining: nobody waits forever */
+    if (ws->extras && write_extras(ws, b) != 0)
+        atomic_store(&ws->failed, true);
+    atomic_fetch_add_explicit(&ws->written, b->n_records, memory_order_relaxed);
+}
+
+static void writer_name(struct workers *ws)
+{
+    pthread_mutex_lock(&ws->mu);
+    snprintf(ws->name, sizeof ws->name, "%s", output_name(ws->out));
+    pthread_mutex_unlock(&ws->mu);
+    atomic_store_explicit(&ws->files, output_files(ws->out), memory_order_relaxed);
+}
+
+static void writer_op(struct workers *ws, const struct ctl_op *op)
+{
+    struct joy_output *o = ws->out;
+    bool ok = !atomic_load(&ws->failed);
+    if (ok && op->rotate) {
+        char was[512];
+        snprintf(was, sizeof was, "%s", output_name(o));
+        if (output_rotate(o) != 0)
+            ok = false;
+        else
+            wlog(ws, SOURCE_INFO, "SIGHUP: %s closed; now writing %s", was, output_name(o));
+    }
+    if (op->limits)
+        output_set_limits(o, op->secs, op->bytes, op->records, op->keep);
+    if (ok && op->tick && output_tick(o, op->t_ns) != 0)
+        ok = false;
+    if (ok && op->flush && output_flush(o) != 0)
+        ok = false;
+    if (!ok)
+        atomic_store(&ws->failed, true);
+    joy_reload_free(op->retire);
+    writer_name(ws);
+}
+
+static uint64_t min_passed(const struct workers *ws)
+{
+    uint64_t m = UINT64_MAX;
+    for (unsigned i = 0; i < ws->n; i++)
+        if (ws->w[i].passed < m)
+            m = ws->w[i].passed;
+    return m;
+}
+
+/* Blocks in queue order, except that a block made after a control
+ * operation waits until every worker passed it and the operation ran. */
 static void *writer_main(void *arg)
 {
     struct workers *ws = arg;
+    writer_name(ws);
     pthread_mutex_lock(&ws->mu);
     for (;;) {
-        while (!ws->q_head && !ws->q_done) {
-            unsigned f = atomic_load(&ws->flush_req);
-            if (f != ws->flushes_done) {
-                ws->flushes_done = f;
-                pthread_mutex_unlock(&ws->mu);
-                if (!atomic_load(&ws->failed) && output_flush(ws->out) != 0)
-                    atomic_store(&ws->failed, true);
-                pthread_mutex_lock(&ws->mu);
-                continue;
-            }
-            pthread_cond_wait(&ws->q_cond, &ws->mu);
+        struct obuf *prev = NULL, *b = ws->q_head;
+        while (b && b->epoch > ws->ctl_done) {
+            prev = b;
+            b = b->next;
         }
-        struct obuf *b = ws->q_head;
-        if (!b)
+        if (b) {
+            if (prev)
+                prev->next = b->next;
+            else
+                ws->q_head = b->next;
+            if (ws->q_tail == b)
+                ws->q_tail = prev;
+            pthread_mutex_unlock(&ws->mu);
+            writer_block(ws, b);
+            pthread_mutex_lock(&ws->mu);
+            struct worker *w = b->owner;
+            b->next = w->free_bufs;
+            w->free_bufs = b;
+            pthread_cond_signal(&w->free_cond);
+            continue;
+        }
+        uint64_t posted = atomic_load(&ws->ctl_posted);
+        if (ws->ctl_done < posted && min_passed(ws) > ws->ctl_done) {
+            struct ctl_op op = ws->ctl[ws->ctl_done % CTL_MAX];
+            pthread_mutex_unlock(&ws->mu);
+            writer_op(ws, &op);
+            pthread_mutex_lock(&ws->mu);
+            ws->ctl_done++;
+            pthread_cond_broadcast(&ws->ctl_cond);
+            continue;
+        }
+        if (ws->q_done && !ws->q_head && ws->ctl_done == posted)
             break;                                   /* done and drained */
-        ws->q_head = b->next;
-        if (!ws->q_head)
-            ws->q_tail = NULL;
-        pthread_mutex_unlock(&ws->mu);
-        if (!atomic_load(&ws->failed) && b->n_records &&
-            output_write_member(ws->out, b->data, b->len, b->n_records) != 0)
-            atomic_store(&ws->failed, true);         /* keep draining: nobody waits forever */
-        pthread_mutex_lock(&ws->mu);
-        struct worker *w = b->owner;
-        b->next = w->free_bufs;
-        w->free_bufs = b;
-        pthread_cond_signal(&w->free_cond);
+        pthread_cond_wait(&ws->q_cond, &ws->mu);
     }
     pthread_mutex_unlock(&ws->mu);
     return NULL;
@@ -332,9 +507,15 @@ static void *writer_main(void *arg)
  */
 static void worker_finish(struct worker *w)
 {
+    struct workers *ws = w->ws;
     joy_meter_flush(w->meter);
     emit(w);
     publish_stats(w);
+    pthread_mutex_lock(&ws->mu);
+    w->passed = UINT64_MAX;          /* no control operation waits for it any more */
+    pthread_cond_signal(&ws->q_cond);
+    pthread_mutex_unlock(&ws->mu);
+    atomic_fetch_add(&ws->finished, 1);
 }
 
 static void *dispatch_worker_main(void *arg)
@@ -360,12 +541,13 @@ static void *dispatch_worker_main(void *arg)
         for (; tick < b->end_tick; tick++)
             joy_meter_advance(w->meter, log[tick % CLOCK_LOG]);
         atomic_store_explicit(&w->tick_done, tick, memory_order_release);
-        bool end = b->end, flush = b->flush;
+        bool end = b->end;
+        uint64_t ctl = b->ctl;
         r->tail++;
         sem_post(&r->free);
         publish_stats(w);
-        if (flush)
-            emit(w);
+        if (ctl > w->passed)
+            worker_pass(w, ctl);    /* the barrier sits at this batch's end */
         if (end)
             break;
     }
@@ -388,14 +570,13 @@ static void *afpacket_worker_main(void *arg)
         if (res == SOURCE_IDLE) {
             joy_meter_advance(w->meter, wall_ns());
             publish_stats(w);
-            maybe_flush(w);
+            maybe_pass(w);
             continue;
         }
         joy_meter_packet(w->meter, pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_ns);
-        if ((++n & 4095) == 0) {
+        maybe_pass(w);              /* one relaxed load when nothing was posted */
+        if ((++n & 4095) == 0)
             publish_stats(w);
-            maybe_flush(w);
-        }
     }
     w->error = source_error(w->src);
     worker_finish(w);
@@ -422,27 +603,28 @@ static struct batch *reader_batch(struct reader *rd, unsigned i)
         b = rd->cur[i] = r->slot[r->head % RING_SLOTS];
         b->n = b->used = 0;
         b->end_tick = 0;
-        b->end = b->flush = false;
+        b->ctl = 0;
+        b->end = false;
     }
     return b;
 }
 
-static void reader_publish(struct reader *rd, unsigned i, bool flush, bool end)
+static void reader_publish(struct reader *rd, unsigned i, bool end)
 {
     struct batch *b = reader_batch(rd, i);
     struct ring *r = &rd->ws->w[i].ring;
     b->end_tick = rd->tick;
-    b->flush = flush;
+    b->ctl = atomic_load_explicit(&rd->ws->ctl_posted, memory_order_relaxed);
     b->end = end;
     rd->cur[i] = NULL;
     r->head++;
     sem_post(&r->filled);
 }
 
-static void reader_publish_all(struct reader *rd, bool flush, bool end)
+static void reader_publish_all(struct reader *rd, bool end)
 {
     for (unsigned i = 0; i < rd->ws->n; i++)
-        reader_publish(rd, i, flush, end);
+        reader_publish(rd, i, end);
 }
 
 /* One meter's clock moves to c: log it.  A worker is never more than
@@ -458,7 +640,7 @@ static void reader_tick(struct reader *rd, uint64_t c)
         for (unsigned i = 0; i < ws->n; i++) {
             while (rd->tick - atomic_load_explicit(&ws->w[i].tick_done, memory_order_acquire) >=
                    CLOCK_LOG - 4096) {
-                reader_publish(rd, i, false, false);
+                reader_publish(rd, i, false);
                 struct timespec ts = {0, 1000000};
                 nanosleep(&ts, NULL);
             }
@@ -466,6 +648,40 @@ static void reader_tick(struct reader *rd, uint64_t c)
     }
     ws->clock_log[rd->tick % CLOCK_LOG] = c;
     rd->tick++;
+}
+
+/* ---------------------------------------------------------------------
+ * Control operations (called by the calling thread: the reader in
+ * dispatch mode, the thread in workers_run()'s wait loop in afpacket mode)
+ */
+static void ctl_post(struct workers *ws, const struct ctl_op *op)
+{
+    pthread_mutex_lock(&ws->mu);
+    uint64_t posted = atomic_load_explicit(&ws->ctl_posted, memory_order_relaxed);
+    /* full: wait for the writer (every operation posted so far is already
+     * in every worker's stream, so they all get there) */
+    while (posted - ws->ctl_done >= CTL_MAX)
+        pthread_cond_wait(&ws->ctl_cond, &ws->mu);
+    ws->ctl[posted % CTL_MAX] = *op;
+    atomic_store_explicit(&ws->ctl_posted, posted + 1, memory_order_release);
+    pthread_cond_signal(&ws->q_cond);
+    pthread_mutex_unlock(&ws->mu);
+    /* dispatch: the barrier sits here in every worker's packet stream */
+    if (ws->rd)
+        reader_publish_all(ws->rd, false);
+}
+
+/* The output's clock is t_ns: the first time, and whenever a -G interval
+ * ended, a tick operation (the writer calls output_tick). */
+static void ctl_tick(struct workers *ws, uint64_t t_ns)
+{
+    if (ws->ticked && !(ws->rot_secs && t_ns >= ws->rot_next))
+        return;
+    ws->ticked = true;
+    struct ctl_op op = {.tick = true, .t_ns = t_ns};
+    ctl_post(ws, &op);
+    uint64_t t = t_ns / 1000000000u;
+    ws->rot_next = ws->rot_secs ? (t - t % ws->rot_secs + ws->rot_secs) * 1000000000u : 0;
 }
 
 static void reader_run(struct workers *ws)
@@ -477,32 +693,36 @@ static void reader_run(struct workers *ws)
         rd = &fallback;
     }
     rd->ws = ws;
+    ws->rd = rd;
     struct joy_source *s = ws->source;
     struct source_packet pkt;
     enum source_result res;
     unsigned n = ws->n;
-    unsigned flush_seen = 0;
     uint64_t last_publish = ws->live ? wall_ns() : 0;
-    uint32_t count = 0;
+    uint32_t count = 0, since_periodic = 0;
     while (!ws->stop && !atomic_load_explicit(&ws->failed, memory_order_relaxed) &&
            (res = source_next(s, &pkt)) != SOURCE_END) {
         if (res == SOURCE_IDLE) {
             uint64_t now = wall_ns();
             if (now > rd->clock)
                 reader_tick(rd, now);
-            unsigned f = atomic_load(&ws->flush_req);
-            reader_publish_all(rd, f != flush_seen, false);
-            flush_seen = f;
+            reader_publish_all(rd, false);
             last_publish = now;
+            if (ws->periodic)
+                ws->periodic(ws->periodic_user);
             continue;
         }
+        /* offline -G: the packet time, as threads=1 gives every packet's
+         * time to output_tick() before the packet (the reader's clock) */
+        if (!ws->live)
+            ctl_tick(ws, pkt.ts_ns);
         uint32_t h = 0;
         bool ip = joy_flow_hash(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, JOY_HASH_ADDRS,
                                 &h) == JOY_OK;
         unsigned i = ip ? h % n : 0;
         struct batch *b = reader_batch(rd, i);
         if (b->n == BATCH_PKTS || b->used + pkt.caplen > BATCH_BYTES) {
-            reader_publish(rd, i, false, false);
+            reader_publish(rd, i, false);
             b = reader_batch(rd, i);
         }
         uint32_t caplen = pkt.caplen > BATCH_BYTES ? BATCH_BYTES : pkt.caplen;
@@ -532,19 +752,23 @@ static void reader_run(struct workers *ws)
         if (++count == PUBLISH_ALL) {
             count = 0;
             /* keep quiet workers' clocks (and their expiry) moving */
-            reader_publish_all(rd, false, false);
+            reader_publish_all(rd, false);
         }
-        if (ws->live && (count & 255) == 0) {
-            uint64_t now = wall_ns();
-            if (now - last_publish >= LIVE_PUBLISH_NS) {
-                unsigned f = atomic_load(&ws->flush_req);
-                reader_publish_all(rd, f != flush_seen, false);
-                flush_seen = f;
-                last_publish = now;
+        if (ws->live ? (count & 15) == 0 : ++since_periodic == 4096) {
+            uint64_t now = ws->live ? wall_ns() : 0;
+            if (!ws->live || now - last_publish >= LIVE_PUBLISH_NS) {
+                since_periodic = 0;
+                if (ws->live) {
+                    reader_publish_all(rd, false);
+                    last_publish = now;
+                }
+                if (ws->periodic)
+                    ws->periodic(ws->periodic_user);
             }
         }
     }
-    reader_publish_all(rd, false, true);
+    reader_publish_all(rd, true);
+    ws->rd = NULL;
     if (rd != &fallback)
         free(rd);
 }
@@ -565,11 +789,15 @@ static int worker_init(struct workers *ws, struct worker *w, unsigned id, char *
     if (ws->gzip_level && !(w->gz = gz_member_new(ws->gzip_level)))
         goto nomem;
     size_t cap = ws->gzip_level ? gz_member_bound(TEXT_CAP) : TEXT_CAP;
+    if (ws->extras && !(w->ext = malloc(w->ext_cap = EXT_CAP)))
+        goto nomem;
     for (unsigned k = 0; k < OUT_BUFS; k++) {
         struct obuf *b = &w->bufs[k];
         if (!(b->data = malloc(cap)))
             goto nomem;
         b->cap = cap;
+        if (ws->extras && !(b->ext = malloc(b->ext_cap = EXT_CAP)))
+            goto nomem;
         b->next = w->free_bufs;
         w->free_bufs = b;
     }
@@ -608,6 +836,11 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
     ws->ctx = o->ctx;
     ws->out = o->out;
     ws->gzip_level = output_gzip_level(o->out);
+    ws->primary = output_has_primary(o->out);
+    ws->extras = output_has_extra(o->out);
+    ws->rot_secs = o->rotate_seconds;
+    ws->periodic = o->periodic;
+    ws->periodic_user = o->periodic_user;
     ws->source = o->source;
     ws->live = o->live;
     ws->inactive_ns = o->inactive_ns;
@@ -616,6 +849,7 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
     ws->log_user = o->log_user;
     pthread_mutex_init(&ws->mu, NULL);
     pthread_cond_init(&ws->q_cond, NULL);
+    pthread_cond_init(&ws->ctl_cond, NULL);
     if (!ws->afpacket && !(ws->clock_log = malloc(CLOCK_LOG * sizeof *ws->clock_log))) {
         snprintf(err, errlen, "out of memory");
         workers_free(ws);
@@ -704,13 +938,21 @@ enum source_error workers_run(struct workers *ws)
                 b->n = 0;
                 b->end_tick = 0;
                 b->end = true;
-                b->flush = false;
+                b->ctl = 0;
                 r->head++;
                 sem_post(&r->filled);
             }
         }
     } else if (!ws->afpacket) {
         reader_run(ws);
+    } else {
+        /* afpacket: this thread only waits, and runs the periodic work */
+        while (atomic_load(&ws->finished) < ws->n) {
+            struct timespec ts = {0, 50000000};
+            nanosleep(&ts, NULL);
+            if (ws->periodic)
+                ws->periodic(ws->periodic_user);
+        }
     }
     for (unsigned i = 0; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
@@ -722,6 +964,8 @@ enum source_error workers_run(struct workers *ws)
             worst = w->error;
     }
     pthread_mutex_lock(&ws->mu);
+    for (unsigned i = 0; i < ws->n; i++)
+        ws->w[i].passed = UINT64_MAX;            /* also the workers never started */
     ws->q_done = true;
     pthread_cond_signal(&ws->q_cond);
     pthread_mutex_unlock(&ws->mu);
@@ -742,10 +986,22 @@ void workers_stop(struct workers *ws)
 
 void workers_flush(struct workers *ws)
 {
-    atomic_fetch_add(&ws->flush_req, 1);
-    pthread_mutex_lock(&ws->mu);
-    pthread_cond_signal(&ws->q_cond);
-    pthread_mutex_unlock(&ws->mu);
+    struct ctl_op op = {.flush = true};
+    ctl_post(ws, &op);
+}
+
+void workers_tick(struct workers *ws, uint64_t t_ns) { ctl_tick(ws, t_ns); }
+
+void workers_hangup(struct workers *ws, const struct workers_hangup *h)
+{
+    struct ctl_op op = {.rotate = h->rotate, .limits = h->limits, .secs = h->secs,
+                        .bytes = h->bytes, .records = h->records, .keep = h->keep,
+                        .reload = h->reload, .retire = h->retire, .flush = true};
+    ctl_post(ws, &op);
+    if (h->limits && h->secs != ws->rot_secs) {
+        ws->rot_secs = h->secs;
+        ws->ticked = false;          /* the next tick sets the new interval */
+    }
 }
 
 void workers_stats(const struct workers *ws, struct workers_stats *st)
@@ -757,16 +1013,32 @@ void workers_stats(const struct workers *ws, struct workers_stats *st)
         const struct worker *w = &ws->w[i];
         struct workers_stat *s = &st->w[i];
         s->packets = atomic_load_explicit(&w->packets, memory_order_relaxed);
+        s->bytes = atomic_load_explicit(&w->bytes, memory_order_relaxed);
         s->records = atomic_load_explicit(&w->records, memory_order_relaxed);
+        s->flows_open = atomic_load_explicit(&w->flows_open, memory_order_relaxed);
         s->kernel_packets = atomic_load_explicit(&w->kpackets, memory_order_relaxed);
         s->kernel_drops = atomic_load_explicit(&w->kdrops, memory_order_relaxed);
         s->gso_frames = atomic_load_explicit(&w->gso, memory_order_relaxed);
         st->total.packets += s->packets;
+        st->total.bytes += s->bytes;
         st->total.records += s->records;
+        st->total.flows_open += s->flows_open;
         st->total.kernel_packets += s->kernel_packets;
         st->total.kernel_drops += s->kernel_drops;
         st->total.gso_frames += s->gso_frames;
     }
+}
+
+uint64_t workers_written(struct workers *ws, uint64_t *files, char *name, size_t namelen)
+{
+    if (files)
+        *files = atomic_load_explicit(&ws->files, memory_order_relaxed);
+    if (name && namelen) {
+        pthread_mutex_lock(&ws->mu);
+        snprintf(name, namelen, "%s", ws->name);
+        pthread_mutex_unlock(&ws->mu);
+    }
+    return atomic_load_explicit(&ws->written, memory_order_relaxed);
 }
 
 void workers_meter_stats(const struct workers *ws, struct joy_stats *sum)
@@ -802,8 +1074,11 @@ void workers_free(struct workers *ws)
         source_close(w->src);
         gz_member_free(w->gz);
         free(w->text);
-        for (unsigned k = 0; k < OUT_BUFS; k++)
+        free(w->ext);
+        for (unsigned k = 0; k < OUT_BUFS; k++) {
             free(w->bufs[k].data);
+            free(w->bufs[k].ext);
+        }
         for (unsigned k = 0; k < RING_SLOTS; k++) {
             if (w->ring.slot[k])
                 free(w->ring.slot[k]->data);
@@ -819,5 +1094,6 @@ void workers_free(struct workers *ws)
     free(ws->clock_log);
     pthread_mutex_destroy(&ws->mu);
     pthread_cond_destroy(&ws->q_cond);
+    pthread_cond_destroy(&ws->ctl_cond);
     free(ws);
 }

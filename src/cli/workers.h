@@ -33,6 +33,11 @@
 
 struct workers;
 
+/* Called by workers_run()'s thread about every 100 ms (and, reading
+ * files, every 4096 packets): signals, flushes, time rotation.  It may
+ * call workers_tick, workers_flush, workers_hangup and workers_stats. */
+typedef void (*workers_periodic_fn)(void *user);
+
 struct workers_opts {
     unsigned threads;                  /* 1..WORKERS_MAX */
     const struct joy_context *ctx;     /* shared, read-only */
@@ -49,6 +54,9 @@ struct workers_opts {
     void *log_user;
     uint64_t inactive_ns;              /* inactive_timeout: a step back beyond it is a new
                                         * clock epoch for every meter (doc/schema.md) */
+    uint64_t rotate_seconds;           /* -G (files: the reader's packet clock) */
+    workers_periodic_fn periodic;      /* or NULL */
+    void *periodic_user;
 };
 
 /* Makes the meters, the buffers and (afpacket) opens every socket of the
@@ -66,9 +74,32 @@ enum source_error workers_run(struct workers *w);
 /* Async-signal-safe: make workers_run() end soon (live capture). */
 void workers_stop(struct workers *w);
 
-/* Ask the workers to hand over the records they hold (live capture: for a
- * periodic flush); the writer then flushes the output.  Thread-safe. */
+/*
+ * Control operations, from the periodic callback only.  Each is a barrier
+ * in every worker's record stream: the records a worker made before it are
+ * written before the operation runs (in the writer thread), the records
+ * made after it, after.  Dispatch mode places it at the same point of
+ * every worker's packet stream (so offline -G splits the records exactly
+ * as threads=1 does); afpacket workers pass it at their next packet or
+ * idle poll (within 100 ms).
+ */
+/* Hand over every record made so far, then flush the output(s). */
 void workers_flush(struct workers *w);
+/* The output's clock (live: the wall clock): output_tick() when a -G
+ * interval ended (and the first time). */
+void workers_tick(struct workers *w, uint64_t t_ns);
+/* SIGHUP: rotate (the current file closed complete), new limits, a
+ * reloaded model for every meter (retire: the one it replaces, freed once
+ * no meter uses it); then a flush. */
+struct workers_hangup {
+    bool rotate, limits;
+    uint64_t secs, bytes, records, keep;
+    const struct joy_reload *reload;
+    struct joy_reload *retire;
+};
+void workers_hangup(struct workers *w, const struct workers_hangup *h);
+/* Records written so far, files closed, the name being written. */
+uint64_t workers_written(struct workers *w, uint64_t *files, char *name, size_t namelen);
 
 /* Counters per worker and in total (64-bit; kernel figures accumulated
  * since the start, as PACKET_STATISTICS resets on every read).  May be
@@ -76,7 +107,9 @@ void workers_flush(struct workers *w);
  * batch or a second). */
 struct workers_stat {
     uint64_t packets;          /* frames given to the worker's meter */
+    uint64_t bytes;            /* their captured bytes */
     uint64_t records;          /* records it wrote */
+    uint64_t flows_open;       /* flows in its table */
     uint64_t kernel_packets;   /* afpacket: packets the kernel counted (read + dropped) */
     uint64_t kernel_drops;     /* afpacket: dropped for want of ring space */
     uint64_t gso_frames;       /* afpacket: frames longer than MTU + link header */

@@ -130,6 +130,74 @@ struct joy_context *joy_context_new(const struct joy_config *cfg, char *err, siz
     return ctx;
 }
 
+/* ---------------------------------------------------------------------
+ * Reloading (joy.h): setup() of the reloadable modules run again with a
+ * new configuration; the context is not touched.
+ */
+struct joy_reload {
+    const struct joy_context *ctx;
+    int n;                              /* modules reloaded */
+    bool has[JOY_MAX_MODULES];          /* slot -> reloaded */
+    void *data[JOY_MAX_MODULES];        /* slot -> the new data */
+};
+
+void joy_reload_free(struct joy_reload *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->ctx->n_mod; i++) {
+        const struct joy_module *mod = joy_modules[r->ctx->mod_index[i]];
+        if (r->has[i] && mod->teardown && r->data[i])
+            mod->teardown(r->data[i]);
+    }
+    free(r);
+}
+
+int joy_reload_count(const struct joy_reload *r) { return r ? r->n : 0; }
+
+struct joy_reload *joy_context_reload(const struct joy_context *ctx,
+                                      const struct joy_config *cfg, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!ctx || !cfg) {
+        snprintf(err, errlen, "joy_context_reload: %s is NULL", ctx ? "cfg" : "the context");
+        return NULL;
+    }
+    struct joy_reload *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->ctx = ctx;
+    for (size_t i = 0; i < ctx->n_mod; i++) {
+        size_t idx = ctx->mod_index[i];
+        const struct joy_module *mod = joy_modules[idx];
+        if (!mod->reloadable || !mod->setup || !module_is_enabled(mod, cfg->modcfg[idx], cfg))
+            continue;
+        if (mod->setup(cfg->modcfg[idx], cfg, &r->data[i], err, errlen) != 0) {
+            joy_reload_free(r);
+            return NULL;
+        }
+        r->has[i] = true;
+        r->n++;
+    }
+    return r;
+}
+
+int context_reload_data(const struct joy_reload *r, const struct joy_context *ctx,
+                            size_t slot, const void **data)
+{
+    if (!r || r->ctx != ctx || slot >= ctx->n_mod || !r->has[slot])
+        return 0;
+    *data = r->data[slot];
+    return 1;
+}
+
 const struct joy_config *joy_context_config(const struct joy_context *ctx)
 {
     return ctx ? &ctx->cfg : NULL;

@@ -30,4 +30,9 @@ struct joy_context {
     struct anon_policy *anon;            /* address anonymisation (anon=), or NULL */
 };
 
+/* What reload r holds for the module in slot (1, *data set), or 0 when it
+ * did not reload that module (meter.c: joy_meter_reload). */
+int context_reload_data(const struct joy_reload *r, const struct joy_context *ctx,
+                            size_t slot, const void **data);
+
 #endif

@@ -387,6 +387,18 @@ void joy_meter_free(struct joy_meter *m)
     free(m);
 }
 
+int joy_meter_reload(struct joy_meter *m, const struct joy_reload *r)
+{
+    if (!m || !r)
+        return JOY_ERR_INVALID;
+    for (size_t i = 0; i < m->n_mod; i++) {
+        const void *d;
+        if (context_reload_data(r, m->ctx, i, &d))
+            m->env[i].data = d;
+    }
+    return JOY_OK;
+}
+
 /* The meter's clock moves on: expire what is due, and tick the modules
  * that asked for it (at most once per second of meter time). */
 static void clock_advance(struct joy_meter *m, uint64_t now)

@@ -105,6 +105,10 @@ struct joy_module {
      * stored nothing for the flow (the classifier scores every flow, also
      * one made only of fragments that no module saw). */
     bool writes_every_record;
+    /* setup() may run again on SIGHUP (joy_context_reload) with a new
+     * configuration; the meters then switch to the new data at a record
+     * boundary, and teardown() frees it when the reload is freed. */
+    bool reloadable;
 };
 
 extern const struct joy_module *const joy_modules[];

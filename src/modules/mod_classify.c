@@ -63,7 +63,7 @@ static const struct joy_option classify_options[] = {
     {"classify", OPT_BOOL, offsetof(struct classify_cfg, classify), 0, 1, "0", "0|1",
      "score each flow with the model= logistic regression: p_malware, classifier"},
     {"model", OPT_STR, offsetof(struct classify_cfg, model), 0, 0, NULL, "FILE",
-     "classifier model: a joy-train file, or Joy's SPLT_FILE:BD_FILE parameter pair"},
+     "classifier model: a joy-train file, or Joy's SPLT_FILE:BD_FILE parameter pair (SIGHUP reloads it)"},
     {"classify_features", OPT_BOOL, offsetof(struct classify_cfg, features), 0, 1, "0", "0|1",
      "write the classifier's feature vector (clf) in each record, for joy-train"},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
@@ -909,4 +909,5 @@ const struct joy_module classify_module = {
     .worker_free = classify_worker_free,
     .write_json = classify_json,
     .writes_every_record = true,
+    .reloadable = true,
 };

@@ -389,6 +389,17 @@ int output_write_record(struct joy_output *o, const char *buf, size_t len, const
     return rc;
 }
 
+int output_write_extra(struct joy_output *o, const char *buf, size_t len, const void *view)
+{
+    int rc = 0;
+    for (size_t i = 0; i < o->n_extra; i++)
+        if (sink_write(o->extra[i], buf, len, view) != 0)
+            rc = -1;
+    return rc;
+}
+
+bool output_has_primary(const struct joy_output *o) { return !o->none; }
+
 int output_write(struct joy_output *o, const char *buf, size_t len)
 {
     return output_write_record(o, buf, len, NULL);

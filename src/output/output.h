@@ -79,6 +79,11 @@ void output_report(const struct joy_output *o, void (*say)(void *user, const cha
 const char *output_network_kinds(void);
 /* Are there destinations beyond the primary output? */
 bool output_has_extra(const struct joy_output *o);
+/* Is there a primary output (a file or '-'), or only network sinks? */
+bool output_has_primary(const struct joy_output *o);
+/* One record to the further destinations only (threads=N: the writer
+ * sends the primary output whole blocks with output_write_member()). */
+int output_write_extra(struct joy_output *o, const char *buf, size_t len, const void *view);
 /* ---- */
 
 /* The same with rotation.  The first file is created at once unless its

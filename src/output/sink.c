@@ -331,6 +331,10 @@ int sink_append(struct joy_sink *s, const void *block, size_t len, uint64_t n_re
         return sink_fail(s, "write failed");
     s->records += n_records;
     s->bytes += len;
+    /* gzip sinks write blocks to the descriptor; a plain file's stdio
+     * buffer still holds them until a flush */
+    if (s->ops == &sink_plain_ops)
+        s->dirty = true;
     return 0;
 }
 
