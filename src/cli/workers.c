@@ -297,10 +297,14 @@ static void emit(struct worker *w)
 static size_t align8(size_t n) { return (n + 7u) & ~(size_t)7u; }
 
 /* A record for the further destinations: its struct joy_record (pointers
- * cleared), its packet entries, its text; 8-byte aligned. */
+ * cleared; community_id left non-NULL as a mark that its text follows), its
+ * packet entries, its text, its community_id text with the NUL; 8-byte
+ * aligned.  Every pointer of the view points into the meter's memory, valid
+ * only during the callback, so everything the sinks read is copied. */
 static size_t ext_size(const struct joy_record *rec)
 {
-    return align8(sizeof *rec + (size_t)rec->n_pkts * sizeof *rec->pkts + rec->len);
+    return align8(sizeof *rec + (size_t)rec->n_pkts * sizeof *rec->pkts + rec->len +
+                  (rec->community_id ? strlen(rec->community_id) + 1 : 0));
 }
 
 static void on_record(void *user, const struct joy_record *rec)
@@ -335,6 +339,9 @@ static void on_record(void *user, const struct joy_record *rec)
             p += (size_t)rec->n_pkts * sizeof *rec->pkts;
         }
         memcpy(p, rec->json, rec->len);
+        p += rec->len;
+        if (rec->community_id)
+            memcpy(p, rec->community_id, strlen(rec->community_id) + 1);
         w->ext_len += ext_need;
     }
     w->text_records++;
@@ -396,7 +403,12 @@ static int write_extras(struct workers *ws, const struct obuf *b)
         rec.pkts = rec.n_pkts ? (const struct joy_pkt *)(const void *)(b->ext + p) : NULL;
         p += (size_t)rec.n_pkts * sizeof *rec.pkts;
         rec.json = (const char *)(b->ext + p);
-        off = align8(p + rec.len);
+        p += rec.len;
+        if (rec.community_id) {
+            rec.community_id = (const char *)(b->ext + p);
+            p += strlen(rec.community_id) + 1;
+        }
+        off = align8(p);
         if (output_write_extra(ws->out, rec.json, rec.len, &rec) != 0)
             rc = -1;
     }
