@@ -77,9 +77,9 @@ extern "C" {
  * and joy_version_number() the version of the library actually loaded.
  */
 #define JOY_VERSION_MAJOR 1
-#define JOY_VERSION_MINOR 1
+#define JOY_VERSION_MINOR 2
 #define JOY_VERSION_PATCH 0
-#define JOY_VERSION_STRING "1.1.0"
+#define JOY_VERSION_STRING "1.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 #define JOY_VERSION_NUMBER (JOY_VERSION_MAJOR * 10000 + JOY_VERSION_MINOR * 100 + JOY_VERSION_PATCH)
 
