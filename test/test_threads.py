@@ -191,6 +191,9 @@ def offline(tmp):
     # A synthetic capture with a small active timeout: many "a" cuts.
     caps_opts = [(c, []) for c in caps] + [(c, FULL) for c in caps]
     caps_opts.append((os.path.join(tmp, "synth1.pcap"), ["active_timeout=2", "inactive_timeout=1"]))
+    # -c COUNT: the reader stops after COUNT packets, as threads=1 does
+    caps_opts += [(os.path.join(tmp, "synth%d.pcap" % s), ["-c", c])
+                  for s in (1, 2) for c in ("1", "777", "5000")]
     n = 0
     for cap, opts in caps_opts:
         name = "%s %s" % (os.path.basename(cap), "full" if opts == FULL else " ".join(opts) or "default")

@@ -1006,7 +1006,7 @@ static void run_workers(struct run *r)
                              r->opt.interface[0] != 0, r->opt.interface, r->opt.bpf,
                              (int)r->opt.snaplen, r->opt.promisc, (enum afp_fanout)fanout,
                              on_source_message, r, r->opt.inactive_ns, r->opt.rotate,
-                             workers_periodic, r};
+                             workers_periodic, r, r->opt.max_packets};
     if (!(r->workers = workers_new(&o, &e, err, sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);
         r->status = exit_status_of(e);

@@ -148,6 +148,8 @@ struct workers {
     source_log_fn log;
     void *log_user;
     volatile sig_atomic_t stop;
+    uint64_t max_packets;            /* -c (0: none) */
+    _Atomic uint64_t taken;          /* afpacket and -c: packets claimed by the workers */
     atomic_bool failed;              /* the output failed */
     bool primary, extras;            /* the output has a primary file / further destinations */
     workers_periodic_fn periodic;    /* called by the calling thread about every 100 ms */
@@ -567,6 +569,28 @@ static void *dispatch_worker_main(void *arg)
     return NULL;
 }
 
+/* -c with afpacket: the workers claim packets from one counter (an atomic
+ * add per packet, only when -c is given); the claim that reaches the count
+ * stops every socket.  False: the count was reached before this packet. */
+static bool take_packet(struct workers *ws)
+{
+    uint64_t k = atomic_fetch_add_explicit(&ws->taken, 1, memory_order_relaxed);
+    if (k >= ws->max_packets)
+        return false;
+    if (k + 1 == ws->max_packets) {
+        if (ws->log) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "%llu packets read (-c): stopping",
+                     (unsigned long long)ws->max_packets);
+            ws->log(ws->log_user, SOURCE_INFO, msg);
+        }
+        for (unsigned i = 0; i < ws->n; i++)
+            if (ws->w[i].src)
+                source_breakloop(ws->w[i].src);
+    }
+    return true;
+}
+
 static void *afpacket_worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -585,6 +609,8 @@ static void *afpacket_worker_main(void *arg)
             maybe_pass(w);
             continue;
         }
+        if (ws->max_packets && !take_packet(ws))
+            continue;               /* -c reached: what the rings still hold is read, not metered */
         joy_meter_packet(w->meter, pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, pkt.ts_ns);
         maybe_pass(w);              /* one relaxed load when nothing was posted */
         if ((++n & 4095) == 0)
@@ -712,6 +738,7 @@ static void reader_run(struct workers *ws)
     unsigned n = ws->n;
     uint64_t last_publish = ws->live ? wall_ns() : 0;
     uint32_t count = 0, since_periodic = 0;
+    uint64_t total = 0;
     while (!ws->stop && !atomic_load_explicit(&ws->failed, memory_order_relaxed) &&
            (res = source_next(s, &pkt)) != SOURCE_END) {
         if (res == SOURCE_IDLE) {
@@ -761,6 +788,15 @@ static void reader_run(struct workers *ws)
         }
         if (ip && (pkt.ts_ns > rd->clock || rd->clock - pkt.ts_ns > ws->inactive_ns))
             reader_tick(rd, pkt.ts_ns);
+        if (ws->max_packets && ++total >= ws->max_packets) {
+            if (ws->log) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "%llu packets read (-c): stopping",
+                         (unsigned long long)total);
+                ws->log(ws->log_user, SOURCE_INFO, msg);
+            }
+            break;
+        }
         if (++count == PUBLISH_ALL) {
             count = 0;
             /* keep quiet workers' clocks (and their expiry) moving */
@@ -856,6 +892,7 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
     ws->source = o->source;
     ws->live = o->live;
     ws->inactive_ns = o->inactive_ns;
+    ws->max_packets = o->max_packets;
     ws->afpacket = !o->source;
     ws->log = o->log;
     ws->log_user = o->log_user;

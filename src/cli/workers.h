@@ -57,6 +57,7 @@ struct workers_opts {
     uint64_t rotate_seconds;           /* -G (files: the reader's packet clock) */
     workers_periodic_fn periodic;      /* or NULL */
     void *periodic_user;
+    uint64_t max_packets;              /* -c: stop after this many packets (0: no limit) */
 };
 
 /* Makes the meters, the buffers and (afpacket) opens every socket of the
