@@ -361,7 +361,12 @@ def analyse(label, out, jerr, ebpf, expect, local_srv):
                 continue
             kind, path, h, user = exp
             if "path" not in e and e.get("method") == "ebpf":
-                ok = e.get("user") == user and e.get("name") == os.path.basename(path)[:15]
+                # the name is the kernel's comm: the command's name as
+                # executed (python3 for python3.11 through its link), cut
+                # to 15 bytes; no uptime or ppid when it had exited
+                ok = (e.get("user") == user and bool(e.get("name")) and
+                      os.path.basename(path).startswith(e["name"]) and
+                      "uptime" not in e and "ppid" not in e)
             else:
                 ok = e.get("path") == path and e.get("hash") == h and e.get("user") == user
             if not ok:

@@ -330,7 +330,7 @@ static enum cap_status ng_packet(struct capfile *cf, uint32_t type, struct curso
     } else {
         pkt->ts = to_ns(ts, ifc->units) +
                   (uint64_t)((ifc->offset_s > -(int64_t)TS_MAX_SEC && ifc->offset_s < (int64_t)TS_MAX_SEC)
-                                 ? ifc->offset_s * 1000000000
+                                 ? (uint64_t)ifc->offset_s * 1000000000u /* mod 2^64: ts wraps */
                                  : 0);
         /* the exact time: whole units, the fraction, the offset (if_tsoffset) */
         __int128 s = (__int128)(ts / ifc->units) + ifc->offset_s;

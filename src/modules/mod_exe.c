@@ -304,11 +304,16 @@ static void write_proc(struct jsonw *w, const char *key, const struct sp_proc *p
     }
     if (p->have_hash)
         jw_kv_cstr(w, "hash", p->hash);
-    uint64_t up = f->t_start > p->start_ns ? f->t_start - p->start_ns : 0;
-    jw_key(w, "uptime");
-    jw_fixed(w, (double)up / 1e9, 3);
+    /* start time and parent are unknown when the process had exited
+     * before /proc was read (an eBPF event's process): left out */
+    if (p->start_ns) {
+        uint64_t up = f->t_start > p->start_ns ? f->t_start - p->start_ns : 0;
+        jw_key(w, "uptime");
+        jw_fixed(w, (double)up / 1e9, 3);
+    }
     jw_kv_uint(w, "pid", (uint64_t)p->pid);
-    jw_kv_uint(w, "ppid", (uint64_t)p->ppid);
+    if (p->start_ns)
+        jw_kv_uint(w, "ppid", (uint64_t)p->ppid);
     jw_kv_uint(w, "uid", p->uid);
     if (p->user[0])
         jw_kv_cstr(w, "user", p->user);
