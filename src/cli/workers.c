@@ -578,12 +578,7 @@ static bool take_packet(struct workers *ws)
     if (k >= ws->max_packets)
         return false;
     if (k + 1 == ws->max_packets) {
-        if (ws->log) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "%llu packets read (-c): stopping",
-                     (unsigned long long)ws->max_packets);
-            ws->log(ws->log_user, SOURCE_INFO, msg);
-        }
+        wlog(ws, SOURCE_INFO, "%llu packets read (-c): stopping", (unsigned long long)k + 1);
         for (unsigned i = 0; i < ws->n; i++)
             if (ws->w[i].src)
                 source_breakloop(ws->w[i].src);
@@ -775,26 +770,18 @@ static void reader_run(struct workers *ws)
         /* a step back beyond inactive_timeout is logged too: each meter
          * starts a new clock epoch at it, also one that gets no packet */
         if (ip && pkt.ts_ns <= rd->clock && rd->clock - pkt.ts_ns > ws->inactive_ns &&
-            !rd->epoch_warned && ws->log) {
-            char msg[256];
+            !rd->epoch_warned) {
             uint64_t back = rd->clock - pkt.ts_ns;
-            snprintf(msg, sizeof msg, "packet time went back by %llu.%09llu s, more than "
-                     "inactive_timeout: the open flows were expired and the clock restarted "
-                     "(files out of time order?); said once, counted in the statistics",
-                     (unsigned long long)(back / 1000000000u),
-                     (unsigned long long)(back % 1000000000u));
-            ws->log(ws->log_user, SOURCE_WARN, msg);
+            wlog(ws, SOURCE_WARN, "packet time went back by %llu.%09llu s, more than "
+                 "inactive_timeout: the open flows were expired and the clock restarted "
+                 "(files out of time order?); said once, counted in the statistics",
+                 (unsigned long long)(back / 1000000000u), (unsigned long long)(back % 1000000000u));
             rd->epoch_warned = true;
         }
         if (ip && (pkt.ts_ns > rd->clock || rd->clock - pkt.ts_ns > ws->inactive_ns))
             reader_tick(rd, pkt.ts_ns);
         if (ws->max_packets && ++total >= ws->max_packets) {
-            if (ws->log) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "%llu packets read (-c): stopping",
-                         (unsigned long long)total);
-                ws->log(ws->log_user, SOURCE_INFO, msg);
-            }
+            wlog(ws, SOURCE_INFO, "%llu packets read (-c): stopping", (unsigned long long)total);
             break;
         }
         if (++count == PUBLISH_ALL) {
