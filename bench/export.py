@@ -1,16 +1,25 @@
 #!/usr/bin/env python3
 """CPU cost of the network outputs: joy with and without -w ipfix:// / kafka://.
 
-  bench/export.py [--runs N] [--pcap FILE] [--joy JOY]
+  bench/export.py [--runs N] [--pcap FILE] [--joy JOY] [--kafka "OPTIONS"]...
 
 Runs joy on the capture (default ../shared/bench/mix.pcap, or bench/mix.pcap)
 with the default record and -w /dev/null, then the same with
 -w ipfix://127.0.0.1:PORT (a UDP socket that reads and discards), and with
 -w kafka://BOOTSTRAP/joy.bench against librdkafka's mock cluster
 (test/kafka/mock_cluster.c, built here; skipped without librdkafka-dev).
-Reports the median CPU time (user + sys of joy, which includes librdkafka's
-threads) of each and the overhead against the file-only run, with the CPU
-model.  Interpreter: any Python 3 (standard library only).
+Each --kafka adds one more Kafka run with those joy options (space
+separated, e.g. --kafka "kafka_compression=lz4"); without any, the Kafka
+run uses joy's defaults.
+
+The mock cluster is a separate process (its brokers' CPU is not joy's);
+what joy is billed for is its own thread, librdkafka's threads and the
+kernel's work in joy's system calls, which on loopback includes the
+receiving side of TCP.  The modes alternate, run after run, so that a
+change in the machine's load touches all of them alike; the report gives
+the median and the minimum CPU time (user + sys) of each, its split, the
+minor page faults, and the load average before and after.
+Interpreter: any Python 3 (standard library only).
 """
 import argparse
 import os
@@ -26,6 +35,7 @@ ROOT = os.path.dirname(HERE)
 
 
 def timed(cmd):
+    """(user + sys seconds, user, sys, minor faults) of one run of cmd."""
     with open(os.devnull, "wb") as null:
         pid = os.fork()
         if pid == 0:
@@ -35,7 +45,7 @@ def timed(cmd):
         _, status, ru = os.wait4(pid, 0)
     if os.WEXITSTATUS(status) != 0:
         sys.exit("bench: %s exited with %d" % (" ".join(cmd), os.WEXITSTATUS(status)))
-    return ru.ru_utime + ru.ru_stime
+    return ru.ru_utime + ru.ru_stime, ru.ru_utime, ru.ru_stime, ru.ru_minflt
 
 
 def cpu_model():
@@ -62,9 +72,11 @@ def discard_udp():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--pcap")
     ap.add_argument("--joy", default=os.path.join(ROOT, "joy"))
+    ap.add_argument("--kafka", action="append", default=[],
+                    help="joy options for one more Kafka run (repeatable)")
     a = ap.parse_args()
     pcap = a.pcap or next((p for p in (os.path.join(ROOT, "..", "shared", "bench", "mix.pcap"),
                                        os.path.join(HERE, "mix.pcap")) if os.path.exists(p)), None)
@@ -79,24 +91,38 @@ def main():
     if subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "test/kafka/mock_cluster.c"),
                        "-lrdkafka"], stderr=subprocess.DEVNULL).returncode == 0 and \
             "kafka" in subprocess.run([a.joy, "-V"], stdout=subprocess.PIPE, text=True).stdout:
+        # its own process: the brokers' CPU must not be billed to joy
         mock = subprocess.Popen([exe, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True)
+                                stderr=subprocess.DEVNULL, text=True)
         boot = mock.stdout.readline().strip()
-        modes.append(("kafka", ["-w", "kafka://%s/joy.bench" % boot]))
+        url = ["-w", "kafka://%s/joy.bench" % boot]
+        for opts in a.kafka or [""]:
+            modes.append(("kafka " + opts if opts else "kafka", url + opts.split()))
     else:
         print("bench: no Kafka (librdkafka-dev or a Kafka build of joy): kafka mode skipped")
-    times = {m: [] for m, _ in modes}
+    load0 = os.getloadavg()[0]
+    runs = {m: [] for m, _ in modes}
     for _ in range(a.runs):
         for m, extra in modes:
-            times[m].append(timed([a.joy, "-r", pcap, "-w", os.devnull] + extra))
+            runs[m].append(timed([a.joy, "-r", pcap, "-w", os.devnull, "progress=0"] + extra))
+    load1 = os.getloadavg()[0]
     if mock:
         mock.stdin.close()
         mock.wait()
-    base = statistics.median(times["file"])
-    print("CPU: %s; capture %s; %d runs, median CPU seconds (user+sys)" % (cpu_model(), pcap, a.runs))
+    print("CPU: %s (%d online); capture %s; %d runs alternating; load average %.2f before, "
+          "%.2f after" % (cpu_model(), os.cpu_count() or 0, pcap, a.runs, load0, load1))
+    print("  %-40s %8s %7s %8s %7s %7s %7s %9s" % ("mode", "median", "", "min", "", "user",
+                                                    "sys", "minflt"))
+    base = statistics.median(r[0] for r in runs["file"])
+    base_min = min(r[0] for r in runs["file"])
     for m, _ in modes:
-        t = statistics.median(times[m])
-        print("  %-6s %7.3f s  %+6.1f%%" % (m, t, 100.0 * (t - base) / base if base else 0))
+        t = [r[0] for r in runs[m]]
+        med, lo = statistics.median(t), min(t)
+        print("  %-40s %7.3fs %+6.1f%% %7.3fs %+6.1f%% %6.3fs %6.3fs %9d" % (
+            m, med, 100.0 * (med - base) / base if base else 0, lo,
+            100.0 * (lo - base_min) / base_min if base_min else 0,
+            statistics.median(r[1] for r in runs[m]), statistics.median(r[2] for r in runs[m]),
+            statistics.median(r[3] for r in runs[m])))
 
 
 if __name__ == "__main__":
