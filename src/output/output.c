@@ -467,11 +467,13 @@ struct joy_output *output_open_targets(const char *const *targets, size_t n,
     return output_open_all(&po, targets, n, opt, err, errlen);
 }
 
-void output_report(const struct joy_output *o, void (*say)(void *user, const char *line),
+void output_report(struct joy_output *o, void (*say)(void *user, const char *line),
                    void *user)
 {
     for (size_t i = 0; i < o->n_extra; i++) {
-        const struct joy_sink *s = o->extra[i];
+        struct joy_sink *s = o->extra[i];
+        if (s->ops->drain && !sink_failed(s))
+            s->ops->drain(s);
         char buf[768], line[1024];
         if (!s->ops->report)
             continue;

@@ -72,8 +72,11 @@ int output_write_record(struct joy_output *o, const char *buf, size_t len, const
 /* The metadata line (every primary file's header; Kafka: TOPIC.meta;
  * IPFIX: not exported). */
 int output_write_metadata(struct joy_output *o, const char *buf, size_t len);
-/* One line per network destination: delivered, queued, dropped, spilled. */
-void output_report(const struct joy_output *o, void (*say)(void *user, const char *line),
+/* One line per network destination: delivered, queued, dropped, spilled.
+ * At the end of a run: it first lets each network sink deliver what it
+ * holds (bounded by its flush timeout, e.g. kafka_flush_timeout), so the
+ * counts are final; output_close() then does not wait again. */
+void output_report(struct joy_output *o, void (*say)(void *user, const char *line),
                    void *user);
 /* "tcp unix ipfix ipfix+tcp ipfix+file[ kafka]" */
 const char *output_network_kinds(void);

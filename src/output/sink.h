@@ -92,6 +92,10 @@ struct joy_sink_ops {
     /* Optional: a one-line account of delivery (queued, spilled, dropped,
      * failed ...) into buf, "" when there is nothing to say. */
     void (*report)(const struct joy_sink *s, char *buf, size_t len);
+    /* Optional: wait (bounded, as close would) until what the sink holds is
+     * delivered, so that the report that follows is final; close then
+     * does not wait again.  0, or -1. */
+    int (*drain)(struct joy_sink *s);
 };
 
 struct joy_sink {

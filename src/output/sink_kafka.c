@@ -39,6 +39,7 @@ struct kafka_sink {
     FILE *spill_w, *spill_r;
     uint64_t spill_pending;
     unsigned since_poll;
+    bool drained; /* kafka_drain waited already */
     char msg[512];
 };
 
@@ -334,10 +335,10 @@ static void kafka_report(const struct joy_sink *s, char *buf, size_t len)
              (unsigned long long)k->replayed, (unsigned long long)k->waits);
 }
 
-static int kafka_close(struct joy_sink *s, bool abandon)
+/* Replay the spill file and wait for the delivery reports of everything
+ * queued, for at most deadline_ms. */
+static void deliver(struct kafka_sink *k, uint64_t deadline_ms)
 {
-    struct kafka_sink *k = (struct kafka_sink *)s;
-    uint64_t deadline_ms = abandon ? 0 : (uint64_t)s->opt.flush_timeout * 1000u;
     uint64_t waited = 0;
     while (k->spill_pending && waited < deadline_ms) {
         if (replay(k) == 0)
@@ -347,6 +348,25 @@ static int kafka_close(struct joy_sink *s, bool abandon)
     }
     rd_kafka_flush(k->rk, (int)(deadline_ms > waited ? deadline_ms - waited : 0));
     rd_kafka_poll(k->rk, 0);
+}
+
+/* Before the exit report, so that it counts every delivery; close then
+ * waits no more. */
+static int kafka_drain(struct joy_sink *s)
+{
+    struct kafka_sink *k = (struct kafka_sink *)s;
+    if (!k->drained) {
+        k->drained = true;
+        deliver(k, (uint64_t)s->opt.flush_timeout * 1000u);
+    }
+    return 0;
+}
+
+static int kafka_close(struct joy_sink *s, bool abandon)
+{
+    struct kafka_sink *k = (struct kafka_sink *)s;
+    if (!k->drained)
+        deliver(k, abandon ? 0 : (uint64_t)s->opt.flush_timeout * 1000u);
     uint64_t outstanding = (uint64_t)rd_kafka_outq_len(k->rk);
     uint64_t lost = k->failed + outstanding + k->spill_pending;
     if (lost && !abandon) {
@@ -381,6 +401,7 @@ const struct joy_sink_ops sink_kafka_ops = {
     .close = kafka_close,
     .write_meta = kafka_write_meta,
     .report = kafka_report,
+    .drain = kafka_drain,
 };
 
 #else
