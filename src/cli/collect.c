@@ -377,6 +377,7 @@ int collect_main(const struct joy_config *cfg, char **inputs, size_t n_inputs,
         fprintf(stderr, "joy: %s\n", err);
         return 2;
     }
+    export_keep_freed_memory(&e);
     if (!(c.out = output_open_targets((const char *const *)e.targets, e.n_targets, &e.opt, err,
                                       sizeof err))) {
         fprintf(stderr, "joy: %s\n", err);

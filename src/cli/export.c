@@ -5,6 +5,10 @@
  */
 #include "export.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,4 +156,30 @@ void export_setup_free(struct export_setup *e)
     free(e->props);
     free(e->strings);
     memset(e, 0, sizeof *e);
+}
+
+/*
+ * With a Kafka output, glibc's malloc keeps what is freed instead of
+ * handing it back to the kernel at once.  librdkafka's broker thread
+ * allocates and frees megabytes per produce request (the request buffer,
+ * zstd's context and output buffer); by default glibc serves blocks above
+ * its mmap threshold with mmap and shrinks a thread's heap when its free
+ * top passes the trim threshold, so every request faulted those pages in
+ * again: about 9,600 minor faults on bench/mix.pcap with zstd, 4,100
+ * with these settings (bench/NOTES.md).  The price is that up to 8 MB per
+ * malloc arena stay mapped after a burst.  Process-wide, so the program
+ * decides, not the library; before the output starts its threads.
+ */
+void export_keep_freed_memory(const struct export_setup *e)
+{
+#ifdef __GLIBC__
+    for (size_t i = 0; i < e->n_targets; i++)
+        if (strncmp(e->targets[i], "kafka://", 8) == 0) {
+            mallopt(M_MMAP_THRESHOLD, 4 << 20);
+            mallopt(M_TRIM_THRESHOLD, 8 << 20);
+            return;
+        }
+#else
+    (void)e;
+#endif
 }

@@ -24,6 +24,9 @@ struct export_setup {
 int export_setup_read(const struct joy_config *cfg, struct export_setup *e, char *err,
                       size_t errlen);
 void export_setup_free(struct export_setup *e);
+/* With a kafka:// target, tell glibc's malloc to keep freed memory mapped
+ * (librdkafka's per-request buffers; export.c).  Call before opening. */
+void export_keep_freed_memory(const struct export_setup *e);
 
 /* Collector mode (ipfix_collect_port / nfv9_port): returns -1 when not
  * asked for, else the exit status after collecting from the capture files

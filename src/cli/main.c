@@ -48,9 +48,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 /* Set by the signal handler; the only process-wide state, as signals are. */
 static volatile sig_atomic_t stop_requested;
@@ -912,26 +909,6 @@ static int pick_source(struct run *r, const struct args *a)
 /* ---------------------------------------------------------------------
  * Step 4: the output, the context and meter, and the metadata line
  */
-/*
- * With a Kafka output, glibc's malloc keeps what is freed instead of
- * handing it back to the kernel at once.  librdkafka's broker thread
- * allocates and frees megabytes per produce request (the request buffer,
- * zstd's context and output buffer); by default glibc serves blocks above
- * its mmap threshold with mmap and shrinks a thread's heap when its free
- * top passes the trim threshold, so every request faulted those pages in
- * again: about 11,000 minor faults on bench/mix.pcap with zstd, 4,200
- * with these settings (bench/NOTES.md).  The price is that up to 8 MB per
- * malloc arena stay mapped after a burst.  Process-wide, so the program
- * decides, not the library.
- */
-static void keep_freed_memory(void)
-{
-#ifdef __GLIBC__
-    mallopt(M_MMAP_THRESHOLD, 4 << 20);
-    mallopt(M_TRIM_THRESHOLD, 8 << 20);
-#endif
-}
-
 static int open_output(struct run *r, const struct args *a)
 {
     char err[1024];
@@ -951,9 +928,7 @@ static int open_output(struct run *r, const struct args *a)
         .log = on_output_message,
         .log_user = r,
     };
-    for (size_t i = 0; i < e.n_targets; i++)
-        if (strncmp(e.targets[i], "kafka://", 8) == 0)
-            keep_freed_memory();
+    export_keep_freed_memory(&e);
     r->out = output_open_all(&oo, (const char *const *)e.targets, e.n_targets, &e.opt, err,
                              sizeof err);
     bool metadata = e.metadata;
