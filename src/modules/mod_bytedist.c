@@ -294,7 +294,7 @@ static void bytedist_packet(const struct module_env *env, void **state, const st
     uint64_t limit = c->dist_bytes ? c->dist_bytes : UINT64_MAX;
     struct bytedist_state *s = *state;
     if (!s) {
-        s = calloc(1, sizeof *s);
+        s = module_calloc(env, sizeof *s);
         if (!s)
             return;
         *state = s;
@@ -305,7 +305,7 @@ static void bytedist_packet(const struct module_env *env, void **state, const st
     uint64_t n = p->payload_cap < room ? p->payload_cap : room;
     if (!s->wide && s->counted[0] + s->counted[1] + n > UINT16_MAX) {
         /* a bin could pass 65535: move to 64-bit counts, once */
-        uint64_t *w = malloc(256 * sizeof *w);
+        uint64_t *w = module_malloc(env, 256 * sizeof *w);
         if (!w)
             return;
         for (int i = 0; i < 256; i++)
@@ -508,8 +508,8 @@ static void bytedist_free(void *state)
 {
     struct bytedist_state *s = state;
     if (s)
-        free(s->wide);
-    free(s);
+        module_free(s->wide);
+    module_free(s);
 }
 
 const struct joy_module bytedist_module = {

@@ -53,9 +53,9 @@ static const struct joy_option salt_options[] = {
 /* The first block is full in one direction: take the whole num_pkts slots
  * per direction, once; the "in" half moves up to its new place.  Returns
  * the new block, or NULL (the old one kept) when out of memory. */
-static struct salt_state *salt_grow(struct salt_state *s)
+static struct salt_state *salt_grow(const struct module_env *env, struct salt_state *s)
 {
-    struct salt_state *big = realloc(s, sizeof *s + (size_t)s->cap * 4 * sizeof s->v[0]);
+    struct salt_state *big = module_realloc(env, s, sizeof *s + (size_t)s->cap * 4 * sizeof s->v[0]);
     if (!big)
         return NULL;
     memmove(&big->v[(size_t)big->cap * 2], &big->v[(size_t)big->room * 2],
@@ -77,7 +77,7 @@ static void salt_packet(const struct module_env *env, void **state, const struct
             return;
         uint32_t room = cap < SALT_FIRST_SLOTS ? cap : SALT_FIRST_SLOTS;
         /* values are written before they are read: only the header is cleared */
-        s = malloc(sizeof *s + (size_t)room * 4 * sizeof s->v[0]);
+        s = module_malloc(env, sizeof *s + (size_t)room * 4 * sizeof s->v[0]);
         if (!s)
             return;
         memset(s, 0, sizeof *s);
@@ -89,7 +89,7 @@ static void salt_packet(const struct module_env *env, void **state, const struct
     if (i >= s->cap)
         return;
     if (i == s->room) {
-        s = salt_grow(s);
+        s = salt_grow(env, s);
         if (!s)
             return;
         *state = s;
@@ -135,5 +135,5 @@ const struct joy_module salt_module = {
     .interest = MI_TCP,
     .packet = salt_packet,
     .write_json = salt_json,
-    .free_state = free,
+    .free_state = module_free,
 };

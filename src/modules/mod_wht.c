@@ -48,14 +48,13 @@ static const struct joy_option wht_options[] = {
 static void wht_packet(const struct module_env *env, void **state, const struct flow *f,
                        const struct packet *p, int dir)
 {
-    (void)env;
     (void)f;
     (void)dir;
     if (!p->payload_cap || !p->payload)
         return;
     struct wht_state *s = *state;
     if (!s) {
-        s = calloc(1, sizeof *s);
+        s = module_calloc(env, sizeof *s);
         if (!s)
             return;
         *state = s;
@@ -136,5 +135,5 @@ const struct joy_module wht_module = {
     .config_size = sizeof(struct wht_cfg),
     .packet = wht_packet,
     .write_json = wht_json,
-    .free_state = free,
+    .free_state = module_free,
 };
