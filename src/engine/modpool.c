@@ -136,7 +136,11 @@ static void *pool_get(struct modpool *p, size_t size, bool zero)
         struct chunk_hdr *h;
         struct free_chunk *c = p->free[k];
         if (c) {
+            /* the list's new head was freed a while ago, most likely out
+             * of the cache: start loading it now, for the next request */
             p->free[k] = c->next;
+            if (c->next)
+                __builtin_prefetch((char *)c->next - MODPOOL_HDR, 1);
             h = (struct chunk_hdr *)(void *)((char *)c - MODPOOL_HDR);
         } else if (!(h = carve(p, k))) {
             return NULL;
