@@ -632,6 +632,28 @@ struct x509_slot {
     uint32_t der_len, json_len;
 };
 
+/*
+ * Fingerprint digests (ja3_md5, ja3s_md5 and JA4's two truncated SHA-256)
+ * are taken of texts that repeat from flow to flow (the same clients and
+ * servers), and each costs an OpenSSL digest (init, update, final: about
+ * a microsecond).  The hex of the last ones is kept per meter: a table of
+ * DIGEST_SLOTS entries, each a (digest, whole input, hex) triple, one
+ * slot per input hash, replaced on a miss; a hit is exact (the whole
+ * input is compared).  Inputs longer than DIGEST_MAX are not kept.
+ * Bounded: DIGEST_SLOTS x (DIGEST_MAX + 140) bytes.
+ */
+#define DIGEST_SLOTS 256
+#define DIGEST_MAX 1024
+
+struct digest_slot {
+    const EVP_MD *md;      /* NULL: empty */
+    uint64_t hash;
+    uint8_t *in;
+    uint32_t len;
+    uint32_t hexlen;
+    char hex[2 * EVP_MAX_MD_SIZE];
+};
+
 #define SPKI_TYPES 4 /* key types with a decoder of their own */
 
 /* A public-key decoder for one key algorithm (nid), NULL if none could be made. */
@@ -657,6 +679,7 @@ struct tls_ctx {
     struct jsonw scratch;     /* a certificate's JSON before it is cached */
     struct x509_slot slot[X509_CACHE_SLOTS];
     uint64_t x509_clock;      /* lookups so far, for the slots' `used` */
+    struct digest_slot dig[DIGEST_SLOTS];
 };
 
 struct tls_ctx *tls_ctx_new(void)
@@ -687,6 +710,8 @@ void tls_ctx_free(struct tls_ctx *c)
         free(c->slot[i].der);
         free(c->slot[i].json);
     }
+    for (unsigned i = 0; i < DIGEST_SLOTS; i++)
+        free(c->dig[i].in);
     jw_free(&c->scratch);
     BIO_free(c->bio);
     EVP_PKEY_free(c->key);
@@ -1234,19 +1259,72 @@ size_t tls_fp_ja3s(const struct tls_hello *sh, char *out, size_t cap)
 }
 
 /* The first nhex hex digits of the digest md (NULL: unavailable) of data. */
+/* A hash of n bytes for the digest table: 8 bytes per step. */
+static uint64_t digest_key(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t x = 0;
+    memcpy(&x, p, n);
+    h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+/* The first nhex hex digits of the digest md of data (out has room for
+ * nhex + 1), from the table when the same digest of the same bytes was
+ * taken before. */
 static bool digest_hex(struct tls_ctx *c, const EVP_MD *md, const void *data, size_t len, char *out,
                        size_t nhex)
 {
+    if (!md)
+        return false;
+    struct digest_slot *e = NULL;
+    if (len <= DIGEST_MAX) {
+        uint64_t h = digest_key(data, len);
+        e = &c->dig[h % DIGEST_SLOTS];
+        if (e->md == md && e->hash == h && e->len == len && memcmp(e->in, data, len) == 0) {
+            size_t k = nhex < e->hexlen ? nhex : e->hexlen;
+            memcpy(out, e->hex, k);
+            out[nhex] = 0;
+            return true;
+        }
+        e->hash = h;
+    }
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
-    if (!md || EVP_DigestInit_ex(c->md, md, NULL) != 1 || EVP_DigestUpdate(c->md, data, len) != 1 ||
+    if (EVP_DigestInit_ex(c->md, md, NULL) != 1 || EVP_DigestUpdate(c->md, data, len) != 1 ||
         EVP_DigestFinal_ex(c->md, d, &dl) != 1) {
         ERR_clear_error();
+        if (e)
+            e->md = NULL;
         return false;
     }
     for (size_t i = 0; i < nhex && i / 2 < dl; i++)
         out[i] = hexd[(i & 1) ? d[i / 2] & 15 : d[i / 2] >> 4];
     out[nhex] = 0;
+    if (e) {
+        /* keep it: the slot's old input buffer is reused when it is large enough */
+        e->md = NULL;
+        if (!e->in || e->len < len) {
+            free(e->in);
+            e->in = malloc(len ? len : 1);
+        }
+        if (e->in) {
+            memcpy(e->in, data, len);
+            e->len = (uint32_t)len;
+            for (unsigned i = 0; i < dl && i < EVP_MAX_MD_SIZE; i++) {
+                e->hex[2 * i] = hexd[d[i] >> 4];
+                e->hex[2 * i + 1] = hexd[d[i] & 15];
+            }
+            e->hexlen = 2 * dl;
+            e->md = md;
+        }
+    }
     return true;
 }
 
