@@ -747,6 +747,23 @@ static const char *obj_name(int nid, const ASN1_OBJECT *o, char *buf, int len)
     return buf;
 }
 
+/* Text of an extension or field, trimmed of white space at both ends
+ * and cut at X509_MAX_TEXT bytes, as a string. */
+static void kv_text(struct jsonw *w, const char *key, const char *p, size_t len)
+{
+    while (len && (p[len - 1] == '\n' || p[len - 1] == ' ' || p[len - 1] == '\r'))
+        len--;
+    while (len && (*p == '\n' || *p == ' ')) {
+        p++;
+        len--;
+    }
+    if (len > X509_MAX_TEXT)
+        len = X509_MAX_TEXT;
+    if (key)
+        jw_key(w, key);
+    jw_str(w, p, len);
+}
+
 /* The text a BIO collected, trimmed of white space, then reset. */
 static void kv_bio(struct jsonw *w, const char *key, BIO *bio)
 {
@@ -810,9 +827,147 @@ static bool json_san(struct jsonw *w, X509_EXTENSION *ex, BIO *bio)
     return true;
 }
 
+/* ---- CT SCT lists (tls_sct_list_text) ---------------------------------- */
+
+/*
+ * What OpenSSL 3 prints (crypto/ct/ct_prn.c SCT_print, indent 0), for one
+ * SCT, its lines joined by "\n" and the SCTs of a list by "\n":
+ *   Signed Certificate Timestamp:
+ *       Version   : v1 (0x0)
+ *       Log ID    : HEX (32 bytes)
+ *       Timestamp : Mon DD HH:MM:SS.mmm YYYY GMT
+ *       Extensions: none | HEX
+ *       Signature : ecdsa-with-SHA256 | sha256WithRSAEncryption
+ *                   HEX
+ * where HEX is BIO_hex_string(indent 16, width 16): bytes as "%02X"
+ * joined by ':', a ':' and a line break after every 16th byte and 16
+ * spaces before each continuation line; the day is "%2d" (space padded)
+ * and the milliseconds always three digits (timestamp_print()).
+ */
+static void sct_hex(struct sb *s, const uint8_t *d, size_t n)
+{
+    static const char up[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        if (i && i % 16 == 0)
+            sb_puts(s, "\n                ");
+        sb_putc(s, up[d[i] >> 4]);
+        sb_putc(s, up[d[i] & 15]);
+        if (i + 1 < n)
+            sb_putc(s, ':');
+    }
+}
+
+static void sb_dec2(struct sb *s, unsigned v, char pad)
+{
+    sb_putc(s, v >= 10 ? (char)('0' + v / 10 % 10) : pad);
+    sb_putc(s, (char)('0' + v % 10));
+}
+
+/* ms since 1970 (below the year 10000) as timestamp_print() shows it. */
+static void sct_time(struct sb *s, uint64_t ms)
+{
+    static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    uint64_t days = ms / 86400000u, sec = ms % 86400000u / 1000u;
+    /* civil date of a day number (days since 1970-01-01; proleptic
+     * Gregorian, eras of 400 years from 0000-03-01) */
+    uint64_t z = days + 719468u;
+    uint64_t era = z / 146097u, doe = z % 146097u;
+    uint64_t yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u;
+    uint64_t doy = doe - (365u * yoe + yoe / 4u - yoe / 100u);
+    uint64_t mp = (5u * doy + 2u) / 153u;
+    unsigned d = (unsigned)(doy - (153u * mp + 2u) / 5u + 1u);
+    unsigned m = (unsigned)(mp < 10u ? mp + 3u : mp - 9u);
+    uint64_t y = yoe + era * 400u + (m <= 2u);
+    sb_puts(s, mon[m - 1]);
+    sb_putc(s, ' ');
+    sb_dec2(s, d, ' ');
+    sb_putc(s, ' ');
+    sb_dec2(s, (unsigned)(sec / 3600u), '0');
+    sb_putc(s, ':');
+    sb_dec2(s, (unsigned)(sec / 60u % 60u), '0');
+    sb_putc(s, ':');
+    sb_dec2(s, (unsigned)(sec % 60u), '0');
+    sb_putc(s, '.');
+    sb_putc(s, (char)('0' + ms % 1000u / 100u));
+    sb_dec2(s, (unsigned)(ms % 100u), '0');
+    sb_putc(s, ' ');
+    sb_dec(s, (unsigned)y);
+    sb_puts(s, " GMT");
+}
+
+#define SCT_MAX_MS 253402300800000ull /* 10000-01-01 */
+
+static bool der_element(struct cursor *c, uint8_t tag, struct cursor *body);
+
+size_t tls_sct_list_text(const uint8_t *ext, size_t len, char *out, size_t cap)
+{
+    if (!out || cap < 2)
+        return 0;
+    struct cursor c, oct;
+    cur_init(&c, ext, len);
+    if (!der_element(&c, 0x04, &oct) || cur_left(&c) != 0)
+        return 0;
+    uint16_t list_len = cur_u16(&oct);
+    if (!cur_ok(&oct) || list_len == 0 || list_len != cur_left(&oct))
+        return 0;
+    struct sb s = {out, cap, 0};
+    while (cur_left(&oct)) {
+        uint16_t sl = cur_u16(&oct);
+        struct cursor t = cur_sub(&oct, sl);
+        if (!cur_ok(&oct) || sl < 43 || cur_u8(&t) != 0)
+            return 0; /* short, or not version 1 */
+        const uint8_t *log_id = cur_bytes(&t, 32);
+        uint64_t ts = cur_u64(&t);
+        uint16_t el = cur_u16(&t);
+        const uint8_t *e = cur_bytes(&t, el);
+        uint8_t hash = cur_u8(&t), alg = cur_u8(&t);
+        uint16_t gl = cur_u16(&t);
+        const uint8_t *g = cur_bytes(&t, gl);
+        if (!cur_ok(&t) || cur_left(&t) || !log_id || (el && !e) || !g || gl == 0 ||
+            hash != 4 || (alg != 1 && alg != 3) || ts >= SCT_MAX_MS)
+            return 0;
+        const char *alg_name = OBJ_nid2ln(alg == 3 ? NID_ecdsa_with_SHA256
+                                                   : NID_sha256WithRSAEncryption);
+        if (!alg_name)
+            return 0;
+        if (s.n)
+            sb_putc(&s, '\n');
+        sb_puts(&s, "Signed Certificate Timestamp:\n    Version   : v1 (0x0)\n    Log ID    : ");
+        sct_hex(&s, log_id, 32);
+        sb_puts(&s, "\n    Timestamp : ");
+        sct_time(&s, ts);
+        sb_puts(&s, "\n    Extensions: ");
+        if (el)
+            sct_hex(&s, e, el);
+        else
+            sb_puts(&s, "none");
+        sb_puts(&s, "\n    Signature : ");
+        sb_puts(&s, alg_name);
+        sb_puts(&s, "\n                ");
+        sct_hex(&s, g, gl);
+    }
+    if (s.n >= cap)
+        return 0; /* did not fit */
+    return sb_end(&s);
+}
+
 /* One extension's value: as OpenSSL prints it, else its bytes in hex. */
 static void json_extension_value(struct jsonw *w, X509_EXTENSION *ex, int nid, BIO *bio)
 {
+    if (nid == NID_ct_precert_scts) {
+        /* the common SCT list without OpenSSL's printer (same text) */
+        const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(ex);
+        int dl = d ? ASN1_STRING_length(d) : 0;
+        char text[16384];
+        size_t n = dl > 0 ? tls_sct_list_text(ASN1_STRING_get0_data(d), (size_t)dl, text,
+                                              sizeof text)
+                          : 0;
+        if (n) {
+            kv_text(w, NULL, text, n);
+            return;
+        }
+    }
     if (nid == NID_subject_alt_name) {
         if (json_san(w, ex, bio))
             return;
