@@ -14,8 +14,8 @@
  * chunk that came from malloc(): a request larger than the largest class,
  * or one made with no pool, as the fuzz targets do) and its size class,
  * so that module_free() and module_realloc() need nothing but the
- * pointer.  Classes go in steps of 32 bytes up to 512 and of 128 bytes up
- * to MODPOOL_MAX (44 classes); class k's chunks are carved from 64 KiB
+ * pointer.  Classes go in steps of 32 bytes up to 512 and of 64 bytes up
+ * to MODPOOL_MAX (72 classes: a state wastes at most 63 bytes of its chunk); class k's chunks are carved from 64 KiB
  * slabs and, once freed, kept on class k's free list (linked through their
  * first bytes) for the next request of that class.  Nothing is returned to
  * the system before the meter is freed: the memory held is the largest
@@ -47,7 +47,7 @@
 
 #define MODPOOL_HDR 16                /* header bytes; keeps 16-byte alignment */
 #define MODPOOL_MAX 4096              /* largest class, header included */
-#define MODPOOL_CLASSES 45            /* 1..16 (32-byte steps), 17..44 (128-byte steps) */
+#define MODPOOL_CLASSES 73            /* 1..16 (32-byte steps), 17..72 (64-byte steps) */
 #define MODPOOL_SLAB (64 * 1024)
 
 struct chunk_hdr {
@@ -74,12 +74,12 @@ struct modpool {
 /* The class of a chunk of t bytes (header included, t <= MODPOOL_MAX). */
 static inline unsigned class_of(size_t t)
 {
-    return t <= 512 ? (unsigned)((t + 31) >> 5) : 16 + (unsigned)((t - 512 + 127) >> 7);
+    return t <= 512 ? (unsigned)((t + 31) >> 5) : 16 + (unsigned)((t - 512 + 63) >> 6);
 }
 
 static inline size_t class_bytes(unsigned k)
 {
-    return k <= 16 ? (size_t)k << 5 : 512 + ((size_t)(k - 16) << 7);
+    return k <= 16 ? (size_t)k << 5 : 512 + ((size_t)(k - 16) << 6);
 }
 
 struct modpool *modpool_new(void)
