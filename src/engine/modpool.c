@@ -71,6 +71,7 @@ struct modpool {
     char *carve, *carve_end;/* the unused rest of the newest slab */
 };
 
+#ifndef MODPOOL_BYPASS
 /* The class of a chunk of t bytes (header included, t <= MODPOOL_MAX). */
 static inline unsigned class_of(size_t t)
 {
@@ -81,6 +82,7 @@ static inline size_t class_bytes(unsigned k)
 {
     return k <= 16 ? (size_t)k << 5 : 512 + ((size_t)(k - 16) << 6);
 }
+#endif
 
 struct modpool *modpool_new(void)
 {
@@ -98,6 +100,7 @@ void modpool_free(struct modpool *p)
     free(p);
 }
 
+#ifndef MODPOOL_BYPASS
 /* A chunk of class k from the newest slab, or a new slab (NULL: out of memory). */
 static void *carve(struct modpool *p, unsigned k)
 {
@@ -127,6 +130,7 @@ static void *carve(struct modpool *p, unsigned k)
     p->carve += b;
     return c;
 }
+#endif
 
 static void *pool_get(struct modpool *p, size_t size, bool zero)
 {
