@@ -77,6 +77,7 @@ struct joy_meter {
     uint8_t ticks[JOY_MAX_MODULES];         /* slots with a tick hook */
     uint8_t n_ticks;
     struct anon_worker *anon;       /* anon=: this meter's cipher and buffer */
+    struct modpool *pool;           /* the modules' per-flow state (modpool.c) */
     struct record_env rec_env;
     struct frag_entry *frags;       /* FRAG_SLOTS entries, allocated at the first fragment */
     uint64_t frag_parked_hint[FRAG_SLOTS / 64]; /* bit set: that slot may hold parked fragments */
@@ -327,6 +328,11 @@ struct joy_meter *joy_meter_new(const struct joy_context *ctx, joy_record_fn on_
         joy_meter_free(m);
         return NULL;
     }
+    if (!(m->pool = modpool_new())) {
+        snprintf(err, errlen, "out of memory");
+        joy_meter_free(m);
+        return NULL;
+    }
     static const unsigned cls_bit[N_CLS] = {MI_TCP, MI_UDP, MI_ICMP, MI_OTHER};
     for (size_t i = 0; i < ctx->n_mod; i++) {
         const struct joy_module *mod = joy_modules[ctx->mod_index[i]];
@@ -336,6 +342,7 @@ struct joy_meter *joy_meter_new(const struct joy_context *ctx, joy_record_fn on_
         env->core = cfg;
         env->ctx = ctx;
         env->anon = m->anon;
+        env->pool = m->pool;
         m->n_mod = i + 1;
         if (mod->worker_init && mod->worker_init(env, &env->scratch, err, errlen) != 0) {
             joy_meter_free(m);
@@ -382,6 +389,7 @@ void joy_meter_free(struct joy_meter *m)
             mod->worker_free(m->env[i].scratch);
     }
     anon_worker_free(m->anon);
+    modpool_free(m->pool); /* after the flows, whose states it holds */
     jw_free(&m->w);
     free(m->frags);
     free(m);

@@ -27,7 +27,8 @@
  *   - `write_json` writes the module's members into the record object
  *     (zero or more `jw_key` + value pairs) when the flow leaves the
  *     cache, if the module stored state or a note for it;
- *   - `free_state` releases an allocated state (default: free());
+ *   - `free_state` releases an allocated state (default: free(); a state
+ *     from module_calloc() is released with module_free());
  *   - `tick` (optional) is called about once per second of the meter's
  *     clock, for work that is not tied to a packet;
  *   - `worker_free` and `teardown` release scratch and data.
@@ -53,6 +54,7 @@ struct packet;
 struct jsonw;
 struct joy_context;
 struct anon_worker;
+struct modpool;
 
 struct module_env {
     const void *cfg;                 /* the module's own option block */
@@ -61,6 +63,7 @@ struct module_env {
     const struct joy_config *core;   /* the core options */
     const struct joy_context *ctx;   /* for module_state() */
     struct anon_worker *anon;        /* anon= (anon.h), or NULL when off */
+    struct modpool *pool;            /* this meter's pool for per-flow state (NULL: malloc) */
 };
 
 /* Which packets a module wants (`interest`; 0 means all of them). */
@@ -128,6 +131,28 @@ static inline void module_note(void **state)
     if (!*state)
         *state = MODULE_NOTED;
 }
+
+/*
+ * Per-flow memory from the meter's pool (modpool.c): module_calloc() gives
+ * `size` zeroed bytes (NULL when out of memory), module_malloc() the same
+ * bytes not zeroed, module_realloc() grows or shrinks a block of either,
+ * keeping its contents, and module_free() returns one (NULL is ignored).
+ * Use them for what a flow allocates and frees with its record: after the
+ * first records the pool serves them from free lists, with no malloc().
+ * A block must be freed by module_free(), never free(), and only on the
+ * thread of the meter whose env allocated it.  With env->pool NULL (a
+ * fuzz target) or under AddressSanitizer they are malloc() and free().
+ * A state made this way takes `.free_state = module_free` (or calls it
+ * from its own free_state).
+ */
+void *module_calloc(const struct module_env *env, size_t size);
+void *module_malloc(const struct module_env *env, size_t size);
+void *module_realloc(const struct module_env *env, void *ptr, size_t size);
+void module_free(void *ptr);
+
+/* The meter's side: one pool per meter, freed after its flows. */
+struct modpool *modpool_new(void);
+void modpool_free(struct modpool *p);
 
 /* Is s a state the module allocated (not NULL, not a marker)? */
 static inline bool module_state_is_data(const void *s)

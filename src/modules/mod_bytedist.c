@@ -39,9 +39,23 @@ struct bytedist_cfg {
     uint64_t dist_bytes;
 };
 
+/*
+ * What setup() makes once per context (read-only afterwards): the cdist
+ * map, and the text of every count below DEC_SMALL followed by a comma,
+ * so that byte_dist's 256 counts (mostly 0 and small numbers) are written
+ * with one 8-byte copy each: the bytes of dec[v] are "v," padded with
+ * zeros, and its last byte (DEC_LEN) is the length of that text.
+ */
+#define DEC_SMALL 1000
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define DEC_LEN(e) ((e) & 0xff)
+#else
+#define DEC_LEN(e) ((e) >> 56)
+#endif
 struct bytedist_data {
     bool have_map;
     uint8_t map[256];
+    uint64_t dec[DEC_SMALL];
 };
 
 struct bytedist_state {
@@ -240,21 +254,29 @@ static int bytedist_setup(const void *cfg, const struct joy_config *core, void *
 {
     (void)core;
     const struct bytedist_cfg *c = cfg;
-    if (!c->cdist)
-        return 0;
     struct bytedist_data *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    for (unsigned v = 0; v < DEC_SMALL; v++) {
+        char t[8] = {0};
+        char *e = jw_fmt_uint(t, v); /* at most 3 digits */
+        *e++ = ',';
+        t[7] = (char)(e - t);
+        memcpy(&s->dec[v], t, sizeof t);
+    }
+    *data = s;
+    if (!c->cdist)
+        return 0;
     if (strcmp(c->cdist, "default") == 0) {
         cdist_default_map(s->map);
     } else if (load_map_file(c->cdist, s->map, err, errlen) != 0) {
         free(s);
+        *data = NULL;
         return -1;
     }
     s->have_map = true;
-    *data = s;
     return 0;
 }
 
@@ -294,7 +316,7 @@ static void bytedist_packet(const struct module_env *env, void **state, const st
     uint64_t limit = c->dist_bytes ? c->dist_bytes : UINT64_MAX;
     struct bytedist_state *s = *state;
     if (!s) {
-        s = calloc(1, sizeof *s);
+        s = module_calloc(env, sizeof *s);
         if (!s)
             return;
         *state = s;
@@ -305,7 +327,7 @@ static void bytedist_packet(const struct module_env *env, void **state, const st
     uint64_t n = p->payload_cap < room ? p->payload_cap : room;
     if (!s->wide && s->counted[0] + s->counted[1] + n > UINT16_MAX) {
         /* a bin could pass 65535: move to 64-bit counts, once */
-        uint64_t *w = malloc(256 * sizeof *w);
+        uint64_t *w = module_malloc(env, 256 * sizeof *w);
         if (!w)
             return;
         for (int i = 0; i < 256; i++)
@@ -367,23 +389,78 @@ static void list_used(const uint64_t k[256], struct used_bins *u)
     u->n = n;
 }
 
-/* get_counts() and list_used() in one pass over the bins */
-static void get_counts_used(const struct bytedist_state *s, uint64_t k[256], struct used_bins *u)
+/* list_used() of the state's counts; runs of four empty 16-bit bins (most
+ * of them in a short flow's histogram) are passed over in one test */
+static void list_used_state(const struct bytedist_state *s, struct used_bins *u)
 {
     if (s->wide) {
-        get_counts(s, k);
-        list_used(k, u);
+        list_used(s->wide, u);
         return;
     }
     int n = 0;
-    for (int b = 0; b < 256; b++) {
-        uint64_t c = s->hist[b];
-        k[b] = c;
-        u->byte[n] = (uint8_t)b;
-        u->count[n] = c;
-        n += c != 0;
+    for (int b = 0; b < 256; b += 4) {
+        uint64_t four;
+        memcpy(&four, &s->hist[b], sizeof four);
+        if (!four)
+            continue;
+        for (int i = b; i < b + 4; i++) {
+            uint64_t c = s->hist[i];
+            u->byte[n] = (uint8_t)i;
+            u->count[n] = c;
+            n += c != 0;
+        }
     }
     u->n = n;
+}
+
+/* One count and its comma at o; returns the end.  A count below
+ * DEC_SMALL is one 8-byte copy from the table: the room asked for has 21
+ * bytes per count, so the bytes copied past a shorter text stay inside it
+ * and the next count overwrites them. */
+static inline char *put_count(char *o, uint64_t v, const struct bytedist_data *d)
+{
+    if (v < DEC_SMALL) {
+        uint64_t e = d->dec[v];
+        memcpy(o, &e, sizeof e);
+        return o + DEC_LEN(e);
+    }
+    o = jw_fmt_uint(o, v);
+    *o++ = ',';
+    return o;
+}
+
+/* "byte_dist": the 256 counts, and list_used() of them in the same pass. */
+static void write_counts_used(struct jsonw *w, const struct bytedist_state *s,
+                              const struct bytedist_data *d, struct used_bins *u)
+{
+    jw_key(w, "byte_dist");
+    char *o = jw_raw_begin(w, 256 * (JW_UINT_MAX + 1) + 2);
+    if (!o) {
+        list_used_state(s, u);
+        return;
+    }
+    *o++ = '[';
+    int n = 0;
+    if (s->wide) {
+        for (int b = 0; b < 256; b++) {
+            uint64_t v = s->wide[b];
+            o = put_count(o, v, d);
+            u->byte[n] = (uint8_t)b;
+            u->count[n] = v;
+            n += v != 0;
+        }
+    } else {
+        for (int b = 0; b < 256; b++) {
+            uint64_t v = s->hist[b];
+            o = put_count(o, v, d);
+            u->byte[n] = (uint8_t)b;
+            u->count[n] = v;
+            n += v != 0;
+        }
+    }
+    u->n = n;
+    o[-1] = ']'; /* the last comma */
+    jw_raw_end(w, o);
 }
 
 /* v with 6 decimals, fewer when it is too large for 6 (never null) */
@@ -399,20 +476,17 @@ static void put_real(struct jsonw *w, double v)
 }
 
 /*
- * byte_dist, byte_dist_mean, byte_dist_std of the n counted bytes.  The
- * sum of k[b] * b is kept in an integer: it is exact, and it equals the
+ * byte_dist_mean and byte_dist_std of the n counted bytes (byte_dist is
+ * written before, by write_counts_used()).  The sum of k[b] * b is kept in an integer: it is exact, and it equals the
  * sum in doubles of earlier versions bit for bit while it stays below
  * 2^53 (n below about 3.5e13 bytes).
  */
-static void write_dist(struct jsonw *w, const uint64_t k[256], const struct used_bins *u,
-                       uint64_t n)
+static void write_dist(struct jsonw *w, const struct used_bins *u, uint64_t n)
 {
     double dn = (double)n;
     uint64_t sum = 0;
     for (int i = 0; i < u->n; i++)
         sum += u->count[i] * u->byte[i];
-    jw_key(w, "byte_dist");
-    jw_uint_array(w, k, 256);
     double mean = (double)sum / dn;
     double var = 0;
     for (int i = 0; i < u->n; i++) {
@@ -493,11 +567,13 @@ static void bytedist_json(const struct module_env *env, const void *state, const
     uint64_t n = s->counted[0] + s->counted[1];
     if (!n)
         return;
-    uint64_t k[256];
     struct used_bins u;
-    get_counts_used(s, k, &u);
-    if (c->dist)
-        write_dist(w, k, &u, n);
+    if (c->dist) {
+        write_counts_used(w, s, sh, &u);
+        write_dist(w, &u, n);
+    } else {
+        list_used_state(s, &u);
+    }
     if (sh && sh->have_map)
         write_cdist(w, &u, sh->map);
     if (c->entropy)
@@ -508,8 +584,8 @@ static void bytedist_free(void *state)
 {
     struct bytedist_state *s = state;
     if (s)
-        free(s->wide);
-    free(s);
+        module_free(s->wide);
+    module_free(s);
 }
 
 const struct joy_module bytedist_module = {

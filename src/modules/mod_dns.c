@@ -92,7 +92,7 @@ static void dns_free(void *state)
         reasm_free(&s->t[1].r);
     }
     appmsg_free(s->store);
-    free(s);
+    module_free(s);
 }
 
 static void dns_udp(struct dns_state *s, const struct packet *p, int dir)
@@ -188,12 +188,12 @@ static void dns_packet(const struct module_env *env, void **state, const struct 
             module_decline(state);
             return;
         }
-        s = calloc(1, sizeof *s);
+        s = module_calloc(env, sizeof *s);
         if (!s)
             return;
         s->store = appmsg_new(DNS_MAX_MSGS, DNS_MAX_BYTES);
         if (!s->store) {
-            free(s);
+            module_free(s);
             return;
         }
         s->nbns = nbns;

@@ -63,7 +63,7 @@ static void hd_packet(const struct module_env *env, void **state, const struct f
     if (s && s->n >= HD_MAX_HEADERS)
         return;
     if (!s) {
-        s = calloc(1, sizeof *s);
+        s = module_calloc(env, sizeof *s);
         if (!s)
             return;
         *state = s;
@@ -119,5 +119,5 @@ const struct joy_module hd_module = {
     .interest = MI_TCP,
     .packet = hd_packet,
     .write_json = hd_json,
-    .free_state = free,
+    .free_state = module_free,
 };

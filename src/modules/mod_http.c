@@ -692,10 +692,11 @@ static size_t consume(void *ctx, const uint8_t *data, size_t len, uint64_t ts)
 
 /* ---- packets ---------------------------------------------------------------- */
 
-static struct http_flow *http_new(const struct http_cfg *cfg, const struct flow *f, int dir,
+static struct http_flow *http_new(const struct module_env *env, const struct flow *f, int dir,
                                   uint32_t start)
 {
-    struct http_flow *h = calloc(1, sizeof *h);
+    const struct http_cfg *cfg = env->cfg;
+    struct http_flow *h = module_calloc(env, sizeof *h);
     if (!h)
         return NULL;
     h->max_msgs = cfg->messages >= 1 && cfg->messages <= MSGS_MAX ? (uint32_t)cfg->messages
@@ -728,7 +729,7 @@ static void http_packet(const struct module_env *env, void **state, const struct
             return; /* only the stream's first bytes can start HTTP */
         if (start_line_prefix(p->payload, p->payload_cap) != 1)
             return;
-        h = http_new(env->cfg, f, dir, seq);
+        h = http_new(env, f, dir, seq);
         if (!h)
             return;
         *state = h;
@@ -890,7 +891,7 @@ static void http_free(void *state)
     reasm_free(&h->s[0].rs);
     reasm_free(&h->s[1].rs);
     free(h->arena);
-    free(h);
+    module_free(h);
 }
 
 const struct joy_module http_module = {

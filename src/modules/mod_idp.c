@@ -75,14 +75,14 @@ static void idp_packet(const struct module_env *env, void **state, const struct 
         return;
     const struct idp_cfg *c = env->cfg;
     if (!s) {
-        s = calloc(1, sizeof *s);
+        s = module_calloc(env, sizeof *s);
         if (!s)
             return;
         *state = s;
     }
     uint32_t n = p->ip_cap < c->n ? p->ip_cap : (uint32_t)c->n;
     if (n) {
-        s->data[dir] = malloc(n);
+        s->data[dir] = module_malloc(env, n);
         if (!s->data[dir])
             return;
         memcpy(s->data[dir], p->ip, n);
@@ -113,9 +113,9 @@ static void idp_free(void *state)
     struct idp_state *s = state;
     if (!s)
         return;
-    free(s->data[0]);
-    free(s->data[1]);
-    free(s);
+    module_free(s->data[0]);
+    module_free(s->data[1]);
+    module_free(s);
 }
 
 const struct joy_module idp_module = {

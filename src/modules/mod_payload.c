@@ -48,7 +48,7 @@ static void payload_packet(const struct module_env *env, void **state, const str
     uint32_t cap = payload_bytes(env->cfg);
     struct payload_state *s = *state;
     if (!s) {
-        s = calloc(1, sizeof *s + 2 * (size_t)cap);
+        s = module_calloc(env, sizeof *s + 2 * (size_t)cap);
         if (!s)
             return;
         s->cap = cap;
@@ -84,5 +84,5 @@ const struct joy_module payload_module = {
     .config_size = sizeof(struct payload_cfg),
     .packet = payload_packet,
     .write_json = payload_json,
-    .free_state = free,
+    .free_state = module_free,
 };

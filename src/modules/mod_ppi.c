@@ -96,7 +96,7 @@ static void ppi_packet(const struct module_env *env, void **state, const struct 
             return;
         uint32_t room = cap < PPI_FIRST_ENTRIES ? cap : PPI_FIRST_ENTRIES;
         /* entries are written before they are read: only the header is cleared */
-        s = malloc(sizeof *s + (size_t)room * sizeof s->e[0]);
+        s = module_malloc(env, sizeof *s + (size_t)room * sizeof s->e[0]);
         if (!s)
             return;
         memset(s, 0, sizeof *s);
@@ -112,7 +112,7 @@ static void ppi_packet(const struct module_env *env, void **state, const struct 
         return;
     if (s->n == s->room) {
         /* the first block is full: take the whole num_pkts, once */
-        struct ppi_state *big = realloc(s, sizeof *s + (size_t)s->cap * sizeof s->e[0]);
+        struct ppi_state *big = module_realloc(env, s, sizeof *s + (size_t)s->cap * sizeof s->e[0]);
         if (!big)
             return;
         big->room = big->cap;
@@ -262,5 +262,5 @@ const struct joy_module ppi_module = {
     .interest = MI_TCP,
     .packet = ppi_packet,
     .write_json = ppi_json,
-    .free_state = free,
+    .free_state = module_free,
 };

@@ -53,9 +53,9 @@ static const struct joy_option salt_options[] = {
 /* The first block is full in one direction: take the whole num_pkts slots
  * per direction, once; the "in" half moves up to its new place.  Returns
  * the new block, or NULL (the old one kept) when out of memory. */
-static struct salt_state *salt_grow(struct salt_state *s)
+static struct salt_state *salt_grow(const struct module_env *env, struct salt_state *s)
 {
-    struct salt_state *big = realloc(s, sizeof *s + (size_t)s->cap * 4 * sizeof s->v[0]);
+    struct salt_state *big = module_realloc(env, s, sizeof *s + (size_t)s->cap * 4 * sizeof s->v[0]);
     if (!big)
         return NULL;
     memmove(&big->v[(size_t)big->cap * 2], &big->v[(size_t)big->room * 2],
@@ -77,7 +77,7 @@ static void salt_packet(const struct module_env *env, void **state, const struct
             return;
         uint32_t room = cap < SALT_FIRST_SLOTS ? cap : SALT_FIRST_SLOTS;
         /* values are written before they are read: only the header is cleared */
-        s = malloc(sizeof *s + (size_t)room * 4 * sizeof s->v[0]);
+        s = module_malloc(env, sizeof *s + (size_t)room * 4 * sizeof s->v[0]);
         if (!s)
             return;
         memset(s, 0, sizeof *s);
@@ -89,7 +89,7 @@ static void salt_packet(const struct module_env *env, void **state, const struct
     if (i >= s->cap)
         return;
     if (i == s->room) {
-        s = salt_grow(s);
+        s = salt_grow(env, s);
         if (!s)
             return;
         *state = s;
@@ -100,18 +100,30 @@ static void salt_packet(const struct module_env *env, void **state, const struct
     s->n[dir] = i + 1;
 }
 
-/* key: [first absolute value, then deltas mod 2^32] of field `which` */
+/* key: [first absolute value, then deltas mod 2^32] of field `which`,
+ * formatted in one go (the same text as jw_arr_open, jw_uint per value
+ * and jw_close): each value has at most 10 digits and a comma */
 static void salt_array(struct jsonw *w, const char *key, const struct salt_state *s, int dir,
                        int which)
 {
-    const uint32_t *v = &s->v[(size_t)dir * s->room * 2];
+    const uint32_t *v = &s->v[(size_t)dir * s->room * 2 + (uint32_t)which];
+    uint32_t n = s->n[dir];
     jw_key(w, key);
-    jw_arr_open(w);
-    for (uint32_t i = 0; i < s->n[dir]; i++) {
-        uint32_t x = v[i * 2 + (uint32_t)which];
-        jw_uint(w, i == 0 ? x : (uint32_t)(x - v[(i - 1) * 2 + (uint32_t)which]));
+    char *o = jw_raw_begin(w, (size_t)n * 11 + 2);
+    if (!o)
+        return;
+    *o++ = '[';
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = v[(size_t)i * 2];
+        o = jw_fmt_uint(o, (uint32_t)(x - prev)); /* prev is 0 for the first */
+        *o++ = ',';
+        prev = x;
     }
-    jw_close(w);
+    if (n)
+        o--; /* the last comma */
+    *o++ = ']';
+    jw_raw_end(w, o);
 }
 
 static void salt_json(const struct module_env *env, const void *state, const struct flow *f,
@@ -135,5 +147,5 @@ const struct joy_module salt_module = {
     .interest = MI_TCP,
     .packet = salt_packet,
     .write_json = salt_json,
-    .free_state = free,
+    .free_state = module_free,
 };

@@ -512,7 +512,7 @@ static struct tls_flow *tls_new(const struct module_env *env, const struct flow 
                                 uint32_t start)
 {
     const struct tls_cfg *cfg = env->cfg;
-    struct tls_flow *t = calloc(1, sizeof *t);
+    struct tls_flow *t = module_calloc(env, sizeof *t);
     if (!t)
         return NULL;
     t->cap = (uint32_t)cfg->reasm_bytes;
@@ -811,7 +811,7 @@ static void tls_free(void *state)
     free(t->sh);
     free(t->cke);
     free(t->srlt);
-    free(t);
+    module_free(t);
 }
 
 const struct joy_module tls_module = {

@@ -632,6 +632,28 @@ struct x509_slot {
     uint32_t der_len, json_len;
 };
 
+/*
+ * Fingerprint digests (ja3_md5, ja3s_md5 and JA4's two truncated SHA-256)
+ * are taken of texts that repeat from flow to flow (the same clients and
+ * servers), and each costs an OpenSSL digest (init, update, final: about
+ * a microsecond).  The hex of the last ones is kept per meter: a table of
+ * DIGEST_SLOTS entries, each a (digest, whole input, hex) triple, one
+ * slot per input hash, replaced on a miss; a hit is exact (the whole
+ * input is compared).  Inputs longer than DIGEST_MAX are not kept.
+ * Bounded: DIGEST_SLOTS x (DIGEST_MAX + 140) bytes.
+ */
+#define DIGEST_SLOTS 256
+#define DIGEST_MAX 1024
+
+struct digest_slot {
+    const EVP_MD *md;      /* NULL: empty */
+    uint64_t hash;
+    uint8_t *in;
+    uint32_t len;
+    uint32_t hexlen;
+    char hex[2 * EVP_MAX_MD_SIZE];
+};
+
 #define SPKI_TYPES 4 /* key types with a decoder of their own */
 
 /* A public-key decoder for one key algorithm (nid), NULL if none could be made. */
@@ -657,6 +679,7 @@ struct tls_ctx {
     struct jsonw scratch;     /* a certificate's JSON before it is cached */
     struct x509_slot slot[X509_CACHE_SLOTS];
     uint64_t x509_clock;      /* lookups so far, for the slots' `used` */
+    struct digest_slot dig[DIGEST_SLOTS];
 };
 
 struct tls_ctx *tls_ctx_new(void)
@@ -687,6 +710,8 @@ void tls_ctx_free(struct tls_ctx *c)
         free(c->slot[i].der);
         free(c->slot[i].json);
     }
+    for (unsigned i = 0; i < DIGEST_SLOTS; i++)
+        free(c->dig[i].in);
     jw_free(&c->scratch);
     BIO_free(c->bio);
     EVP_PKEY_free(c->key);
@@ -720,6 +745,23 @@ static const char *obj_name(int nid, const ASN1_OBJECT *o, char *buf, int len)
     if (OBJ_obj2txt(buf, len, o, 1) <= 0)
         return "unknown";
     return buf;
+}
+
+/* Text of an extension or field, trimmed of white space at both ends
+ * and cut at X509_MAX_TEXT bytes, as a string. */
+static void kv_text(struct jsonw *w, const char *key, const char *p, size_t len)
+{
+    while (len && (p[len - 1] == '\n' || p[len - 1] == ' ' || p[len - 1] == '\r'))
+        len--;
+    while (len && (*p == '\n' || *p == ' ')) {
+        p++;
+        len--;
+    }
+    if (len > X509_MAX_TEXT)
+        len = X509_MAX_TEXT;
+    if (key)
+        jw_key(w, key);
+    jw_str(w, p, len);
 }
 
 /* The text a BIO collected, trimmed of white space, then reset. */
@@ -785,9 +827,147 @@ static bool json_san(struct jsonw *w, X509_EXTENSION *ex, BIO *bio)
     return true;
 }
 
+/* ---- CT SCT lists (tls_sct_list_text) ---------------------------------- */
+
+/*
+ * What OpenSSL 3 prints (crypto/ct/ct_prn.c SCT_print, indent 0), for one
+ * SCT, its lines joined by "\n" and the SCTs of a list by "\n":
+ *   Signed Certificate Timestamp:
+ *       Version   : v1 (0x0)
+ *       Log ID    : HEX (32 bytes)
+ *       Timestamp : Mon DD HH:MM:SS.mmm YYYY GMT
+ *       Extensions: none | HEX
+ *       Signature : ecdsa-with-SHA256 | sha256WithRSAEncryption
+ *                   HEX
+ * where HEX is BIO_hex_string(indent 16, width 16): bytes as "%02X"
+ * joined by ':', a ':' and a line break after every 16th byte and 16
+ * spaces before each continuation line; the day is "%2d" (space padded)
+ * and the milliseconds always three digits (timestamp_print()).
+ */
+static void sct_hex(struct sb *s, const uint8_t *d, size_t n)
+{
+    static const char up[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        if (i && i % 16 == 0)
+            sb_puts(s, "\n                ");
+        sb_putc(s, up[d[i] >> 4]);
+        sb_putc(s, up[d[i] & 15]);
+        if (i + 1 < n)
+            sb_putc(s, ':');
+    }
+}
+
+static void sb_dec2(struct sb *s, unsigned v, char pad)
+{
+    sb_putc(s, v >= 10 ? (char)('0' + v / 10 % 10) : pad);
+    sb_putc(s, (char)('0' + v % 10));
+}
+
+/* ms since 1970 (below the year 10000) as timestamp_print() shows it. */
+static void sct_time(struct sb *s, uint64_t ms)
+{
+    static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    uint64_t days = ms / 86400000u, sec = ms % 86400000u / 1000u;
+    /* civil date of a day number (days since 1970-01-01; proleptic
+     * Gregorian, eras of 400 years from 0000-03-01) */
+    uint64_t z = days + 719468u;
+    uint64_t era = z / 146097u, doe = z % 146097u;
+    uint64_t yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u;
+    uint64_t doy = doe - (365u * yoe + yoe / 4u - yoe / 100u);
+    uint64_t mp = (5u * doy + 2u) / 153u;
+    unsigned d = (unsigned)(doy - (153u * mp + 2u) / 5u + 1u);
+    unsigned m = (unsigned)(mp < 10u ? mp + 3u : mp - 9u);
+    uint64_t y = yoe + era * 400u + (m <= 2u);
+    sb_puts(s, mon[m - 1]);
+    sb_putc(s, ' ');
+    sb_dec2(s, d, ' ');
+    sb_putc(s, ' ');
+    sb_dec2(s, (unsigned)(sec / 3600u), '0');
+    sb_putc(s, ':');
+    sb_dec2(s, (unsigned)(sec / 60u % 60u), '0');
+    sb_putc(s, ':');
+    sb_dec2(s, (unsigned)(sec % 60u), '0');
+    sb_putc(s, '.');
+    sb_putc(s, (char)('0' + ms % 1000u / 100u));
+    sb_dec2(s, (unsigned)(ms % 100u), '0');
+    sb_putc(s, ' ');
+    sb_dec(s, (unsigned)y);
+    sb_puts(s, " GMT");
+}
+
+#define SCT_MAX_MS 253402300800000ull /* 10000-01-01 */
+
+static bool der_element(struct cursor *c, uint8_t tag, struct cursor *body);
+
+size_t tls_sct_list_text(const uint8_t *ext, size_t len, char *out, size_t cap)
+{
+    if (!out || cap < 2)
+        return 0;
+    struct cursor c, oct;
+    cur_init(&c, ext, len);
+    if (!der_element(&c, 0x04, &oct) || cur_left(&c) != 0)
+        return 0;
+    uint16_t list_len = cur_u16(&oct);
+    if (!cur_ok(&oct) || list_len == 0 || list_len != cur_left(&oct))
+        return 0;
+    struct sb s = {out, cap, 0};
+    while (cur_left(&oct)) {
+        uint16_t sl = cur_u16(&oct);
+        struct cursor t = cur_sub(&oct, sl);
+        if (!cur_ok(&oct) || sl < 43 || cur_u8(&t) != 0)
+            return 0; /* short, or not version 1 */
+        const uint8_t *log_id = cur_bytes(&t, 32);
+        uint64_t ts = cur_u64(&t);
+        uint16_t el = cur_u16(&t);
+        const uint8_t *e = cur_bytes(&t, el);
+        uint8_t hash = cur_u8(&t), alg = cur_u8(&t);
+        uint16_t gl = cur_u16(&t);
+        const uint8_t *g = cur_bytes(&t, gl);
+        if (!cur_ok(&t) || cur_left(&t) || !log_id || (el && !e) || !g || gl == 0 ||
+            hash != 4 || (alg != 1 && alg != 3) || ts >= SCT_MAX_MS)
+            return 0;
+        const char *alg_name = OBJ_nid2ln(alg == 3 ? NID_ecdsa_with_SHA256
+                                                   : NID_sha256WithRSAEncryption);
+        if (!alg_name)
+            return 0;
+        if (s.n)
+            sb_putc(&s, '\n');
+        sb_puts(&s, "Signed Certificate Timestamp:\n    Version   : v1 (0x0)\n    Log ID    : ");
+        sct_hex(&s, log_id, 32);
+        sb_puts(&s, "\n    Timestamp : ");
+        sct_time(&s, ts);
+        sb_puts(&s, "\n    Extensions: ");
+        if (el)
+            sct_hex(&s, e, el);
+        else
+            sb_puts(&s, "none");
+        sb_puts(&s, "\n    Signature : ");
+        sb_puts(&s, alg_name);
+        sb_puts(&s, "\n                ");
+        sct_hex(&s, g, gl);
+    }
+    if (s.n >= cap)
+        return 0; /* did not fit */
+    return sb_end(&s);
+}
+
 /* One extension's value: as OpenSSL prints it, else its bytes in hex. */
 static void json_extension_value(struct jsonw *w, X509_EXTENSION *ex, int nid, BIO *bio)
 {
+    if (nid == NID_ct_precert_scts) {
+        /* the common SCT list without OpenSSL's printer (same text) */
+        const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(ex);
+        int dl = d ? ASN1_STRING_length(d) : 0;
+        char text[16384];
+        size_t n = dl > 0 ? tls_sct_list_text(ASN1_STRING_get0_data(d), (size_t)dl, text,
+                                              sizeof text)
+                          : 0;
+        if (n) {
+            kv_text(w, NULL, text, n);
+            return;
+        }
+    }
     if (nid == NID_subject_alt_name) {
         if (json_san(w, ex, bio))
             return;
@@ -1234,19 +1414,72 @@ size_t tls_fp_ja3s(const struct tls_hello *sh, char *out, size_t cap)
 }
 
 /* The first nhex hex digits of the digest md (NULL: unavailable) of data. */
+/* A hash of n bytes for the digest table: 8 bytes per step. */
+static uint64_t digest_key(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t x = 0;
+    memcpy(&x, p, n);
+    h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+/* The first nhex hex digits of the digest md of data (out has room for
+ * nhex + 1), from the table when the same digest of the same bytes was
+ * taken before. */
 static bool digest_hex(struct tls_ctx *c, const EVP_MD *md, const void *data, size_t len, char *out,
                        size_t nhex)
 {
+    if (!md)
+        return false;
+    struct digest_slot *e = NULL;
+    if (len <= DIGEST_MAX) {
+        uint64_t h = digest_key(data, len);
+        e = &c->dig[h % DIGEST_SLOTS];
+        if (e->md == md && e->hash == h && e->len == len && memcmp(e->in, data, len) == 0) {
+            size_t k = nhex < e->hexlen ? nhex : e->hexlen;
+            memcpy(out, e->hex, k);
+            out[nhex] = 0;
+            return true;
+        }
+        e->hash = h;
+    }
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
-    if (!md || EVP_DigestInit_ex(c->md, md, NULL) != 1 || EVP_DigestUpdate(c->md, data, len) != 1 ||
+    if (EVP_DigestInit_ex(c->md, md, NULL) != 1 || EVP_DigestUpdate(c->md, data, len) != 1 ||
         EVP_DigestFinal_ex(c->md, d, &dl) != 1) {
         ERR_clear_error();
+        if (e)
+            e->md = NULL;
         return false;
     }
     for (size_t i = 0; i < nhex && i / 2 < dl; i++)
         out[i] = hexd[(i & 1) ? d[i / 2] & 15 : d[i / 2] >> 4];
     out[nhex] = 0;
+    if (e) {
+        /* keep it: the slot's old input buffer is reused when it is large enough */
+        e->md = NULL;
+        if (!e->in || e->len < len) {
+            free(e->in);
+            e->in = malloc(len ? len : 1);
+        }
+        if (e->in) {
+            memcpy(e->in, data, len);
+            e->len = (uint32_t)len;
+            for (unsigned i = 0; i < dl && i < EVP_MAX_MD_SIZE; i++) {
+                e->hex[2 * i] = hexd[d[i] >> 4];
+                e->hex[2 * i + 1] = hexd[d[i] & 15];
+            }
+            e->hexlen = 2 * dl;
+            e->md = md;
+        }
+    }
     return true;
 }
 

@@ -159,6 +159,20 @@ struct tls_ctx;
 struct tls_ctx *tls_ctx_new(void);
 void tls_ctx_free(struct tls_ctx *c);
 
+/*
+ * The text OpenSSL's X509V3_EXT_print() gives for a CT precertificate SCT
+ * list extension (RFC 6962 3.3; ext/len: the extension's value, a DER
+ * OCTET STRING around the TLS-encoded list), written without OpenSSL
+ * (which formats each hex byte with a BIO_printf call: a few hundred
+ * thousand instructions per certificate).  Only lists that are exactly
+ * well formed are handled: every SCT version 1 with a SHA-256 RSA or ECDSA
+ * signature of at least one byte, no trailing bytes at any level, a
+ * timestamp before the year 10000.  For those it writes the text
+ * (NUL-terminated) to out and returns its length; for anything else, or
+ * when cap is too small, it returns 0 and the caller asks OpenSSL.
+ */
+size_t tls_sct_list_text(const uint8_t *ext, size_t len, char *out, size_t cap);
+
 /* A certificate_list (TLS <= 1.2 Certificate body, RFC 5246 7.4.2) as a
  * JSON array of certificates (OpenSSL d2i), at most max_certs of them. */
 void tls_json_cert_list(struct jsonw *w, const uint8_t *body, size_t len, unsigned max_certs,

@@ -54,5 +54,7 @@ void run_sink_tests(void);
 void run_source_tests(void);
 void run_addr_tests(void);
 void run_ja4_tests(void);
+void run_modpool_tests(void);
+void run_sct_tests(void);
 
 #endif

@@ -17,6 +17,8 @@ int main(void)
     run_source_tests();
     run_addr_tests();
     run_ja4_tests();
+    run_modpool_tests();
+    run_sct_tests();
     printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
     return unit_failed ? 1 : 0;
 }
