@@ -717,12 +717,18 @@ static struct exe_ent *read_exe(struct sockproc *sp, int32_t pid, struct sp_proc
     snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
     ssize_t n = readlink(path, o->path, sizeof o->path - 1);
     o->path[n > 0 ? n : 0] = 0;
+    /* a process exiting between the readlink and the open has a path
+     * but no executable to hash any more: no path either (the caller
+     * treats it as gone, not as a process whose binary was not hashed) */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        o->path[0] = 0;
         return NULL;
+    }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         close(fd);
+        o->path[0] = 0;
         return NULL;
     }
     static const char del[] = " (deleted)";
@@ -1006,6 +1012,17 @@ static struct exe_ent *exe_learn(struct sockproc *sp, const struct spb_event *ev
         close(fd);
         return NULL;
     }
+    /* hashed before (under this path or another name of the file) */
+    for (unsigned i = 0; i < EXE_CACHE; i++) {
+        struct exe_ent *h = &sp->exes[i];
+        if (h->used && h->dev == st.st_dev && h->ino == st.st_ino && h->size == st.st_size &&
+            h->mtime_ns == mt) {
+            close(fd);
+            snprintf(h->path, sizeof h->path, "%s", path);
+            h->deleted = false;
+            return h;
+        }
+    }
     struct exe_ent *h = &sp->exes[sp->exe_next++ % EXE_CACHE];
     *h = (struct exe_ent){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
                           .mtime_ns = mt, .kdev = k->exe_dev, .kino = k->exe_ino,
@@ -1070,9 +1087,13 @@ static void ev_only(struct sockproc *sp, const struct spb_event *ev, struct sp_p
     if (k->start_boottime)
         p->start_ns = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME) + k->start_boottime;
     cgroup_by_id(sp, k->cgroup_id, p);
-    const struct exe_ent *x = exe_by_key(sp, k);
+    /* first the event's own path (the name the binary had when it ran),
+     * then the cache: a file deleted since, or one that joy's mount
+     * namespace names otherwise */
+    const struct exe_ent *x = exe_learn(sp, ev);
+    bool at_path = x != NULL;
     if (!x)
-        x = exe_learn(sp, ev);
+        x = exe_by_key(sp, k);
     if (!x)
         return;
     snprintf(p->path, sizeof p->path, "%s", x->path);
@@ -1080,9 +1101,10 @@ static void ev_only(struct sockproc *sp, const struct spb_event *ev, struct sp_p
     p->have_hash = p->hash[0] != 0;
     /* deleted or replaced since: the path names no longer this file */
     struct stat st;
-    p->deleted = x->deleted || stat(x->path, &st) != 0 || st.st_dev != x->dev ||
-                 st.st_ino != x->ino ||
-                 (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != x->mtime_ns;
+    p->deleted = !at_path &&
+                 (x->deleted || stat(x->path, &st) != 0 || st.st_dev != x->dev ||
+                  st.st_ino != x->ino ||
+                  (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != x->mtime_ns);
     sp->st.ebpf_gone_exe++;
 }
 
