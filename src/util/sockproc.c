@@ -82,7 +82,9 @@ struct idx_ent {
  * inode than the inode's own (overlayfs, btrfs subvolumes) it is corrected
  * by the first event whose process was read while it lived with the same
  * name (comm) it had at the event (not re-executed since).  Never guessed:
- * an event whose executable matches no entry gets no path and no hash.
+ * an exited process's executable is the file that its event's path names
+ * when that file has the event's identity (exe_learn), else the entry of
+ * that identity here, else unknown (no path, no hash).
  */
 struct exe_ent {
     dev_t dev;                /* stat() of /proc/PID/exe */
