@@ -413,7 +413,8 @@ static void exe_worker_free(void *scratch)
         fprintf(stderr,
                 "joy: exe: %llu sides looked up: %llu sock_diag, %llu ebpf, %llu listener, "
                 "%llu cache; %llu no socket, %llu no process, %llu not local; %llu /proc "
-                "rescans; %llu eBPF events (%llu processes gone before read); "
+                "rescans; %llu eBPF events (%llu processes gone before read, %llu of them with a "
+                "known executable; %llu executables found by an event's path); "
                 "%llu records written before their answer, %llu flows not asked (ring full)\n",
                 (unsigned long long)st->lookups, (unsigned long long)st->diag,
                 (unsigned long long)st->ebpf, (unsigned long long)st->listener,
@@ -421,6 +422,7 @@ static void exe_worker_free(void *scratch)
                 (unsigned long long)st->no_socket, (unsigned long long)st->no_process,
                 (unsigned long long)st->not_local, (unsigned long long)st->rescans,
                 (unsigned long long)st->ebpf_events, (unsigned long long)st->ebpf_gone,
+                (unsigned long long)st->ebpf_gone_exe, (unsigned long long)st->exe_learnt,
                 (unsigned long long)x->late, (unsigned long long)x->full);
     }
     sockproc_free(x->sp);

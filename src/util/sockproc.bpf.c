@@ -6,10 +6,14 @@
  *
  * Built only when ./configure finds clang (-target bpf), bpftool and
  * libbpf; compiled into an object, then into a skeleton header
- * (bpftool gen skeleton) that sockproc.c includes.  The programs use only
- * the stable BPF context structures (struct bpf_sock_ops, bpf_sock_addr),
- * no kernel internals: no kprobe or fentry (kernels without CONFIG_KPROBES,
- * or sandboxes that refuse tracing programs, still run them).
+ * (bpftool gen skeleton) that sockproc.c includes.  The programs use the
+ * stable BPF context structures (struct bpf_sock_ops, bpf_sock_addr) for
+ * the socket, and read the current task (bpf_get_current_task, CO-RE
+ * reads that libbpf relocates to the running kernel's struct layouts) for
+ * what identifies the process and its executable after it exits
+ * (sockproc_ev.h); no kprobe or fentry (kernels without CONFIG_KPROBES, or
+ * sandboxes that refuse tracing programs, still run them).  Reading the
+ * task needs CAP_PERFMON (or CAP_SYS_ADMIN) at load.
  *
  * Attached to the root of the cgroup v2 hierarchy (every process below it),
  * in process context, where the current task is the socket's process:
@@ -27,6 +31,7 @@
  * anything: they return 1 (allow).
  */
 #include <vmlinux.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -59,18 +64,100 @@ struct {
 #define AF_INET 2
 #define AF_INET6 10
 
-/* The current process into e, then e to the ring buffer. */
-static __always_inline void send(const struct spb_event *tmpl)
+/* Kernels before 6.7 kept the modification time in a timespec64 (named
+ * __i_mtime in 6.6): CO-RE flavours of struct inode for them. */
+struct inode___v66 {
+    struct timespec64 __i_mtime;
+} __attribute__((preserve_access_index));
+struct inode___old {
+    struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+/* The current process: ids, comm, and what identifies it and its
+ * executable after it exits (sockproc_ev.h).  The task is read through
+ * bpf_get_current_task and CO-RE reads (bpf_probe_read_kernel), which the
+ * cgroup program types may call when the loader has CAP_PERFMON (root). */
+static __always_inline void current_proc(struct spb_proc *p)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    p->tgid = (__u32)(id >> 32);
+    p->tid = (__u32)id;
+    p->uid = (__u32)bpf_get_current_uid_gid();
+    bpf_get_current_comm(p->comm, sizeof p->comm);
+    p->cgroup_id = bpf_get_current_cgroup_id();
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    p->start_boottime = BPF_CORE_READ(task, start_boottime);
+    p->ppid = (__u32)BPF_CORE_READ(task, real_parent, tgid);
+    struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_inode);
+    if (!ino)
+        return;
+    p->exe_ino = BPF_CORE_READ(ino, i_ino);
+    p->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+    if (bpf_core_field_exists(ino->i_mtime_sec)) {
+        p->exe_mtime_sec = BPF_CORE_READ(ino, i_mtime_sec);
+        p->exe_mtime_nsec = BPF_CORE_READ(ino, i_mtime_nsec);
+    } else if (bpf_core_field_exists(((struct inode___v66 *)ino)->__i_mtime)) {
+        struct inode___v66 *o = (void *)ino;
+        p->exe_mtime_sec = BPF_CORE_READ(o, __i_mtime.tv_sec);
+        p->exe_mtime_nsec = (__u32)BPF_CORE_READ(o, __i_mtime.tv_nsec);
+    } else {
+        struct inode___old *o = (void *)ino;
+        p->exe_mtime_sec = BPF_CORE_READ(o, i_mtime.tv_sec);
+        p->exe_mtime_nsec = (__u32)BPF_CORE_READ(o, i_mtime.tv_nsec);
+    }
+}
+
+/* The path of the executable f into e->path (sockproc_ev.h): the names of
+ * its dentries up to its mount's root, then of the mount points, up to the
+ * root of the mount tree (a mount that is its own parent). */
+static __always_inline void exe_path(struct spb_event *e, struct file *f)
+{
+    struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+    struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+    if (!d || !vm)
+        return;
+    struct mount *m = container_of(vm, struct mount, mnt);
+    __u32 off = 0;
+    for (int i = 0; i < SPB_PATH_DEPTH; i++) {
+        if (d == BPF_CORE_READ(vm, mnt_root)) {
+            struct mount *up = BPF_CORE_READ(m, mnt_parent);
+            if (up == m) {
+                e->path_len = (__u16)off;   /* the root: complete */
+                return;
+            }
+            d = BPF_CORE_READ(m, mnt_mountpoint);
+            m = up;
+            vm = &up->mnt;
+            continue;
+        }
+        struct dentry *parent = BPF_CORE_READ(d, d_parent);
+        if (parent == d)
+            return;   /* a root that is not its mount's: not reachable */
+        const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+        off &= SPB_PATH_MAX - 1;
+        long n = bpf_probe_read_kernel_str(e->path + off, SPB_PATH_MAX, name);
+        if (n <= 1 || off + n > SPB_PATH_MAX)
+            return;   /* unreadable, or too long */
+        off += (__u32)n;
+        d = parent;
+    }
+}
+
+/* The current process into e (with the path of its executable), then e
+ * to the ring buffer. */
+static __always_inline void send(const struct spb_tuple *tmpl)
 {
     struct spb_event *e = bpf_ringbuf_reserve(&events, sizeof *e, 0);
     if (!e)
         return;
-    __builtin_memcpy(e, tmpl, sizeof *e);
-    __u64 id = bpf_get_current_pid_tgid();
-    e->tgid = (__u32)(id >> 32);
-    e->tid = (__u32)id;
-    e->uid = (__u32)bpf_get_current_uid_gid();
-    bpf_get_current_comm(e->comm, sizeof e->comm);
+    __builtin_memcpy(&e->t, tmpl, sizeof e->t);
+    e->when = bpf_ktime_get_boot_ns();
+    e->path_len = 0;
+    current_proc(&e->p);
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file *f = BPF_CORE_READ(task, mm, exe_file);
+    if (f)
+        exe_path(e, f);
     bpf_ringbuf_submit(e, 0);
 }
 
@@ -86,7 +173,7 @@ int spb_sockops(struct bpf_sock_ops *ctx)
         return 1;
     if (spb_netns && bpf_get_netns_cookie(ctx) != spb_netns)
         return 1;
-    struct spb_event e = {};
+    struct spb_tuple e = {};
     e.proto = 6;
     e.hook = SPB_HOOK_CONNECT;
     e.lport = (__u16)ctx->local_port;                  /* host order */
@@ -120,7 +207,7 @@ int spb_sockops(struct bpf_sock_ops *ctx)
 }
 
 /* A UDP datagram: reported when its (tuple, process) is new. */
-static __always_inline void udp_event(struct spb_event *e)
+static __always_inline void udp_event(struct spb_tuple *e)
 {
     e->proto = 17;
     e->hook = SPB_HOOK_UDP;
@@ -142,16 +229,11 @@ static __always_inline void udp_event(struct spb_event *e)
  * connect the local port is often not chosen yet, so the process waits in
  * `pending` under the socket's cookie, and the socket's first datagram
  * (cgroup_skb/egress, which has no process) reports it with its tuple. */
-struct pending_proc {
-    __u32 tgid, tid, uid;
-    char comm[16];
-};
-
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 8192);
     __type(key, __u64);
-    __type(value, struct pending_proc);
+    __type(value, struct spb_proc);
 } pending SEC(".maps");
 
 static __always_inline int udp_connect(struct bpf_sock_addr *ctx)
@@ -160,14 +242,15 @@ static __always_inline int udp_connect(struct bpf_sock_addr *ctx)
         return 1;
     if (spb_netns && bpf_get_netns_cookie(ctx) != spb_netns)
         return 1;
-    struct pending_proc p = {};
-    __u64 id = bpf_get_current_pid_tgid();
-    p.tgid = (__u32)(id >> 32);
-    p.tid = (__u32)id;
-    p.uid = (__u32)bpf_get_current_uid_gid();
-    bpf_get_current_comm(p.comm, sizeof p.comm);
+    struct spb_proc p = {};
+    current_proc(&p);
     __u64 cookie = bpf_get_socket_cookie(ctx);
     bpf_map_update_elem(&pending, &cookie, &p, BPF_ANY);
+    /* the egress program has no process to name the executable: its
+     * path goes now, in an event of its own (no tuple) */
+    struct spb_tuple t = {};
+    t.hook = SPB_HOOK_EXE;
+    send(&t);
     return 1;
 }
 
@@ -187,38 +270,37 @@ SEC("cgroup_skb/egress")
 int spb_egress(struct __sk_buff *skb)
 {
     __u64 cookie = bpf_get_socket_cookie(skb);
-    struct pending_proc *p = bpf_map_lookup_elem(&pending, &cookie);
+    struct spb_proc *p = bpf_map_lookup_elem(&pending, &cookie);
     if (!p)
         return 1;
     struct spb_event *e = bpf_ringbuf_reserve(&events, sizeof *e, 0);
     if (!e)
         return 1;
-    __builtin_memset(e, 0, sizeof *e);
-    e->proto = 17;
-    e->hook = SPB_HOOK_UDP;
-    e->tgid = p->tgid;
-    e->tid = p->tid;
-    e->uid = p->uid;
-    __builtin_memcpy(e->comm, p->comm, sizeof e->comm);
+    __builtin_memset(&e->t, 0, sizeof e->t);
+    e->when = bpf_ktime_get_boot_ns();
+    e->path_len = 0;
+    e->t.proto = 17;
+    e->t.hook = SPB_HOOK_UDP;
+    __builtin_memcpy(&e->p, p, sizeof e->p);
     __u16 ports[2];
     bool ok = false;
     if (skb->protocol == bpf_htons(0x0800)) {
         __u8 vihl, proto;
         if (bpf_skb_load_bytes(skb, 0, &vihl, 1) == 0 &&
             bpf_skb_load_bytes(skb, 9, &proto, 1) == 0 && proto == 17 &&
-            bpf_skb_load_bytes(skb, 12, e->laddr, 4) == 0 &&
-            bpf_skb_load_bytes(skb, 16, e->raddr, 4) == 0 &&
+            bpf_skb_load_bytes(skb, 12, e->t.laddr, 4) == 0 &&
+            bpf_skb_load_bytes(skb, 16, e->t.raddr, 4) == 0 &&
             bpf_skb_load_bytes(skb, (vihl & 0xf) * 4, ports, 4) == 0) {
-            e->ipver = 4;
+            e->t.ipver = 4;
             ok = true;
         }
     } else if (skb->protocol == bpf_htons(0x86dd)) {
         __u8 next;
         if (bpf_skb_load_bytes(skb, 6, &next, 1) == 0 && next == 17 &&
-            bpf_skb_load_bytes(skb, 8, e->laddr, 16) == 0 &&
-            bpf_skb_load_bytes(skb, 24, e->raddr, 16) == 0 &&
+            bpf_skb_load_bytes(skb, 8, e->t.laddr, 16) == 0 &&
+            bpf_skb_load_bytes(skb, 24, e->t.raddr, 16) == 0 &&
             bpf_skb_load_bytes(skb, 40, ports, 4) == 0) {
-            e->ipver = 6;
+            e->t.ipver = 6;
             ok = true;
         }
     }
@@ -226,8 +308,8 @@ int spb_egress(struct __sk_buff *skb)
         bpf_ringbuf_discard(e, 0);
         return 1;
     }
-    e->lport = bpf_ntohs(ports[0]);
-    e->rport = bpf_ntohs(ports[1]);
+    e->t.lport = bpf_ntohs(ports[0]);
+    e->t.rport = bpf_ntohs(ports[1]);
     bpf_ringbuf_submit(e, 0);
     bpf_map_delete_elem(&pending, &cookie);
     return 1;
@@ -243,7 +325,7 @@ int spb_sendmsg4(struct bpf_sock_addr *ctx)
     struct bpf_sock *sk = ctx->sk;
     if (!sk)
         return 1;
-    struct spb_event e = {};
+    struct spb_tuple e = {};
     e.ipver = 4;
     e.lport = (__u16)sk->src_port;                     /* host order */
     e.rport = bpf_ntohs((__u16)ctx->user_port);
@@ -269,7 +351,7 @@ int spb_sendmsg6(struct bpf_sock_addr *ctx)
     struct bpf_sock *sk = ctx->sk;
     if (!sk)
         return 1;
-    struct spb_event e = {};
+    struct spb_tuple e = {};
     __u32 r[4], l[4];
     r[0] = ctx->user_ip6[0];
     r[1] = ctx->user_ip6[1];

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,13 +50,14 @@
 
 #define IDX_MIN 1024
 #define DIRTY_MAX 1024
-#define HASH_CACHE 64
+#define EXE_CACHE 128                     /* executables read (struct exe_ent) */
 #define USER_CACHE 32
 #define TUPLE_CACHE 512
 #define TUPLE_CACHE_NS (300ull * 1000000000ull)
 #define LOCAL_MAX 256
 #define HASH_MAX_BYTES (512ull << 20)   /* larger executables are not hashed */
 #define EV_CACHE 1024                     /* tuples reported by the eBPF programs */
+#define EV_WAYS 8                         /* ... in sets of 8: the oldest is replaced */
 #define EV_CACHE_NS (300ull * 1000000000ull)
 #define CN_RCVBUF (4 << 20)               /* the connector is read every 10 ms */
 
@@ -64,13 +66,38 @@ struct idx_ent {
     int32_t pid;
 };
 
-struct hash_ent {
-    dev_t dev;
+/*
+ * The executables joy has read through /proc/PID/exe, for two purposes:
+ * their SHA-256 is computed once per (device, inode, size, modification
+ * time) as stat() reports them; and an eBPF event whose process exited
+ * before joy read it, which carries the kernel's identity of the
+ * executable (sockproc_ev.h: the inode's number, its super block's s_dev,
+ * its i_mtime), finds its path and hash here under (kdev, kino, kmtime).
+ *
+ * That kernel identity is set when the entry is made, from the stat:
+ * kdev = major << 20 | minor of st_dev (the kernel's internal dev_t, which
+ * is not stat()'s encoding: glibc's makedev puts the minor's low byte
+ * first), kino = st_ino.  On the usual file systems (ext4, xfs, tmpfs)
+ * that is what the kernel reports.  Where stat() reports another device or
+ * inode than the inode's own (overlayfs, btrfs subvolumes) it is corrected
+ * by the first event whose process was read while it lived with the same
+ * name (comm) it had at the event (not re-executed since).  Never guessed:
+ * an exited process's executable is the file that its event's path names
+ * when that file has the event's identity (exe_learn), else the entry of
+ * that identity here, else unknown (no path, no hash).
+ */
+struct exe_ent {
+    dev_t dev;                /* stat() of /proc/PID/exe */
     ino_t ino;
     off_t size;
     int64_t mtime_ns;
-    char hex[65];
+    uint32_t kdev;            /* the kernel's identity (above) */
+    uint64_t kino;
+    int64_t kmtime_ns;
     bool used;
+    bool deleted;             /* no link left when read */
+    char hex[65];             /* "" when not hashed (over HASH_MAX_BYTES) */
+    char path[SP_PATH_MAX];   /* without " (deleted)" */
 };
 
 struct user_ent {
@@ -100,8 +127,8 @@ struct sockproc {
     size_t n_dirty;
     bool dirty_overflow;
     uint64_t last_rescan;
-    struct hash_ent hashes[HASH_CACHE];
-    unsigned hash_next;
+    struct exe_ent exes[EXE_CACHE];
+    unsigned exe_next;
     struct user_ent users[USER_CACHE];
     unsigned user_next;
     struct tuple_ent *tuples;
@@ -112,6 +139,9 @@ struct sockproc {
     struct sp_stats st;
     struct tuple_ent *evs;            /* EV_CACHE entries, when the eBPF source runs */
     char ebpf_status[160];
+    uint64_t test_delay_ns;           /* JOY_TEST_EXE_EVENT_DELAY_MS (tests only) */
+    int cg_fd;                        /* the cgroup v2 root the programs attach to, or -1 */
+    char cg_root[SP_PATH_MAX];        /* ... its path as /proc/self/fd shows it */
     bool loopback;                    /* the capture sees the loopback interface */
 #ifdef JOY_HAVE_BPF
     struct sockproc_bpf *skel;
@@ -136,6 +166,8 @@ static uint64_t now_ns(clockid_t c)
     clock_gettime(c, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+static void ebpf_events(struct sockproc *sp);
 
 /* ---- the inode -> pid index --------------------------------------- */
 
@@ -214,13 +246,25 @@ static void scan_pid(struct sockproc *sp, int32_t pid)
     closedir(d);
 }
 
+/* A full rescan of /proc takes milliseconds, and waits for SP_RESCAN_MS
+ * since the previous one: meanwhile the eBPF events are read as they come
+ * (their processes may be exiting), in the wait and every 32 processes. */
 static void full_rescan(struct sockproc *sp)
 {
     uint64_t t = now_ns(CLOCK_MONOTONIC);
     uint64_t next = sp->last_rescan + SP_RESCAN_MS * 1000000ull;
-    if (sp->last_rescan && t < next) {
-        struct timespec ts = {0, (long)(next - t)};
-        nanosleep(&ts, NULL);
+    while (sp->last_rescan && t < next) {
+        int fd = sockproc_event_fd(sp);
+        int ms = (int)((next - t + 999999) / 1000000);
+        if (fd >= 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            poll(&pfd, 1, ms);
+            ebpf_events(sp);
+        } else {
+            struct timespec ts = {0, (long)(next - t)};
+            nanosleep(&ts, NULL);
+        }
+        t = now_ns(CLOCK_MONOTONIC);
     }
     if (sp->idx)
         memset(sp->idx, 0, sp->idx_cap * sizeof *sp->idx);
@@ -228,9 +272,13 @@ static void full_rescan(struct sockproc *sp)
     DIR *d = opendir("/proc");
     if (d) {
         struct dirent *e;
+        unsigned n = 0;
         while ((e = readdir(d)))
-            if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+            if (e->d_name[0] >= '1' && e->d_name[0] <= '9') {
                 scan_pid(sp, (int32_t)atoi(e->d_name));
+                if (++n % 32 == 0)
+                    ebpf_events(sp);
+            }
         closedir(d);
     }
     sp->n_dirty = 0;
@@ -347,8 +395,6 @@ static void connector_events(struct sockproc *sp)
         }
     }
 }
-
-static void ebpf_events(struct sockproc *sp);
 
 void sockproc_events(struct sockproc *sp)
 {
@@ -658,21 +704,34 @@ static void hash_fd(int fd, char hex[65])
     EVP_MD_CTX_free(c);
 }
 
+/* The kernel's internal dev_t (MKDEV) of a stat() st_dev. */
+static uint32_t kdev_of(dev_t d)
+{
+    return (uint32_t)((major(d) << 20) | (minor(d) & 0xfffff));
+}
+
 /* Path and hash of the executable, through /proc/PID/exe itself (the
- * binary the process runs, even when its file was replaced or deleted). */
-static void read_exe(struct sockproc *sp, int32_t pid, struct sp_proc *o)
+ * binary the process runs, even when its file was replaced or deleted).
+ * Returns its entry in the executable cache, or NULL. */
+static struct exe_ent *read_exe(struct sockproc *sp, int32_t pid, struct sp_proc *o)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
     ssize_t n = readlink(path, o->path, sizeof o->path - 1);
     o->path[n > 0 ? n : 0] = 0;
+    /* a process exiting between the readlink and the open has a path
+     * but no executable to hash any more: no path either (the caller
+     * treats it as gone, not as a process whose binary was not hashed) */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
+    if (fd < 0) {
+        o->path[0] = 0;
+        return NULL;
+    }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         close(fd);
-        return;
+        o->path[0] = 0;
+        return NULL;
     }
     static const char del[] = " (deleted)";
     size_t pl = strlen(o->path);
@@ -682,23 +741,29 @@ static void read_exe(struct sockproc *sp, int32_t pid, struct sp_proc *o)
             o->path[pl - (sizeof del - 1)] = 0;
     }
     int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    for (unsigned i = 0; i < HASH_CACHE; i++) {
-        struct hash_ent *h = &sp->hashes[i];
+    for (unsigned i = 0; i < EXE_CACHE; i++) {
+        struct exe_ent *h = &sp->exes[i];
         if (h->used && h->dev == st.st_dev && h->ino == st.st_ino && h->size == st.st_size &&
             h->mtime_ns == mt) {
             memcpy(o->hash, h->hex, sizeof o->hash);
             o->have_hash = o->hash[0] != 0;
+            /* the path (a rename, a deletion) as the process shows it now */
+            snprintf(h->path, sizeof h->path, "%s", o->path);
+            h->deleted = o->deleted;
             close(fd);
-            return;
+            return h;
         }
     }
     hash_fd(fd, o->hash);
     close(fd);
     o->have_hash = o->hash[0] != 0;
-    struct hash_ent *h = &sp->hashes[sp->hash_next++ % HASH_CACHE];
-    *h = (struct hash_ent){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-                           .mtime_ns = mt, .used = true};
+    struct exe_ent *h = &sp->exes[sp->exe_next++ % EXE_CACHE];
+    *h = (struct exe_ent){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+                          .mtime_ns = mt, .kdev = kdev_of(st.st_dev), .kino = st.st_ino,
+                          .kmtime_ns = mt, .used = true, .deleted = o->deleted};
     memcpy(h->hex, o->hash, sizeof h->hex);
+    snprintf(h->path, sizeof h->path, "%s", o->path);
+    return h;
 }
 
 static void read_cmdline(int32_t pid, struct sp_proc *o)
@@ -727,6 +792,24 @@ static bool is_hex64(const char *s)
     return true;
 }
 
+/* A cgroup v2 path ("/a/b") into o->cgroup (left "" for the root) and a
+ * container id found in it into o->container. */
+static void set_cgroup(struct sp_proc *o, const char *cg)
+{
+    o->cgroup[0] = o->container[0] = 0;
+    if (strcmp(cg, "/") != 0)
+        snprintf(o->cgroup, sizeof o->cgroup, "%s", cg);
+    /* docker-<id>.scope, /docker/<id>, cri-containerd-<id>, libpod-<id> */
+    size_t len = strlen(cg);
+    for (size_t i = 0; i + 64 <= len; i++)
+        if ((i == 0 || cg[i - 1] == '/' || cg[i - 1] == '-') && is_hex64(cg + i) &&
+            (i + 64 == len || cg[i + 64] == '/' || cg[i + 64] == '.')) {
+            memcpy(o->container, cg + i, 64);
+            o->container[64] = 0;
+            break;
+        }
+}
+
 static void read_cgroup(int32_t pid, struct sp_proc *o)
 {
     char path[64], buf[4096];
@@ -736,23 +819,11 @@ static void read_cgroup(int32_t pid, struct sp_proc *o)
         return;
     /* cgroup v2: the line "0::/path" */
     char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (strncmp(line, "0::", 3) != 0)
-            continue;
-        const char *cg = line + 3;
-        if (strcmp(cg, "/") != 0)
-            snprintf(o->cgroup, sizeof o->cgroup, "%s", cg);
-        /* docker-<id>.scope, /docker/<id>, cri-containerd-<id>, libpod-<id> */
-        size_t len = strlen(cg);
-        for (size_t i = 0; i + 64 <= len; i++)
-            if ((i == 0 || cg[i - 1] == '/' || cg[i - 1] == '-') && is_hex64(cg + i) &&
-                (i + 64 == len || cg[i + 64] == '/' || cg[i + 64] == '.')) {
-                memcpy(o->container, cg + i, 64);
-                o->container[64] = 0;
-                break;
-            }
-        break;
-    }
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        if (strncmp(line, "0::", 3) == 0) {
+            set_cgroup(o, line + 3);
+            break;
+        }
 }
 
 static bool read_uid(int32_t pid, uint32_t *uid)
@@ -769,7 +840,12 @@ static bool read_uid(int32_t pid, uint32_t *uid)
     return true;
 }
 
-static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o, uint64_t *ticks)
+/* The process `pid` from /proc into *o; its start time (clock ticks after
+ * boot) into *ticks and its executable's cache entry into *exe when not
+ * NULL.  False when it is gone, a zombie or kernel thread (no executable),
+ * or was replaced by another process of the same pid while being read. */
+static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o, uint64_t *ticks,
+                      struct exe_ent **exe)
 {
     uint64_t start = 0;
     memset(o, 0, sizeof *o);
@@ -779,7 +855,9 @@ static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o, uint6
     uint64_t boot = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME);
     o->start_ns = boot + start * (1000000000ull / (uint64_t)sp->clk_tck);
     user_name(sp, o->uid, o->user, sizeof o->user);
-    read_exe(sp, pid, o);
+    struct exe_ent *x = read_exe(sp, pid, o);
+    if (exe)
+        *exe = x;
     if (!o->path[0])
         return false;   /* a zombie or a kernel thread: no executable */
     read_cmdline(pid, o);
@@ -830,48 +908,270 @@ static struct tuple_ent *tuple_slot(struct sockproc *sp, const struct sp_tuple *
 
 /* ---- the eBPF source ------------------------------------------------ */
 
+/*
+ * The event table: the processes the eBPF events named, by tuple, until
+ * the helper's lookup of the flow asks for them (usually a few ms later;
+ * seconds when the helper lags behind a burst of new flows).  EV_CACHE
+ * entries in sets of EV_WAYS, a tuple's set chosen by its hash; a new
+ * tuple replaces the oldest entry of its set, so an entry is lost only
+ * after EV_WAYS newer tuples of its set (on average EV_CACHE newer
+ * events), not at the first collision.
+ */
+static struct tuple_ent *ev_set(struct sockproc *sp, const struct sp_tuple *t)
+{
+    return &sp->evs[tuple_hash(t) % (EV_CACHE / EV_WAYS) * EV_WAYS];
+}
+
 /* The tuple an event reported, or NULL. */
 static const struct sp_proc *ev_find(struct sockproc *sp, const struct sp_tuple *t)
 {
     if (!sp->evs)
         return NULL;
-    const struct tuple_ent *e = &sp->evs[tuple_hash(t) % EV_CACHE];
-    if (e->used && memcmp(&e->t, t, sizeof *t) == 0 &&
-        now_ns(CLOCK_MONOTONIC) - e->when < EV_CACHE_NS)
-        return &e->p;
-    return NULL;
+    const struct tuple_ent *set = ev_set(sp, t), *best = NULL;
+    uint64_t now = now_ns(CLOCK_MONOTONIC);
+    for (unsigned i = 0; i < EV_WAYS; i++) {
+        const struct tuple_ent *e = &set[i];
+        if (e->used && memcmp(&e->t, t, sizeof *t) == 0 && now - e->when < EV_CACHE_NS &&
+            (!best || e->when > best->when))
+            best = e;
+    }
+    return best ? &best->p : NULL;
 }
 
 #ifdef JOY_HAVE_BPF
+/* The entry for a new event of tuple t: its own, else a free one, else
+ * the oldest of its set. */
+static struct tuple_ent *ev_put(struct sockproc *sp, const struct sp_tuple *t)
+{
+    struct tuple_ent *set = ev_set(sp, t), *victim = &set[0];
+    for (unsigned i = 0; i < EV_WAYS; i++) {
+        struct tuple_ent *e = &set[i];
+        if (e->used && memcmp(&e->t, t, sizeof *t) == 0)
+            return e;
+        if (victim->used && (!e->used || e->when < victim->when))
+            victim = e;
+    }
+    return victim;
+}
+
+static bool exe_key_eq(const struct exe_ent *x, const struct spb_proc *k)
+{
+    return x->used && x->kino == k->exe_ino && x->kdev == k->exe_dev &&
+           x->kmtime_ns == k->exe_mtime_sec * 1000000000ll + (int64_t)k->exe_mtime_nsec;
+}
+
+static struct exe_ent *exe_by_key(struct sockproc *sp, const struct spb_proc *k)
+{
+    if (!k->exe_ino)
+        return NULL;
+    for (unsigned i = 0; i < EXE_CACHE; i++)
+        if (exe_key_eq(&sp->exes[i], k))
+            return &sp->exes[i];
+    return NULL;
+}
+
+/* The executable an event names by its path (sockproc_ev.h), when the file
+ * that path names in joy's mount namespace is that executable (the
+ * event's device, inode and modification time): into the executable
+ * cache, hashed.  Its entry, or NULL (no path, another file, or a file
+ * system whose stat() differs from the inode's own identity). */
+static struct exe_ent *exe_learn(struct sockproc *sp, const struct spb_event *ev)
+{
+    const struct spb_proc *k = &ev->p;
+    size_t len = ev->path_len;
+    if (!k->exe_ino || !len || len > SPB_PATH_MAX || ev->path[len - 1] != 0)
+        return NULL;
+    /* the components, file first: joined in reverse order */
+    const char *comp[SPB_PATH_DEPTH];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < SPB_PATH_DEPTH; i += strlen(ev->path + i) + 1)
+        comp[n++] = ev->path + i;
+    char path[SP_PATH_MAX];
+    size_t pl = 0;
+    for (size_t j = n; j-- > 0;) {
+        size_t cl = strlen(comp[j]);
+        if (!cl || strchr(comp[j], '/') || strcmp(comp[j], "..") == 0 || pl + 1 + cl >= sizeof path)
+            return NULL;
+        path[pl++] = '/';
+        memcpy(path + pl, comp[j], cl);
+        pl += cl;
+    }
+    if (!pl)
+        return NULL;
+    path[pl] = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if (!S_ISREG(st.st_mode) || kdev_of(st.st_dev) != k->exe_dev ||
+        st.st_ino != k->exe_ino ||
+        mt != k->exe_mtime_sec * 1000000000ll + (int64_t)k->exe_mtime_nsec) {
+        close(fd);
+        return NULL;
+    }
+    /* hashed before (under this path or another name of the file) */
+    for (unsigned i = 0; i < EXE_CACHE; i++) {
+        struct exe_ent *h = &sp->exes[i];
+        if (h->used && h->dev == st.st_dev && h->ino == st.st_ino && h->size == st.st_size &&
+            h->mtime_ns == mt) {
+            close(fd);
+            snprintf(h->path, sizeof h->path, "%s", path);
+            h->deleted = false;
+            return h;
+        }
+    }
+    struct exe_ent *h = &sp->exes[sp->exe_next++ % EXE_CACHE];
+    *h = (struct exe_ent){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+                          .mtime_ns = mt, .kdev = k->exe_dev, .kino = k->exe_ino,
+                          .kmtime_ns = mt, .used = true};
+    hash_fd(fd, h->hex);
+    close(fd);
+    snprintf(h->path, sizeof h->path, "%s", path);
+    sp->st.exe_learnt++;
+    return h;
+}
+
+/* The cgroup v2 path of cgroup `id` (an event's: the inode number of its
+ * directory, which is also its file handle on the cgroup2 file system:
+ * open_by_handle_at needs CAP_DAC_READ_SEARCH) into o->cgroup and
+ * o->container; nothing when it is gone or cannot be opened. */
+static void cgroup_by_id(struct sockproc *sp, uint64_t id, struct sp_proc *o)
+{
+    if (sp->cg_fd < 0 || !id)
+        return;
+    union {
+        struct file_handle fh;
+        char buf[sizeof(struct file_handle) + sizeof(uint64_t)];
+    } h;
+    memset(&h, 0, sizeof h);
+    h.fh.handle_bytes = sizeof id;
+    h.fh.handle_type = 0xfe;   /* FILEID_KERNFS */
+    memcpy(h.buf + sizeof(struct file_handle), &id, sizeof id);
+    int fd = open_by_handle_at(sp->cg_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char link[64], cg[SP_CGROUP_MAX + SP_PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, cg, sizeof cg - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    cg[n] = 0;
+    /* the path below the mount point */
+    size_t pl = strlen(sp->cg_root);
+    if (strcmp(sp->cg_root, "/") == 0)
+        set_cgroup(o, cg);
+    else if (strncmp(cg, sp->cg_root, pl) == 0 && (cg[pl] == 0 || cg[pl] == '/'))
+        set_cgroup(o, cg[pl] ? cg + pl : "/");
+}
+
+/* An event whose process had exited (or whose pid another process has
+ * taken) when joy read it: described by the event alone (comm, pid, ppid,
+ * uid, start time), and the path and hash of its executable when the
+ * executable cache knows the kernel's identity of it, or the event's path
+ * names that very file; nothing is guessed. */
+static void ev_only(struct sockproc *sp, const struct spb_event *ev, struct sp_proc *p)
+{
+    const struct spb_proc *k = &ev->p;
+    memset(p, 0, sizeof *p);
+    p->pid = (int32_t)k->tgid;
+    p->ppid = (int32_t)k->ppid;
+    p->uid = k->uid;
+    size_t n = strnlen(k->comm, sizeof k->comm);
+    memcpy(p->name, k->comm, n);
+    p->name[n] = 0;
+    user_name(sp, p->uid, p->user, sizeof p->user);
+    if (k->start_boottime)
+        p->start_ns = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME) + k->start_boottime;
+    cgroup_by_id(sp, k->cgroup_id, p);
+    /* first the event's own path (the name the binary had when it ran),
+     * then the cache: a file deleted since, or one that joy's mount
+     * namespace names otherwise */
+    const struct exe_ent *x = exe_learn(sp, ev);
+    bool at_path = x != NULL;
+    if (!x)
+        x = exe_by_key(sp, k);
+    if (!x)
+        return;
+    snprintf(p->path, sizeof p->path, "%s", x->path);
+    memcpy(p->hash, x->hex, sizeof p->hash);
+    p->have_hash = p->hash[0] != 0;
+    /* deleted or replaced since: the path names no longer this file */
+    struct stat st;
+    p->deleted = !at_path &&
+                 (x->deleted || stat(x->path, &st) != 0 || st.st_dev != x->dev ||
+                  st.st_ino != x->ino ||
+                  (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != x->mtime_ns);
+    sp->st.ebpf_gone_exe++;
+}
+
 /* One event: the process, read from /proc at once (it may exit in a few
- * milliseconds), into the event table under the tuple.  A process already
- * gone is described by the event alone: comm, pid, uid (no path, no hash). */
+ * milliseconds), into the event table under the tuple; a process already
+ * gone is described by the event (ev_only).  An SPB_HOOK_EXE event (a UDP
+ * socket connected: its tuple comes with its first datagram, from the
+ * egress program, which has no path) only teaches the executable cache. */
 static void ev_handle(struct sockproc *sp, const struct spb_event *ev)
 {
     sp->st.ebpf_events++;
-    if ((ev->ipver != 4 && ev->ipver != 6) || (ev->proto != 6 && ev->proto != 17) || !ev->tgid)
+    const struct spb_proc *k = &ev->p;
+    const struct spb_tuple *et = &ev->t;
+    if (et->hook == SPB_HOOK_EXE) {
+        if (!exe_by_key(sp, k))
+            exe_learn(sp, ev);
+        return;
+    }
+    if ((et->ipver != 4 && et->ipver != 6) || (et->proto != 6 && et->proto != 17) || !k->tgid)
         return;
     struct sp_tuple t;
     memset(&t, 0, sizeof t);
-    t.ipver = ev->ipver;
-    t.proto = ev->proto;
-    t.lport = ev->lport;
-    t.rport = ev->rport;
-    memcpy(t.local, ev->laddr, ev->ipver == 6 ? 16 : 4);
-    memcpy(t.remote, ev->raddr, ev->ipver == 6 ? 16 : 4);
+    t.ipver = et->ipver;
+    t.proto = et->proto;
+    t.lport = et->lport;
+    t.rport = et->rport;
+    memcpy(t.local, et->laddr, et->ipver == 6 ? 16 : 4);
+    memcpy(t.remote, et->raddr, et->ipver == 6 ? 16 : 4);
+    if (sp->test_delay_ns) {
+        /* the test knob: as if the helper were this late */
+        uint64_t at = ev->when + sp->test_delay_ns, t0 = now_ns(CLOCK_BOOTTIME);
+        if (t0 < at) {
+            struct timespec ts = {(time_t)((at - t0) / 1000000000ull),
+                                  (long)((at - t0) % 1000000000ull)};
+            nanosleep(&ts, NULL);
+        }
+    }
     struct sp_proc p;
-    if (!fill_proc(sp, (int32_t)ev->tgid, &p, NULL)) {
+    uint64_t ticks = 0;
+    struct exe_ent *x = NULL;
+    bool alive = fill_proc(sp, (int32_t)k->tgid, &p, &ticks, &x);
+    /* the same process: its start time (pid reuse) */
+    if (alive && k->start_boottime &&
+        ticks != k->start_boottime / (1000000000ull / (uint64_t)sp->clk_tck))
+        alive = false;
+    if (alive) {
+        if (k->start_boottime)   /* ns rather than clock ticks */
+            p.start_ns = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME) + k->start_boottime;
+        /* the kernel's identity of its executable, for the events of the
+         * processes of this binary that exit before joy reads them: when
+         * stat() did not give it (overlayfs, btrfs), learnt from an event
+         * whose process still has the name it had then (the leader's
+         * comm: not re-executed since) */
+        if (x && k->exe_ino && !exe_key_eq(x, k) &&
+            strncmp(p.name, k->comm, sizeof k->comm) == 0) {
+            x->kdev = k->exe_dev;
+            x->kino = k->exe_ino;
+            x->kmtime_ns = k->exe_mtime_sec * 1000000000ll + (int64_t)k->exe_mtime_nsec;
+        }
+    } else {
         sp->st.ebpf_gone++;
-        memset(&p, 0, sizeof p);
-        p.pid = (int32_t)ev->tgid;
-        p.uid = ev->uid;
-        size_t n = strnlen(ev->comm, sizeof ev->comm);
-        memcpy(p.name, ev->comm, n);
-        p.name[n] = 0;
-        user_name(sp, p.uid, p.user, sizeof p.user);
+        ev_only(sp, ev, &p);
     }
     p.method = SP_EBPF;
-    struct tuple_ent *e = &sp->evs[tuple_hash(&t) % EV_CACHE];
+    struct tuple_ent *e = ev_put(sp, &t);
     e->used = true;
     e->t = t;
     e->when = now_ns(CLOCK_MONOTONIC);
@@ -991,8 +1291,8 @@ static void ebpf_start(struct sockproc *sp)
         size_t l = strlen(dst);
         snprintf(dst + l, sizeof on - l, "%s%s", l ? " " : "", names[i]);
     }
-    close(cgfd);
     if (!on[0]) {
+        close(cgfd);
         snprintf(sp->ebpf_status, sizeof sp->ebpf_status,
                  "off (attaching to cgroup %.80s: %s; needs CAP_NET_ADMIN)", cg, strerror(err));
         sockproc_bpf__destroy(k);
@@ -1008,9 +1308,21 @@ static void ebpf_start(struct sockproc *sp)
         free(sp->evs);
         sp->evs = NULL;
         sockproc_bpf__destroy(k);
+        close(cgfd);
         return;
     }
     sp->skel = k;
+    /* kept for the cgroup paths of processes gone before their event is
+     * read (cgroup_by_id) */
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", cgfd);
+    ssize_t rl = readlink(link, sp->cg_root, sizeof sp->cg_root - 1);
+    if (rl > 0) {
+        sp->cg_root[rl] = 0;
+        sp->cg_fd = cgfd;
+    } else {
+        close(cgfd);
+    }
     snprintf(sp->ebpf_status, sizeof sp->ebpf_status, "eBPF (cgroup %.100s: %s%s%s%s)", cg, on,
              off[0] ? "; not attached: " : "", off, "");
 }
@@ -1105,7 +1417,7 @@ bool sockproc_lookup(struct sockproc *sp, const struct sp_tuple *t0, bool server
         full_rescan(sp);
         pid = idx_get(sp, inode);
     }
-    if (!pid || !fill_proc(sp, pid, out, NULL)) {
+    if (!pid || !fill_proc(sp, pid, out, NULL, NULL)) {
         sp->st.no_process++;
         return false;
     }
@@ -1133,6 +1445,7 @@ struct sockproc *sockproc_new(bool want_ebpf, bool loopback, char *err, size_t e
         return NULL;
     }
     sp->cn_fd = -1;
+    sp->cg_fd = -1;
     sp->loopback = loopback;
     sp->clk_tck = sysconf(_SC_CLK_TCK);
     if (sp->clk_tck <= 0)
@@ -1154,6 +1467,12 @@ struct sockproc *sockproc_new(bool want_ebpf, bool loopback, char *err, size_t e
     }
     locals_refresh(sp);
     full_rescan(sp);
+    /* tests only: read each eBPF event's process this many ms after the
+     * event (as a helper delayed by a loaded host would), so that the
+     * processes of short-lived flows have exited (test/test_exe.py) */
+    const char *delay = getenv("JOY_TEST_EXE_EVENT_DELAY_MS");
+    if (delay && *delay)
+        sp->test_delay_ns = strtoull(delay, NULL, 10) % 10000 * 1000000ull;
     if (want_ebpf)
         ebpf_start(sp);
     else
@@ -1188,6 +1507,8 @@ void sockproc_free(struct sockproc *sp)
         close(sp->diag_fd);
     if (sp->cn_fd >= 0)
         close(sp->cn_fd);
+    if (sp->cg_fd >= 0)
+        close(sp->cg_fd);
     ebpf_stop(sp);
     free(sp->evs);
     free(sp->idx);

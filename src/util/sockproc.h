@@ -5,7 +5,13 @@
  *
  *   0. when built with libbpf (JOY_HAVE_BPF): the eBPF source
  *      (sockproc.bpf.c) reports each TCP connect, UDP sendto and
- *      connected UDP socket with its process; a tuple it reported is answered from that event first;
+ *      connected UDP socket with its process; a tuple it reported is
+ *      answered from that event first: the process read from /proc when it
+ *      still runs (same start time), else described by the event (pid,
+ *      ppid, uid, comm, start time, cgroup id) with its executable's path
+ *      and hash from the executable cache, keyed by the kernel's identity
+ *      of the file (device, inode, mtime), or from the event's path when
+ *      that names the same file;
  *   1. an exact-tuple NETLINK_SOCK_DIAG (inet_diag) query, TCP or UDP,
  *      IPv4 or IPv6, gives the socket's inode (for a server whose accepted
  *      socket is already gone, a second query finds the listening socket);
@@ -78,6 +84,8 @@ struct sp_stats {
     uint64_t ebpf;             /* sides answered from eBPF events */
     uint64_t ebpf_events;      /* events read */
     uint64_t ebpf_gone;        /* ... whose process had exited before it was read */
+    uint64_t ebpf_gone_exe;    /* ... of which the executable was known (cache or path) */
+    uint64_t exe_learnt;       /* executables found by an event's path (and hashed) */
 };
 
 struct sockproc;
