@@ -53,6 +53,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 enum {
     CLOCK_LOG = 1 << 18,        /* > (RING_SLOTS + 1) * PUBLISH_ALL ticks: see reader_tick */
@@ -214,6 +215,8 @@ struct workers {
      * indexed by tick; written by the reader, read by every worker) */
     uint64_t *clock_log;
     struct chunk_pool pool;          /* dispatch from capture files (mem NULL: copies) */
+    struct worker *inl;              /* files, no spare core: the reader meters this worker's
+                                      * share itself (no thread, no ring); else NULL */
     struct worker w[];
 };
 
@@ -733,7 +736,19 @@ struct reader {
     uint64_t clock;              /* what one meter's clock would be */
     uint64_t tick;               /* how often it changed: entries in ws->clock_log */
     bool epoch_warned;           /* a new clock epoch was announced */
+    int64_t inl_time_base;       /* the time base the inline meter was given */
+    bool inl_based;
 };
+
+/* The inline meter (ws->inl) takes every clock step logged so far, as a
+ * worker does at the end of a batch. */
+static void inline_catch_up(struct reader *rd, struct worker *w)
+{
+    const uint64_t *log = rd->ws->clock_log;
+    for (; w->tick < rd->tick; w->tick++)
+        joy_meter_advance(w->meter, log[w->tick % CLOCK_LOG]);
+    atomic_store_explicit(&w->tick_done, w->tick, memory_order_release);
+}
 
 static struct batch *reader_batch(struct reader *rd, unsigned i)
 {
@@ -753,6 +768,17 @@ static struct batch *reader_batch(struct reader *rd, unsigned i)
 
 static void reader_publish(struct reader *rd, unsigned i, bool end)
 {
+    struct worker *w = &rd->ws->w[i];
+    if (w == rd->ws->inl) {
+        /* what a worker does with a batch's end, at once: the clock steps,
+         * the statistics, the control operations posted (the barrier) */
+        inline_catch_up(rd, w);
+        publish_stats(w);
+        uint64_t ctl = atomic_load_explicit(&rd->ws->ctl_posted, memory_order_relaxed);
+        if (ctl > w->passed)
+            worker_pass(w, ctl);
+        return;
+    }
     struct batch *b = reader_batch(rd, i);
     struct ring *r = &rd->ws->w[i].ring;
     b->end_tick = rd->tick;
@@ -826,6 +852,61 @@ static void ctl_tick(struct workers *ws, uint64_t t_ns)
     ws->rot_next = ws->rot_secs ? (t - t % ws->rot_secs + ws->rot_secs) * 1000000000u : 0;
 }
 
+/* A packet for worker i's batch: by pointer when it is in a chunk, else
+ * copied. */
+static void reader_add(struct reader *rd, unsigned i, const struct source_packet *pkt)
+{
+    struct workers *ws = rd->ws;
+    struct batch *b = reader_batch(rd, i);
+    uint32_t caplen = pkt->caplen;
+    const uint8_t *data = pkt->data;
+    if (pkt->buf) {
+        /* in a chunk: passed by pointer; the batch takes a reference to
+         * the chunk with its first packet in it */
+        unsigned k = chunk_index(&ws->pool, pkt->buf);
+        if (b->n == BATCH_PKTS ||
+            (b->n_chunks == BATCH_CHUNKS && b->chunks[BATCH_CHUNKS - 1] != k)) {
+            reader_publish(rd, i, false);
+            b = reader_batch(rd, i);
+        }
+        if (!b->n_chunks || b->chunks[b->n_chunks - 1] != k) {
+            atomic_fetch_add_explicit(&ws->pool.refs[k], 1, memory_order_relaxed);
+            b->chunks[b->n_chunks++] = (uint16_t)k;
+        }
+    } else {
+        if (b->n == BATCH_PKTS || b->used + caplen > BATCH_BYTES) {
+            reader_publish(rd, i, false);
+            b = reader_batch(rd, i);
+        }
+        if (caplen > BATCH_BYTES)
+            caplen = BATCH_BYTES;
+        memcpy(b->data + b->used, pkt->data, caplen);
+        data = b->data + b->used;
+        b->used += (caplen + 7u) & ~7u;
+    }
+    b->time_base = pkt->time_base;
+    b->d[b->n] = (struct pdesc){.ts = pkt->ts_ns, .tick = rd->tick, .data = data,
+                                .caplen = caplen, .wirelen = pkt->wirelen,
+                                .linktype = pkt->linktype};
+    b->n++;
+}
+
+/* A packet of the reader's own share (ws->inl): metered at once, while its
+ * bytes are in this core's cache, after the clock steps before it. */
+static void reader_meter(struct reader *rd, const struct source_packet *pkt)
+{
+    struct workers *ws = rd->ws;
+    struct worker *w = ws->inl;
+    if (!rd->inl_based || pkt->time_base != rd->inl_time_base) {
+        joy_meter_set_time_base(w->meter, pkt->time_base);
+        rd->inl_time_base = pkt->time_base;
+        rd->inl_based = true;
+    }
+    for (; w->tick < rd->tick; w->tick++)
+        joy_meter_advance(w->meter, ws->clock_log[w->tick % CLOCK_LOG]);
+    joy_meter_packet(w->meter, pkt->linktype, pkt->data, pkt->caplen, pkt->wirelen, pkt->ts_ns);
+}
+
 static void reader_run(struct workers *ws)
 {
     struct reader *rd = calloc(1, sizeof *rd);
@@ -867,38 +948,10 @@ static void reader_run(struct workers *ws)
         bool ip = joy_flow_hash(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, JOY_HASH_ADDRS,
                                 &h) == JOY_OK;
         unsigned i = ip ? h % n : 0;
-        struct batch *b = reader_batch(rd, i);
-        uint32_t caplen = pkt.caplen;
-        const uint8_t *data = pkt.data;
-        if (pkt.buf) {
-            /* in a chunk: passed by pointer; the batch takes a reference
-             * to the chunk with its first packet in it */
-            unsigned k = chunk_index(&ws->pool, pkt.buf);
-            if (b->n == BATCH_PKTS ||
-                (b->n_chunks == BATCH_CHUNKS && b->chunks[BATCH_CHUNKS - 1] != k)) {
-                reader_publish(rd, i, false);
-                b = reader_batch(rd, i);
-            }
-            if (!b->n_chunks || b->chunks[b->n_chunks - 1] != k) {
-                atomic_fetch_add_explicit(&ws->pool.refs[k], 1, memory_order_relaxed);
-                b->chunks[b->n_chunks++] = (uint16_t)k;
-            }
-        } else {
-            if (b->n == BATCH_PKTS || b->used + caplen > BATCH_BYTES) {
-                reader_publish(rd, i, false);
-                b = reader_batch(rd, i);
-            }
-            if (caplen > BATCH_BYTES)
-                caplen = BATCH_BYTES;
-            memcpy(b->data + b->used, pkt.data, caplen);
-            data = b->data + b->used;
-            b->used += (caplen + 7u) & ~7u;
-        }
-        b->time_base = pkt.time_base;
-        b->d[b->n] = (struct pdesc){.ts = pkt.ts_ns, .tick = rd->tick, .data = data,
-                                    .caplen = caplen, .wirelen = pkt.wirelen,
-                                    .linktype = pkt.linktype};
-        b->n++;
+        if (&ws->w[i] == ws->inl)
+            reader_meter(rd, &pkt);
+        else
+            reader_add(rd, i, &pkt);
         /* a step back beyond inactive_timeout is logged too: each meter
          * starts a new clock epoch at it, also one that gets no packet */
         if (ip && pkt.ts_ns <= rd->clock && rd->clock - pkt.ts_ns > ws->inactive_ns &&
@@ -935,6 +988,8 @@ static void reader_run(struct workers *ws)
         }
     }
     reader_publish_all(rd, true);
+    if (ws->inl)
+        worker_finish(ws->inl);              /* its open flows, on this thread */
     if (ws->pool.mem)
         source_file_set_bufs(s, NULL);       /* the source gives back the chunk it holds */
     ws->reader_cpu_ns = thread_cpu_ns();
@@ -1039,6 +1094,18 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
         for (unsigned k = 0; k < CHUNKS; k++)
             ws->pool.free_stack[ws->pool.n_free++] = (uint16_t)(CHUNKS - 1 - k);
     }                                        /* no memory for it: packets are copied */
+    /* Reading files with no core to spare for a reader of its own
+     * (threads + 1 > online CPUs), the reader meters worker 0's share
+     * itself: the reader's work then shares a core with one meter instead
+     * of taking turns with all of them.  JOY_READER_METERS=0 or 1 forces
+     * the choice (the tests run both). */
+    if (!ws->afpacket && !ws->live && ws->n > 1) {
+        const char *e = getenv("JOY_READER_METERS");
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        bool inl = e && *e ? strcmp(e, "0") != 0 : cpus > 0 && (long)ws->n + 1 > cpus;
+        if (inl)
+            ws->inl = &ws->w[0];
+    }
     if (!ws->afpacket && !(ws->clock_log = malloc(CLOCK_LOG * sizeof *ws->clock_log))) {
         snprintf(err, errlen, "out of memory");
         workers_free(ws);
@@ -1102,9 +1169,11 @@ enum source_error workers_run(struct workers *ws)
         return SOURCE_FATAL;
     }
     ws->writer_started = true;
-    unsigned started = 0;
+    unsigned started = 0, threads = ws->inl ? ws->n - 1 : ws->n;
     for (unsigned i = 0; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
+        if (w == ws->inl)
+            continue;                /* metered by the reader (this thread) */
         if (start_thread(&w->thread, ws->afpacket ? afpacket_worker_main : dispatch_worker_main,
                          w) != 0) {
             wlog(ws, SOURCE_ERROR, "cannot start worker thread %u", i);
@@ -1114,10 +1183,12 @@ enum source_error workers_run(struct workers *ws)
         w->started = true;
         started++;
     }
-    if (started < ws->n) {
+    if (started < threads) {
         /* stop what runs; unstarted workers of the dispatcher get nothing */
         ws->stop = 1;
-        for (unsigned i = 0; i < started; i++) {
+        for (unsigned i = 0; i < ws->n; i++) {
+            if (!ws->w[i].started)
+                continue;
             if (ws->afpacket)
                 source_breakloop(ws->w[i].src);
             else {
@@ -1162,9 +1233,14 @@ enum source_error workers_run(struct workers *ws)
     ws->writer_started = false;
     if (!ws->afpacket)
         wlog(ws, SOURCE_DEBUG, "reader thread: %.3f s CPU", ws->reader_cpu_ns / 1e9);
-    for (unsigned i = 0; i < ws->n; i++)
-        wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets", i, ws->w[i].cpu_ns / 1e9,
-             (unsigned long long)atomic_load(&ws->w[i].packets));
+    for (unsigned i = 0; i < ws->n; i++) {
+        if (&ws->w[i] == ws->inl)
+            wlog(ws, SOURCE_DEBUG, "worker %u: in the reader thread, %llu packets", i,
+                 (unsigned long long)atomic_load(&ws->w[i].packets));
+        else
+            wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets", i,
+                 ws->w[i].cpu_ns / 1e9, (unsigned long long)atomic_load(&ws->w[i].packets));
+    }
     wlog(ws, SOURCE_DEBUG, "writer thread: %.3f s CPU", ws->writer_cpu_ns / 1e9);
     if (ws->pool.mem)
         wlog(ws, SOURCE_DEBUG, "chunks: %u of %u in use at most, %u waits for one",
