@@ -67,7 +67,8 @@ enum {
     CTL_MAX = 64,
     LIVE_PUBLISH_NS = 100000000, /* live dispatch: hand over batches at least every 100 ms */
     CHUNK_BYTES = 1 << 20,      /* capture files: the reader's read buffers ... */
-    CHUNKS = 32,                /* ... in a pool of this many (shared by all workers) */
+    CHUNKS = 32,                /* ... in a pool of this many (shared by all workers; the
+                                 * tests set 2..CHUNKS with JOY_CHUNKS) */
     BATCH_CHUNKS = 16           /* chunks one batch may refer to */
 };
 
@@ -100,12 +101,13 @@ struct batch {
  * dropped by the worker after the batch: per batch, not per packet).  The
  * last reference puts it back on the free stack (under mu: once per chunk).
  * The reader waits for a free chunk when all are in use: so memory is
- * bounded by CHUNKS, a slow worker stops the reader, nothing is dropped.
+ * bounded by the pool, a slow worker stops the reader, nothing is dropped.
  * Before it waits, it hands over every batch it is filling, so every chunk
  * is held by a batch some worker will finish.
  */
 struct chunk_pool {
-    uint8_t *mem;                        /* CHUNKS * CHUNK_BYTES */
+    uint8_t *mem;                        /* n * CHUNK_BYTES */
+    unsigned n;                          /* chunks (2 at least: the reader holds one) */
     _Atomic uint32_t refs[CHUNKS];
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -621,8 +623,8 @@ static void *chunk_get(void *user, size_t need, size_t *cap)
         p->waiting = false;
     }
     unsigned k = p->free_stack[--p->n_free];
-    if (CHUNKS - p->n_free > p->peak)
-        p->peak = CHUNKS - p->n_free;
+    if (p->n - p->n_free > p->peak)
+        p->peak = p->n - p->n_free;
     pthread_mutex_unlock(&p->mu);
     atomic_store_explicit(&p->refs[k], 1, memory_order_relaxed);    /* the reader's */
     *cap = CHUNK_BYTES;
@@ -1081,18 +1083,20 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
     if (!ws->afpacket && !ws->live) {
         /* anonymous memory, touched as chunks are first used; huge pages
          * where the system gives them on request (fewer page faults) */
-        void *m = mmap(NULL, (size_t)CHUNKS * CHUNK_BYTES, PROT_READ | PROT_WRITE,
+        const char *e = getenv("JOY_CHUNKS");     /* tests: a small pool, many waits */
+        ws->pool.n = e && atoi(e) >= 2 && atoi(e) <= CHUNKS ? (unsigned)atoi(e) : CHUNKS;
+        void *m = mmap(NULL, (size_t)ws->pool.n * CHUNK_BYTES, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m != MAP_FAILED) {
 #ifdef MADV_HUGEPAGE
-            madvise(m, (size_t)CHUNKS * CHUNK_BYTES, MADV_HUGEPAGE);
+            madvise(m, (size_t)ws->pool.n * CHUNK_BYTES, MADV_HUGEPAGE);
 #endif
             ws->pool.mem = m;
         }
     }
     if (ws->pool.mem) {
-        for (unsigned k = 0; k < CHUNKS; k++)
-            ws->pool.free_stack[ws->pool.n_free++] = (uint16_t)(CHUNKS - 1 - k);
+        for (unsigned k = 0; k < ws->pool.n; k++)
+            ws->pool.free_stack[ws->pool.n_free++] = (uint16_t)(ws->pool.n - 1 - k);
     }                                        /* no memory for it: packets are copied */
     /* Reading files with no core to spare for a reader of its own
      * (threads + 1 > online CPUs), the reader meters worker 0's share
@@ -1244,7 +1248,7 @@ enum source_error workers_run(struct workers *ws)
     wlog(ws, SOURCE_DEBUG, "writer thread: %.3f s CPU", ws->writer_cpu_ns / 1e9);
     if (ws->pool.mem)
         wlog(ws, SOURCE_DEBUG, "chunks: %u of %u in use at most, %u waits for one",
-             ws->pool.peak, CHUNKS, ws->pool.waits);
+             ws->pool.peak, ws->pool.n, ws->pool.waits);
     return worst;
 }
 
@@ -1367,7 +1371,7 @@ void workers_free(struct workers *ws)
     }
     free(ws->clock_log);
     if (ws->pool.mem)
-        munmap(ws->pool.mem, (size_t)CHUNKS * CHUNK_BYTES);
+        munmap(ws->pool.mem, (size_t)ws->pool.n * CHUNK_BYTES);
     pthread_mutex_destroy(&ws->pool.mu);
     pthread_cond_destroy(&ws->pool.cond);
     pthread_mutex_destroy(&ws->mu);
