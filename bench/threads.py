@@ -7,13 +7,17 @@ Default: bench/mix.pcap (built by ../shared/bench/make-mix.sh) with the
 full option set (bidir dist entropy tls dns http ssh dhcp ike idp payload
 wht salt ppi fpx), gzip output to a temporary file.  threads=1 and
 threads=N run alternately (the machine is shared and noisy); the medians
-of wall, user and sys time are printed with the CPU model and the ratio
-wall(1) / wall(N).  The records of the last runs are compared (sorted) so
-a speed-up never comes from writing something else.
+of wall, user and sys time are printed with the CPU model, the load
+average and the ratio wall(1) / wall(N), and for threads=N the median CPU
+time of each thread (joy -vv prints them as the run ends: the reader, which
+is the main thread and so includes the start-up, each worker, the writer).
+The records of the last runs are compared (sorted) so a speed-up never
+comes from writing something else.
 """
 import argparse
 import gzip
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -37,16 +41,27 @@ def cpu_model():
     return "unknown CPU"
 
 
-def run(joy, pcap, out, opts):
+THREAD_CPU = re.compile(r"joy: (reader thread|worker \d+|writer thread): ([0-9.]+) s CPU")
+
+
+def run(joy, pcap, out, opts, threads):
+    """wall, user, sys and (threads > 1) {thread: CPU seconds}"""
+    rfd, wfd = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        os.execv(joy, [joy, "-q", "-w", out] + opts + [pcap])
+        os.close(rfd)
+        os.dup2(wfd, 2)
+        os.execv(joy, [joy, "-vv" if threads > 1 else "-q", "-w", out] + opts + [pcap])
+    os.close(wfd)
+    with os.fdopen(rfd, "r", errors="replace") as f:
+        err = f.read()
     _, status, ru = os.wait4(pid, 0)
     wall = time.monotonic() - t0
     if os.WEXITSTATUS(status) != 0:
-        sys.exit("bench: joy exited with %d" % os.WEXITSTATUS(status))
-    return wall, ru.ru_utime, ru.ru_stime
+        sys.exit("bench: joy exited with %d: %s" % (os.WEXITSTATUS(status), err[-400:]))
+    return wall, ru.ru_utime, ru.ru_stime, dict((m.group(1), float(m.group(2)))
+                                               for m in THREAD_CPU.finditer(err))
 
 
 def main():
@@ -74,14 +89,15 @@ def main():
             pass
     for i in range(a.runs):
         for t in (1, a.threads) if i % 2 == 0 else (a.threads, 1):
-            res[t].append(run(a.joy, pcap, outs[t], opts + ["threads=%d" % t]))
+            res[t].append(run(a.joy, pcap, outs[t], opts + ["threads=%d" % t], t))
     recs = []
     for t in (1, a.threads):
         with gzip.open(outs[t], "rb") as f:
             recs.append(sorted(f.read().splitlines()[1:]))
         os.unlink(outs[t])
     os.rmdir(tmp)
-    print("CPU: %s, %d online" % (cpu_model(), os.cpu_count()))
+    print("CPU: %s, %d online; load average %.2f at the end" % (cpu_model(), os.cpu_count(),
+                                                                os.getloadavg()[0]))
     print("capture: %s (%.0f MB); options: %s" % (pcap, os.path.getsize(pcap) / 1e6, " ".join(opts)))
     med = {}
     for t in (1, a.threads):
@@ -91,6 +107,12 @@ def main():
         med[t] = w
         print("threads=%-2d wall %.3f s  user %.3f s  sys %.3f s  (median of %d; walls %s)" %
               (t, w, u, s, a.runs, " ".join("%.2f" % r[0] for r in res[t])))
+    names = sorted(set(k for r in res[a.threads] for k in r[3]),
+                   key=lambda k: (k != "reader thread", k == "writer thread", k))
+    if names:
+        print("threads=%d CPU per thread (median): %s" % (a.threads, ", ".join(
+            "%s %.3f s" % (k, statistics.median(r[3].get(k, 0.0) for r in res[a.threads]))
+            for k in names)))
     print("speed-up wall(1)/wall(%d) = %.2f; records %s" %
           (a.threads, med[1] / med[a.threads],
            "identical (as multisets)" if recs[0] == recs[1] else "DIFFER"))

@@ -1,7 +1,7 @@
 /*
  * fuzz_decode.c - link, IP and transport decoding of one frame, and the
  * tunnel decapsulation path (decode_tunnel, up to TUNNEL_MAX_DEPTH layers,
- * as the meter does with tunnels=8).  The first byte picks the link type;
+ * as the meter does with tunnels=8), and decode_packet_ip() against it.  The first byte picks the link type;
  * every pointer decode_packet() or decode_tunnel() returns must lie inside
  * the frame, and every captured length must fit in it.
  */
@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,8 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int dlt = dlts[data[0] % (sizeof dlts / sizeof dlts[0])];
     const uint8_t *frame = data + 1;
     size--;
-    struct packet p;
-    if (decode_packet(&p, dlt, frame, (uint32_t)size, (uint32_t)size + (data[0] & 0x80u), 1) == DECODE_OK) {
+    struct packet p, a;
+    enum decode_status st = decode_packet(&p, dlt, frame, (uint32_t)size,
+                                          (uint32_t)size + (data[0] & 0x80u), 1);
+    /* the dispatcher's walk (joy_flow_hash): the same status and, on
+     * DECODE_OK, the same version, protocol and addresses */
+    if (decode_packet_ip(&a, dlt, frame, (uint32_t)size, (uint32_t)size + (data[0] & 0x80u)) != st)
+        abort();
+    if (st == DECODE_OK && (a.ipver != p.ipver || a.proto != p.proto ||
+                            memcmp(&a.src, &p.src, sizeof a.src) != 0 ||
+                            memcmp(&a.dst, &p.dst, sizeof a.dst) != 0))
+        abort();
+    if (st == DECODE_OK) {
         inside(frame, size, p.ip, p.ip_cap);
         inside(frame, size, p.l4, p.l4_cap);
         inside(frame, size, p.payload, p.payload_cap);

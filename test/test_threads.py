@@ -73,9 +73,19 @@ def skip(name, why):
 SUMMARY = re.compile(r"joy: (\d+) packets, (\d+) records; skipped: .*")
 
 
-def run_joy(joy, inp, out, opts, timeout=600):
+def run_joy(joy, inp, out, opts, timeout=600, reader_meters=None, chunks=None):
+    """reader_meters: JOY_READER_METERS (1: the reader meters worker 0's share
+    itself, 0: a reader that only dispatches; None: joy picks by the CPUs);
+    chunks: JOY_CHUNKS, the size of the reader's chunk pool (default 32)"""
+    env = dict(os.environ)
+    env.pop("JOY_READER_METERS", None)
+    env.pop("JOY_CHUNKS", None)
+    if reader_meters is not None:
+        env["JOY_READER_METERS"] = str(reader_meters)
+    if chunks is not None:
+        env["JOY_CHUNKS"] = str(chunks)
     p = subprocess.run([joy, "-v", "-w", out] + opts + [inp], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout)
+                       stderr=subprocess.PIPE, timeout=timeout, env=env)
     err = p.stderr.decode("utf-8", "replace")
     if out.endswith(".gz"):
         try:
@@ -198,9 +208,12 @@ def offline(tmp):
     for cap, opts in caps_opts:
         name = "%s %s" % (os.path.basename(cap), "full" if opts == FULL else " ".join(opts) or "default")
         ref = run_joy(JOY, cap, os.path.join(tmp, "r1.json"), opts + ["threads=1"])
-        for t, ext in ((2, ".json.gz"), (4, ".json.gz"), (2, ".json"), (4, ".json")):
-            got = run_joy(JOY, cap, os.path.join(tmp, "r%d%s" % (t, ext)), opts + ["threads=%d" % t])
-            what = "%s threads=%d %s" % (name, t, ext)
+        # gzip with the reader metering a share itself, plain with a reader
+        # that only dispatches (doc/internals/threads.md): both on every capture
+        for t, ext, rm in ((2, ".json.gz", 1), (4, ".json.gz", 1), (2, ".json", 0), (4, ".json", 0)):
+            got = run_joy(JOY, cap, os.path.join(tmp, "r%d%s" % (t, ext)), opts + ["threads=%d" % t],
+                          reader_meters=rm)
+            what = "%s threads=%d %s%s" % (name, t, ext, " reader meters" if rm else "")
             if got[0] != ref[0]:
                 bad(what, "exit status %d, threads=1: %d" % (got[0], ref[0]))
             elif records(got[1]) != records(ref[1]):
@@ -214,14 +227,44 @@ def offline(tmp):
                 ok(what)
     print("offline: %d comparisons with threads=1 (%d captures)" % (n, len(caps)))
 
+    # A pool of 2 chunks (the least that works): the reader must wait for a
+    # chunk again and again (a synthetic capture of about 20 MB, read 1 MiB
+    # at a time); nothing is lost, nothing hangs.  Whether one run waits
+    # depends on timing, so the waits are counted over all the runs.
+    cap = os.path.join(tmp, "synth_big.pcap")
+    synth_pcap(cap, 3, 40000)
+    ref = run_joy(JOY, cap, os.path.join(tmp, "r1.json"), FULL + ["threads=1"])
+    waits = 0
+    for t, rm in ((2, 1), (2, 0), (4, 1), (4, 0)):
+        got = run_joy(JOY, cap, os.path.join(tmp, "c.json"), FULL + ["-vv", "threads=%d" % t],
+                      reader_meters=rm, chunks=2)
+        what = "synth_big threads=%d JOY_READER_METERS=%d JOY_CHUNKS=2" % (t, rm)
+        m = re.search(r"chunks: (\d+) of 2 in use at most, (\d+) waits", got[3])
+        if got[0] != ref[0] or records(got[1]) != records(ref[1]):
+            bad(what, "records differ from threads=1")
+        elif not m:
+            bad(what, "no chunk statistics: %s" % got[3][-300:])
+        else:
+            waits += int(m.group(2))
+            ok(what)
+    if waits:
+        ok("chunk pool of 2: %d waits for a chunk" % waits)
+        print("chunk pool of 2: the reader waited %d times in 4 runs" % waits)
+    else:
+        bad("chunk pool of 2", "the reader never waited for a chunk")
+    os.unlink(cap)
+
     if os.path.exists(MIX):
         ref = run_joy(JOY, MIX, os.path.join(tmp, "m1.json.gz"), FULL + ["threads=1"])
-        got = run_joy(JOY, MIX, os.path.join(tmp, "m2.json.gz"), FULL + ["threads=2"])
-        if ref[0] == got[0] and records(ref[1]) == records(got[1]) and ref[2] == got[2]:
-            ok("mix.pcap")
-            print("mix.pcap: threads=2 = threads=1 (%d records)" % (len(ref[1]) - 1))
-        else:
-            bad("mix.pcap", "threads=2 differs from threads=1")
+        for rm in (1, 0):
+            got = run_joy(JOY, MIX, os.path.join(tmp, "m2.json.gz"), FULL + ["threads=2"],
+                          reader_meters=rm)
+            what = "mix.pcap JOY_READER_METERS=%d" % rm
+            if ref[0] == got[0] and records(ref[1]) == records(got[1]) and ref[2] == got[2]:
+                ok(what)
+                print("%s: threads=2 = threads=1 (%d records)" % (what, len(ref[1]) - 1))
+            else:
+                bad(what, "threads=2 differs from threads=1")
         for f in ("m1.json.gz", "m2.json.gz"):
             os.unlink(os.path.join(tmp, f))
     else:
@@ -233,11 +276,12 @@ def offline(tmp):
         tsan_caps += [c for c in caps if "http" in c or "tls" in c][:4]
         env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
         for cap in tsan_caps:
-            for t, ext in ((2, ".json.gz"), (4, ".json")):
+            for t, ext, rm in ((2, ".json.gz", "1"), (4, ".json", "0")):
                 ref = run_joy(JOY, cap, os.path.join(tmp, "t1.json"), FULL + ["threads=1"])
                 out = os.path.join(tmp, "ts" + ext)
                 p = subprocess.run([JOY_TSAN, "-v", "-w", out, "threads=%d" % t] + FULL + [cap],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=600)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(env, JOY_READER_METERS=rm), timeout=600)
                 err = p.stderr.decode("utf-8", "replace")
                 opener = gzip.open if ext.endswith(".gz") else open
                 with opener(out, "rb") as f:

@@ -53,6 +53,8 @@ struct capfile {
     bool own_fd;
     uint8_t *buf;
     size_t cap;          /* buffer size */
+    struct cap_bufs bufs;/* the caller's buffers (get NULL: none) */
+    bool lent;           /* buf is the provider's, not ours */
     size_t start, end;   /* unread bytes are buf[start, end) */
     uint64_t offset;     /* file offset of buf[start] */
     bool eof;
@@ -97,12 +99,46 @@ static enum cap_status damaged(struct capfile *cf, uint64_t off, const char *fmt
     return CAP_DAMAGED;
 }
 
+/* Move the unread bytes into a new buffer: the provider's when it gives
+ * one of n bytes, else one of ours; the old one goes back (put) or is
+ * freed.  False when there is no memory. */
+static bool switch_buffer(struct capfile *cf, size_t n)
+{
+    size_t left = cf->end - cf->start, ncap = 0;
+    bool lent = false;
+    uint8_t *nb = cf->bufs.get ? cf->bufs.get(cf->bufs.user, n, &ncap) : NULL;
+    if (nb) {
+        lent = true;
+    } else {
+        ncap = BUF_INITIAL;
+        while (ncap < n)
+            ncap *= 2;
+        if (!(nb = malloc(ncap)))
+            return false;
+    }
+    memcpy(nb, cf->buf + cf->start, left);
+    if (cf->lent)
+        cf->bufs.put(cf->bufs.user, cf->buf);
+    else
+        free(cf->buf);
+    cf->buf = nb;
+    cf->cap = ncap;
+    cf->lent = lent;
+    cf->start = 0;
+    cf->end = left;
+    return true;
+}
+
 /* Make n bytes available at buf + start if the file has them.
  * Returns how many are available (less than n only at end of file). */
-static size_t ensure(struct capfile *cf, size_t n)
+static __attribute__((noinline)) size_t ensure_read(struct capfile *cf, size_t n)
 {
     while (cf->end - cf->start < n && !cf->eof) {
-        if (cf->start > 0 && (cf->cap - cf->start < n || cf->end == cf->cap)) {
+        if ((cf->lent || cf->bufs.get) && (cf->cap - cf->start < n || cf->end == cf->cap)) {
+            /* bytes before start may still be in use: never move them */
+            if (!switch_buffer(cf, n))
+                return cf->end - cf->start;
+        } else if (cf->start > 0 && (cf->cap - cf->start < n || cf->end == cf->cap)) {
             memmove(cf->buf, cf->buf + cf->start, cf->end - cf->start);
             cf->end -= cf->start;
             cf->start = 0;
@@ -135,6 +171,13 @@ static size_t ensure(struct capfile *cf, size_t n)
         }
     }
     return cf->end - cf->start;
+}
+
+/* The common case inline: the bytes are already in the window. */
+static inline size_t ensure(struct capfile *cf, size_t n)
+{
+    size_t left = cf->end - cf->start;
+    return left >= n ? left : ensure_read(cf, n);
 }
 
 static void consume(struct capfile *cf, size_t n)
@@ -184,6 +227,7 @@ static enum cap_status pcap_next_rec(struct capfile *cf, struct cap_packet *pkt)
     if (ensure(cf, 16 + (size_t)incl) < 16 + (size_t)incl)
         return damaged(cf, cf->offset, "file ends inside a packet (record of %u bytes)", incl);
     pkt->data = cf->buf + cf->start + 16;
+    pkt->buf = cf->lent ? cf->buf : NULL;
     pkt->caplen = incl;
     pkt->wirelen = orig < incl ? incl : orig;
     uint64_t frac_ns = cf->nsec ? frac : (uint64_t)frac * 1000u;
@@ -321,6 +365,7 @@ static enum cap_status ng_packet(struct capfile *cf, uint32_t type, struct curso
         return damaged(cf, cf->offset, "packet for interface %u, which was not described", ifid);
     const struct ng_interface *ifc = &cf->ifs[ifid];
     pkt->data = data;
+    pkt->buf = cf->lent ? cf->buf : NULL;
     pkt->caplen = caplen;
     pkt->wirelen = origlen < caplen ? caplen : origlen;
     if (type == 3) { /* a simple packet block has no time stamp: keep the clock */
@@ -510,6 +555,23 @@ enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt)
     return st;
 }
 
+void capfile_set_bufs(struct capfile *cf, const struct cap_bufs *bufs)
+{
+    if (bufs && bufs->get) {
+        cf->bufs = *bufs;
+        return;
+    }
+    cf->bufs.get = NULL;
+    if (cf->lent && !switch_buffer(cf, cf->end - cf->start)) {
+        /* no memory for the unread bytes: the input ends here */
+        cf->bufs.put(cf->bufs.user, cf->buf);
+        cf->buf = NULL;
+        cf->cap = cf->start = cf->end = 0;
+        cf->lent = false;
+        cf->eof = true;
+    }
+}
+
 void capfile_set_stop_flag(struct capfile *cf, const atomic_int *flag)
 {
     cf->stop = flag;
@@ -527,7 +589,10 @@ void capfile_close(struct capfile *cf)
         return;
     if (cf->own_fd)
         close(cf->fd);
-    free(cf->buf);
+    if (cf->lent)
+        cf->bufs.put(cf->bufs.user, cf->buf);
+    else
+        free(cf->buf);
     free(cf->ifs);
     free(cf);
 }

@@ -30,6 +30,7 @@ struct capfile;
 
 struct cap_packet {
     const uint8_t *data;
+    void *buf;            /* the provider's buffer holding data (capfile_set_bufs), or NULL */
     uint32_t caplen, wirelen;
     uint64_t ts;          /* ns since the epoch (saturates in 2554, 0 before 1970) */
     int64_t sec;          /* the exact time: seconds since the epoch (may be negative; */
@@ -58,6 +59,26 @@ enum cap_status capfile_next(struct capfile *cf, struct cap_packet *pkt);
 /* A flag that a signal handler sets: a read interrupted by a signal while
  * it is set ends the input (capfile_next returns CAP_EOF). */
 void capfile_set_stop_flag(struct capfile *cf, const atomic_int *flag);
+
+/*
+ * Buffers from the caller (zero-copy dispatch, workers.c).  Without a
+ * provider the reader keeps one buffer of its own, moving the unread
+ * bytes to its start before each read.  With one, a read that needs room
+ * takes a fresh buffer from get() instead (the unread bytes - a record cut
+ * by the end of the window - are copied over) and hands the old one back
+ * with put(): the bytes of every packet stay where they were read until
+ * the caller recycles that buffer, so packets are passed on by pointer.
+ * get() returns a buffer of at least need bytes (*cap: its size), or NULL:
+ * the reader then uses a buffer of its own (packets with buf NULL).
+ * capfile_set_bufs(cf, NULL) hands back the provider's buffer at once (the
+ * unread bytes move to a buffer of the reader's); so does capfile_close.
+ */
+struct cap_bufs {
+    void *(*get)(void *user, size_t need, size_t *cap);
+    void (*put)(void *user, void *buf);
+    void *user;
+};
+void capfile_set_bufs(struct capfile *cf, const struct cap_bufs *bufs);
 
 /* After CAP_DAMAGED: what went wrong and where. */
 const char *capfile_error(const struct capfile *cf);

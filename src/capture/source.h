@@ -86,6 +86,8 @@
 /* One packet, as handed out by next(): points into the source's buffer. */
 struct source_packet {
     const uint8_t *data;
+    void *buf;                /* file sources with buffers of the caller (source_file_set_bufs):
+                               * the caller's buffer that holds data, else NULL */
     uint32_t caplen, wirelen;
     uint64_t ts_ns;           /* ns since time_base (the epoch, unless time_base != 0) */
     int64_t time_base;        /* seconds since the epoch where ts_ns counts from: 0, except
@@ -225,6 +227,20 @@ struct joy_source *source_file_new(const struct source_file_opts *o, enum source
  * standard input, a pipe).  0, or -1 when s is not a file source. */
 int source_file_progress(struct joy_source *s, const char **name, uint64_t *done,
                          uint64_t *total);
+
+/* Zero-copy reading (the dispatcher of workers.c): from now on the file
+ * source reads into buffers that get() lends it, and returns each with
+ * put() once it reads no more from it (capfile.h, capfile_set_bufs); a
+ * packet in such a buffer has pkt->buf set and stays valid after the next
+ * call, until the caller recycles the buffer.  NULL returns every lent
+ * buffer at once (before the provider goes away).  0, or -1 when s is
+ * not a file source. */
+struct source_bufs {
+    void *(*get)(void *user, size_t need, size_t *cap);
+    void (*put)(void *user, void *buf);
+    void *user;
+};
+int source_file_set_bufs(struct joy_source *s, const struct source_bufs *bufs);
 
 /* Live capture with libpcap: snaplen, promiscuous mode, 100 ms timeout,
  * 32 MiB kernel buffer, nanosecond timestamps, the filter in the kernel. */

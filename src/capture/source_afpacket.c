@@ -339,6 +339,7 @@ static enum source_result afp_next(struct joy_source *s, struct source_packet *p
         a->next_pkt += h->tp_next_offset;
         a->left--;
         pkt->data = (const uint8_t *)h + h->tp_mac;
+        pkt->buf = NULL;
         pkt->caplen = h->tp_snaplen < (uint32_t)a->snaplen ? h->tp_snaplen : (uint32_t)a->snaplen;
         pkt->wirelen = h->tp_len;
         pkt->ts_ns = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;

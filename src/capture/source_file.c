@@ -57,6 +57,7 @@ struct file_source {
     uint64_t total, done;
     int64_t time_base;       /* see file_time() */
     bool time_base_set;
+    struct cap_bufs bufs;    /* the caller's buffers (get NULL: none) */
 };
 
 /* ---------------------------------------------------------------------
@@ -134,6 +135,8 @@ static bool open_file(struct file_source *f, const char *path)
         return false;
     }
     capfile_set_stop_flag(cf, &f->base.stop);
+    if (f->bufs.get)
+        capfile_set_bufs(cf, &f->bufs);
     source_log(&f->base, SOURCE_INFO, "reading %s", path);
     f->cf = cf;
     f->path = path;
@@ -307,6 +310,7 @@ static enum source_result file_next(struct joy_source *s, struct source_packet *
                 f->st.received++;
                 if ((cp.linktype == f->known_lt && !f->bpf) || keep(f, &cp)) {
                     pkt->data = cp.data;
+                    pkt->buf = cp.buf;
                     pkt->caplen = cp.caplen;
                     pkt->wirelen = cp.wirelen;
                     pkt->ts_ns = file_time(f, &cp);
@@ -395,6 +399,20 @@ static uint64_t input_bytes(const char *in)
     if (d)
         closedir(d);
     return sum;
+}
+
+int source_file_set_bufs(struct joy_source *s, const struct source_bufs *bufs)
+{
+    if (s->ops != &file_ops)
+        return -1;
+    struct file_source *f = (struct file_source *)s;
+    if (bufs && bufs->get)
+        f->bufs = (struct cap_bufs){bufs->get, bufs->put, bufs->user};
+    else
+        f->bufs.get = NULL;
+    if (f->cf)
+        capfile_set_bufs(f->cf, f->bufs.get ? &f->bufs : NULL);
+    return 0;
 }
 
 int source_file_progress(struct joy_source *s, const char **name, uint64_t *done, uint64_t *total)

@@ -110,6 +110,7 @@ static enum source_result pcap_src_next(struct joy_source *s, struct source_pack
         int rc = pcap_next_ex(ps->p, &h, &data);
         if (rc == 1) {
             pkt->data = data;
+            pkt->buf = NULL;
             pkt->caplen = h->caplen;
             pkt->wirelen = h->len;
             pkt->ts_ns = (uint64_t)h->ts.tv_sec * 1000000000u +

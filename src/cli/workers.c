@@ -5,8 +5,8 @@
  * Threads
  *   reader   (dispatch mode only: the caller of workers_run) reads the
  *            source, picks a worker by joy_flow_hash(JOY_HASH_ADDRS) (not
- *            IP: worker 0), copies the packet into that worker's current
- *            batch and hands full batches over;
+ *            IP: worker 0), adds the packet to that worker's current batch
+ *            and hands full batches over;
  *   workers  each drives its own meter (one context shared read-only) and
  *            collects its records into a 256 KiB text block; a full block
  *            is compressed by the worker into one complete gzip member
@@ -18,9 +18,11 @@
  *   reader -> worker: a ring of RING_SLOTS batches per worker (single
  *   producer, single consumer), two counting semaphores per ring (slots
  *   filled, slots free): one sem_post/sem_wait per batch of up to
- *   BATCH_PKTS packets, nothing per packet.  Packets are copied into the
- *   batch's data area (the source's buffer is only valid until its next
- *   packet); nothing is allocated per packet.
+ *   BATCH_PKTS packets, nothing per packet.  Reading capture files, a
+ *   batch holds pointers into the chunks the file source read into (the
+ *   chunk pool below: no copy); live, packets are copied into the batch's
+ *   data area (the source's buffer is only valid until its next packet).
+ *   Nothing is allocated per packet.
  *   worker -> writer: each worker owns OUT_BUFS block buffers; a full text
  *   block takes a free one (waiting when the writer is behind: back
  *   pressure, never a lost record), the writer returns it after writing.
@@ -49,7 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 enum {
     CLOCK_LOG = 1 << 18,        /* > (RING_SLOTS + 1) * PUBLISH_ALL ticks: see reader_tick */
@@ -61,12 +65,19 @@ enum {
     OUT_BUFS = 3,
     EXT_CAP = 1 << 19,          /* views + text of the records of a block (grows) */
     CTL_MAX = 64,
-    LIVE_PUBLISH_NS = 100000000 /* live dispatch: hand over batches at least every 100 ms */
+    LIVE_PUBLISH_NS = 100000000, /* live dispatch: hand over batches at least every 100 ms */
+    CHUNK_BYTES = 1 << 20,      /* capture files: the reader's read buffers ... */
+    CHUNKS = 32,                /* ... in a pool of this many (shared by all workers; the
+                                 * tests set 2..CHUNKS with JOY_CHUNKS) */
+    BATCH_CHUNKS = 16,          /* chunks one batch may refer to */
+    READER_SHARE = 704          /* the reader's own meter (ws->inl): its share of the hash
+                                 * space, in 1/1024 of a worker's (see reader_pick) */
 };
 
 struct pdesc {
     uint64_t ts, tick;           /* tick: clock changes before this packet */
-    uint32_t off, caplen, wirelen;
+    const uint8_t *data;         /* in a chunk of the pool, or in the batch's data */
+    uint32_t caplen, wirelen;
     int32_t linktype;
 };
 
@@ -76,8 +87,36 @@ struct batch {
     int64_t time_base;           /* of the packets' times (source_packet.time_base) */
     uint64_t ctl;                /* control operations posted before its end */
     bool end;                    /* the last batch */
+    uint32_t n_chunks;           /* chunks its packets are in: one reference each */
+    uint16_t chunks[BATCH_CHUNKS];
     struct pdesc d[BATCH_PKTS];
-    uint8_t *data;
+    uint8_t *data;               /* copies of packets not in a chunk (live capture) */
+};
+
+/*
+ * The chunk pool (capture files): the file source reads straight into
+ * CHUNK_BYTES buffers lent by the pool (source_file_set_bufs), and the
+ * reader hands packets on by pointer; only a record cut by the end of a
+ * chunk is copied (into the next chunk, by capfile.c).  A chunk counts its
+ * references: one while the reader reads from it, one per batch that has
+ * packets in it (taken by the reader when a batch first meets the chunk,
+ * dropped by the worker after the batch: per batch, not per packet).  The
+ * last reference puts it back on the free stack (under mu: once per chunk).
+ * The reader waits for a free chunk when all are in use: so memory is
+ * bounded by the pool, a slow worker stops the reader, nothing is dropped.
+ * Before it waits, it hands over every batch it is filling, so every chunk
+ * is held by a batch some worker will finish.
+ */
+struct chunk_pool {
+    uint8_t *mem;                        /* n * CHUNK_BYTES */
+    unsigned n;                          /* chunks (2 at least: the reader holds one) */
+    _Atomic uint32_t refs[CHUNKS];
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    uint16_t free_stack[CHUNKS];         /* under mu; the last freed on top (warm in cache) */
+    unsigned n_free;
+    bool waiting;                        /* the reader waits for a chunk (under mu) */
+    unsigned peak, waits;                /* most chunks in use, waits for one (-vv) */
 };
 
 struct ring {
@@ -132,6 +171,7 @@ struct worker {
     uint64_t tick;               /* dispatch: clock changes the meter has been given */
     _Atomic uint64_t tick_done;  /* the same, for the reader (clock log reuse) */
     enum source_error error;
+    uint64_t cpu_ns;             /* the thread's CPU time, taken as it ends (-vv) */
     /* published counters */
     _Atomic uint64_t packets, bytes, records, flows_open, kpackets, kdrops, gso;
 };
@@ -170,6 +210,7 @@ struct workers {
     /* writer */
     pthread_t writer;
     bool writer_started;
+    uint64_t reader_cpu_ns, writer_cpu_ns;   /* CPU time of the threads (-vv) */
     pthread_mutex_t mu;
     pthread_cond_t q_cond;
     struct obuf *q_head, *q_tail;
@@ -177,6 +218,9 @@ struct workers {
     /* dispatch: every value one meter's clock took, in order (a ring
      * indexed by tick; written by the reader, read by every worker) */
     uint64_t *clock_log;
+    struct chunk_pool pool;          /* dispatch from capture files (mem NULL: copies) */
+    struct worker *inl;              /* files, no spare core: the reader meters this worker's
+                                      * share itself (no thread, no ring); else NULL */
     struct worker w[];
 };
 
@@ -199,6 +243,15 @@ static uint64_t wall_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread (for the -vv summary). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -513,6 +566,7 @@ static void *writer_main(void *arg)
         pthread_cond_wait(&ws->q_cond, &ws->mu);
     }
     pthread_mutex_unlock(&ws->mu);
+    ws->writer_cpu_ns = thread_cpu_ns();
     return NULL;
 }
 
@@ -529,7 +583,66 @@ static void worker_finish(struct worker *w)
     w->passed = UINT64_MAX;          /* no control operation waits for it any more */
     pthread_cond_signal(&ws->q_cond);
     pthread_mutex_unlock(&ws->mu);
+    w->cpu_ns = thread_cpu_ns();
     atomic_fetch_add(&ws->finished, 1);
+}
+
+/* ---------------------------------------------------------------------
+ * The chunk pool
+ */
+static void chunk_release(struct chunk_pool *p, unsigned k)
+{
+    if (atomic_fetch_sub_explicit(&p->refs[k], 1, memory_order_acq_rel) != 1)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->free_stack[p->n_free++] = (uint16_t)k;
+    if (p->waiting)
+        pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void reader_publish_all(struct reader *rd, bool end);
+
+/* get() of struct source_bufs, in the reader's thread (inside source_next) */
+static void *chunk_get(void *user, size_t need, size_t *cap)
+{
+    struct workers *ws = user;
+    struct chunk_pool *p = &ws->pool;
+    if (need > CHUNK_BYTES)
+        return NULL;                 /* a record this long: the source's own buffer */
+    pthread_mutex_lock(&p->mu);
+    if (!p->n_free) {
+        /* every chunk in use: hand over the batches being filled (they
+         * may hold the chunks), then wait for a worker to release one */
+        pthread_mutex_unlock(&p->mu);
+        if (ws->rd)
+            reader_publish_all(ws->rd, false);
+        pthread_mutex_lock(&p->mu);
+        p->waiting = true;
+        p->waits++;
+        while (!p->n_free)
+            pthread_cond_wait(&p->cond, &p->mu);
+        p->waiting = false;
+    }
+    unsigned k = p->free_stack[--p->n_free];
+    if (p->n - p->n_free > p->peak)
+        p->peak = p->n - p->n_free;
+    pthread_mutex_unlock(&p->mu);
+    atomic_store_explicit(&p->refs[k], 1, memory_order_relaxed);    /* the reader's */
+    *cap = CHUNK_BYTES;
+    return p->mem + (size_t)k * CHUNK_BYTES;
+}
+
+static unsigned chunk_index(const struct chunk_pool *p, const void *buf)
+{
+    return (unsigned)(((const uint8_t *)buf - p->mem) / CHUNK_BYTES);
+}
+
+/* put() of struct source_bufs: the reader moved on from this chunk */
+static void chunk_put(void *user, void *buf)
+{
+    struct workers *ws = user;
+    chunk_release(&ws->pool, chunk_index(&ws->pool, buf));
 }
 
 static void *dispatch_worker_main(void *arg)
@@ -550,8 +663,10 @@ static void *dispatch_worker_main(void *arg)
              * step passes first decides "i" or "a") */
             for (; tick < d->tick; tick++)
                 joy_meter_advance(w->meter, log[tick % CLOCK_LOG]);
-            joy_meter_packet(w->meter, d->linktype, b->data + d->off, d->caplen, d->wirelen, d->ts);
+            joy_meter_packet(w->meter, d->linktype, d->data, d->caplen, d->wirelen, d->ts);
         }
+        for (uint32_t k = 0; k < b->n_chunks; k++)
+            chunk_release(&w->ws->pool, b->chunks[k]);
         for (; tick < b->end_tick; tick++)
             joy_meter_advance(w->meter, log[tick % CLOCK_LOG]);
         atomic_store_explicit(&w->tick_done, tick, memory_order_release);
@@ -625,7 +740,19 @@ struct reader {
     uint64_t clock;              /* what one meter's clock would be */
     uint64_t tick;               /* how often it changed: entries in ws->clock_log */
     bool epoch_warned;           /* a new clock epoch was announced */
+    int64_t inl_time_base;       /* the time base the inline meter was given */
+    bool inl_based;
 };
+
+/* The inline meter (ws->inl) takes every clock step logged so far, as a
+ * worker does at the end of a batch. */
+static void inline_catch_up(struct reader *rd, struct worker *w)
+{
+    const uint64_t *log = rd->ws->clock_log;
+    for (; w->tick < rd->tick; w->tick++)
+        joy_meter_advance(w->meter, log[w->tick % CLOCK_LOG]);
+    atomic_store_explicit(&w->tick_done, w->tick, memory_order_release);
+}
 
 static struct batch *reader_batch(struct reader *rd, unsigned i)
 {
@@ -635,6 +762,7 @@ static struct batch *reader_batch(struct reader *rd, unsigned i)
         sem_wait_intr(&r->free);
         b = rd->cur[i] = r->slot[r->head % RING_SLOTS];
         b->n = b->used = 0;
+        b->n_chunks = 0;
         b->end_tick = 0;
         b->ctl = 0;
         b->end = false;
@@ -644,6 +772,17 @@ static struct batch *reader_batch(struct reader *rd, unsigned i)
 
 static void reader_publish(struct reader *rd, unsigned i, bool end)
 {
+    struct worker *w = &rd->ws->w[i];
+    if (w == rd->ws->inl) {
+        /* what a worker does with a batch's end, at once: the clock steps,
+         * the statistics, the control operations posted (the barrier) */
+        inline_catch_up(rd, w);
+        publish_stats(w);
+        uint64_t ctl = atomic_load_explicit(&rd->ws->ctl_posted, memory_order_relaxed);
+        if (ctl > w->passed)
+            worker_pass(w, ctl);
+        return;
+    }
     struct batch *b = reader_batch(rd, i);
     struct ring *r = &rd->ws->w[i].ring;
     b->end_tick = rd->tick;
@@ -717,6 +856,77 @@ static void ctl_tick(struct workers *ws, uint64_t t_ns)
     ws->rot_next = ws->rot_secs ? (t - t % ws->rot_secs + ws->rot_secs) * 1000000000u : 0;
 }
 
+/* The worker for an IP packet whose address-pair hash is h: h % n; when
+ * the reader meters worker 0's share itself, worker 0 gets READER_SHARE/1024
+ * of a worker's part of the hash space, as the reader also reads, parses
+ * and hands on every packet (mix.pcap with the full option set: with
+ * equal shares the reader used 0.44-0.48 s of CPU and the worker
+ * 0.31-0.37 s; with 640/1024 0.41 s and 0.43 s, with 800/1024 0.40 s and
+ * 0.35 s).  The split is fixed for the run, so every packet of a host pair
+ * goes to the same meter. */
+static unsigned reader_pick(const struct workers *ws, uint32_t h)
+{
+    if (!ws->inl)
+        return h % ws->n;
+    uint64_t x = ((uint64_t)h * (READER_SHARE + (uint64_t)(ws->n - 1) * 1024)) >> 32;
+    return x < READER_SHARE ? 0 : 1 + (unsigned)((x - READER_SHARE) / 1024);
+}
+
+/* A packet for worker i's batch: by pointer when it is in a chunk, else
+ * copied. */
+static void reader_add(struct reader *rd, unsigned i, const struct source_packet *pkt)
+{
+    struct workers *ws = rd->ws;
+    struct batch *b = reader_batch(rd, i);
+    uint32_t caplen = pkt->caplen;
+    const uint8_t *data = pkt->data;
+    if (pkt->buf) {
+        /* in a chunk: passed by pointer; the batch takes a reference to
+         * the chunk with its first packet in it */
+        unsigned k = chunk_index(&ws->pool, pkt->buf);
+        if (b->n == BATCH_PKTS ||
+            (b->n_chunks == BATCH_CHUNKS && b->chunks[BATCH_CHUNKS - 1] != k)) {
+            reader_publish(rd, i, false);
+            b = reader_batch(rd, i);
+        }
+        if (!b->n_chunks || b->chunks[b->n_chunks - 1] != k) {
+            atomic_fetch_add_explicit(&ws->pool.refs[k], 1, memory_order_relaxed);
+            b->chunks[b->n_chunks++] = (uint16_t)k;
+        }
+    } else {
+        if (b->n == BATCH_PKTS || b->used + caplen > BATCH_BYTES) {
+            reader_publish(rd, i, false);
+            b = reader_batch(rd, i);
+        }
+        if (caplen > BATCH_BYTES)
+            caplen = BATCH_BYTES;
+        memcpy(b->data + b->used, pkt->data, caplen);
+        data = b->data + b->used;
+        b->used += (caplen + 7u) & ~7u;
+    }
+    b->time_base = pkt->time_base;
+    b->d[b->n] = (struct pdesc){.ts = pkt->ts_ns, .tick = rd->tick, .data = data,
+                                .caplen = caplen, .wirelen = pkt->wirelen,
+                                .linktype = pkt->linktype};
+    b->n++;
+}
+
+/* A packet of the reader's own share (ws->inl): metered at once, while its
+ * bytes are in this core's cache, after the clock steps before it. */
+static void reader_meter(struct reader *rd, const struct source_packet *pkt)
+{
+    struct workers *ws = rd->ws;
+    struct worker *w = ws->inl;
+    if (!rd->inl_based || pkt->time_base != rd->inl_time_base) {
+        joy_meter_set_time_base(w->meter, pkt->time_base);
+        rd->inl_time_base = pkt->time_base;
+        rd->inl_based = true;
+    }
+    for (; w->tick < rd->tick; w->tick++)
+        joy_meter_advance(w->meter, ws->clock_log[w->tick % CLOCK_LOG]);
+    joy_meter_packet(w->meter, pkt->linktype, pkt->data, pkt->caplen, pkt->wirelen, pkt->ts_ns);
+}
+
 static void reader_run(struct workers *ws)
 {
     struct reader *rd = calloc(1, sizeof *rd);
@@ -730,10 +940,13 @@ static void reader_run(struct workers *ws)
     struct joy_source *s = ws->source;
     struct source_packet pkt;
     enum source_result res;
-    unsigned n = ws->n;
     uint64_t last_publish = ws->live ? wall_ns() : 0;
     uint32_t count = 0, since_periodic = 0;
     uint64_t total = 0;
+    if (ws->pool.mem) {
+        struct source_bufs bufs = {chunk_get, chunk_put, ws};
+        source_file_set_bufs(s, &bufs);      /* -1 (copies) unless s reads files */
+    }
     while (!ws->stop && !atomic_load_explicit(&ws->failed, memory_order_relaxed) &&
            (res = source_next(s, &pkt)) != SOURCE_END) {
         if (res == SOURCE_IDLE) {
@@ -753,20 +966,11 @@ static void reader_run(struct workers *ws)
         uint32_t h = 0;
         bool ip = joy_flow_hash(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, JOY_HASH_ADDRS,
                                 &h) == JOY_OK;
-        unsigned i = ip ? h % n : 0;
-        struct batch *b = reader_batch(rd, i);
-        if (b->n == BATCH_PKTS || b->used + pkt.caplen > BATCH_BYTES) {
-            reader_publish(rd, i, false);
-            b = reader_batch(rd, i);
-        }
-        uint32_t caplen = pkt.caplen > BATCH_BYTES ? BATCH_BYTES : pkt.caplen;
-        b->time_base = pkt.time_base;
-        b->d[b->n] = (struct pdesc){.ts = pkt.ts_ns, .tick = rd->tick, .off = b->used,
-                                    .caplen = caplen, .wirelen = pkt.wirelen,
-                                    .linktype = pkt.linktype};
-        memcpy(b->data + b->used, pkt.data, caplen);
-        b->used += (caplen + 7u) & ~7u;
-        b->n++;
+        unsigned i = ip ? reader_pick(ws, h) : 0;
+        if (&ws->w[i] == ws->inl)
+            reader_meter(rd, &pkt);
+        else
+            reader_add(rd, i, &pkt);
         /* a step back beyond inactive_timeout is logged too: each meter
          * starts a new clock epoch at it, also one that gets no packet */
         if (ip && pkt.ts_ns <= rd->clock && rd->clock - pkt.ts_ns > ws->inactive_ns &&
@@ -803,6 +1007,11 @@ static void reader_run(struct workers *ws)
         }
     }
     reader_publish_all(rd, true);
+    if (ws->inl)
+        worker_finish(ws->inl);              /* its open flows, on this thread */
+    if (ws->pool.mem)
+        source_file_set_bufs(s, NULL);       /* the source gives back the chunk it holds */
+    ws->reader_cpu_ns = thread_cpu_ns();
     ws->rd = NULL;
     if (rd != &fallback)
         free(rd);
@@ -886,6 +1095,38 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
     pthread_mutex_init(&ws->mu, NULL);
     pthread_cond_init(&ws->q_cond, NULL);
     pthread_cond_init(&ws->ctl_cond, NULL);
+    pthread_mutex_init(&ws->pool.mu, NULL);
+    pthread_cond_init(&ws->pool.cond, NULL);
+    if (!ws->afpacket && !ws->live) {
+        /* anonymous memory, touched as chunks are first used; huge pages
+         * where the system gives them on request (fewer page faults) */
+        const char *e = getenv("JOY_CHUNKS");     /* tests: a small pool, many waits */
+        ws->pool.n = e && atoi(e) >= 2 && atoi(e) <= CHUNKS ? (unsigned)atoi(e) : CHUNKS;
+        void *m = mmap(NULL, (size_t)ws->pool.n * CHUNK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+#ifdef MADV_HUGEPAGE
+            madvise(m, (size_t)ws->pool.n * CHUNK_BYTES, MADV_HUGEPAGE);
+#endif
+            ws->pool.mem = m;
+        }
+    }
+    if (ws->pool.mem) {
+        for (unsigned k = 0; k < ws->pool.n; k++)
+            ws->pool.free_stack[ws->pool.n_free++] = (uint16_t)(ws->pool.n - 1 - k);
+    }                                        /* no memory for it: packets are copied */
+    /* Reading files with no core to spare for a reader of its own
+     * (threads + 1 > online CPUs), the reader meters worker 0's share
+     * itself: the reader's work then shares a core with one meter instead
+     * of taking turns with all of them.  JOY_READER_METERS=0 or 1 forces
+     * the choice (the tests run both). */
+    if (!ws->afpacket && !ws->live && ws->n > 1) {
+        const char *e = getenv("JOY_READER_METERS");
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        bool inl = e && *e ? strcmp(e, "0") != 0 : cpus > 0 && (long)ws->n + 1 > cpus;
+        if (inl)
+            ws->inl = &ws->w[0];
+    }
     if (!ws->afpacket && !(ws->clock_log = malloc(CLOCK_LOG * sizeof *ws->clock_log))) {
         snprintf(err, errlen, "out of memory");
         workers_free(ws);
@@ -949,9 +1190,11 @@ enum source_error workers_run(struct workers *ws)
         return SOURCE_FATAL;
     }
     ws->writer_started = true;
-    unsigned started = 0;
+    unsigned started = 0, threads = ws->inl ? ws->n - 1 : ws->n;
     for (unsigned i = 0; i < ws->n; i++) {
         struct worker *w = &ws->w[i];
+        if (w == ws->inl)
+            continue;                /* metered by the reader (this thread) */
         if (start_thread(&w->thread, ws->afpacket ? afpacket_worker_main : dispatch_worker_main,
                          w) != 0) {
             wlog(ws, SOURCE_ERROR, "cannot start worker thread %u", i);
@@ -961,10 +1204,12 @@ enum source_error workers_run(struct workers *ws)
         w->started = true;
         started++;
     }
-    if (started < ws->n) {
+    if (started < threads) {
         /* stop what runs; unstarted workers of the dispatcher get nothing */
         ws->stop = 1;
-        for (unsigned i = 0; i < started; i++) {
+        for (unsigned i = 0; i < ws->n; i++) {
+            if (!ws->w[i].started)
+                continue;
             if (ws->afpacket)
                 source_breakloop(ws->w[i].src);
             else {
@@ -1007,6 +1252,20 @@ enum source_error workers_run(struct workers *ws)
     pthread_mutex_unlock(&ws->mu);
     pthread_join(ws->writer, NULL);
     ws->writer_started = false;
+    if (!ws->afpacket)
+        wlog(ws, SOURCE_DEBUG, "reader thread: %.3f s CPU", ws->reader_cpu_ns / 1e9);
+    for (unsigned i = 0; i < ws->n; i++) {
+        if (&ws->w[i] == ws->inl)
+            wlog(ws, SOURCE_DEBUG, "worker %u: in the reader thread, %llu packets", i,
+                 (unsigned long long)atomic_load(&ws->w[i].packets));
+        else
+            wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets", i,
+                 ws->w[i].cpu_ns / 1e9, (unsigned long long)atomic_load(&ws->w[i].packets));
+    }
+    wlog(ws, SOURCE_DEBUG, "writer thread: %.3f s CPU", ws->writer_cpu_ns / 1e9);
+    if (ws->pool.mem)
+        wlog(ws, SOURCE_DEBUG, "chunks: %u of %u in use at most, %u waits for one",
+             ws->pool.peak, ws->pool.n, ws->pool.waits);
     return worst;
 }
 
@@ -1128,6 +1387,10 @@ void workers_free(struct workers *ws)
             pthread_cond_destroy(&w->free_cond);
     }
     free(ws->clock_log);
+    if (ws->pool.mem)
+        munmap(ws->pool.mem, (size_t)ws->pool.n * CHUNK_BYTES);
+    pthread_mutex_destroy(&ws->pool.mu);
+    pthread_cond_destroy(&ws->pool.cond);
     pthread_mutex_destroy(&ws->mu);
     pthread_cond_destroy(&ws->q_cond);
     pthread_cond_destroy(&ws->ctl_cond);

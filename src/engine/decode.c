@@ -230,7 +230,8 @@ static enum decode_status decode_ipv4(struct packet *pkt, const uint8_t *ip, uin
         pkt->payload_len = total - ihl;
         return DECODE_OK;
     }
-    decode_transport(pkt, &l4, total - ihl);
+    if (!pkt->ip_only)
+        decode_transport(pkt, &l4, total - ihl);
     return DECODE_OK;
 }
 
@@ -307,7 +308,8 @@ done:
         pkt->payload_len = total - hdr;
         return DECODE_OK;
     }
-    decode_transport(pkt, &c, total - hdr);
+    if (!pkt->ip_only)
+        decode_transport(pkt, &c, total - hdr);
     return DECODE_OK;
 cut:
     /* extension headers cut by the snap length: count the packet */
@@ -669,6 +671,56 @@ enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *dat
     cur_init(&c, data, caplen);
     if (dlt == 1)
         return from_eth(pkt, &c); /* the common case first */
+    return from_dlt(pkt, &c, dlt, 0);
+}
+
+/* An IPv6 next-header value that decode_ipv6() walks as an extension. */
+static bool ipv6_ext(uint8_t next)
+{
+    switch (next) {
+    case 0: case 43: case 44: case 51: case 60: case 135: case 139: case 140:
+        return true;
+    default:
+        return false;
+    }
+}
+
+enum decode_status decode_packet_ip(struct packet *pkt, int dlt, const uint8_t *data,
+                                    uint32_t caplen, uint32_t wirelen)
+{
+    packet_init(pkt, dlt, caplen, wirelen, 0);
+    pkt->ip_only = true;
+    /* The common frames straight: Ethernet II without tags, then an IPv4
+     * header whose lengths are consistent or an IPv6 header with no
+     * extension; the status is then DECODE_OK in decode_ipv4/6 too.  Any
+     * other frame takes the full walk below. */
+    if (dlt == 1 && caplen >= 14 + 40) {
+        uint16_t type = (uint16_t)(data[12] << 8 | data[13]);
+        const uint8_t *ip = data + 14;
+        uint32_t cap = caplen - 14;
+        if (type == ETH_IPV4 && ip[0] >> 4 == 4) {
+            uint32_t ihl = (uint32_t)(ip[0] & 15) * 4, total = (uint32_t)(ip[2] << 8 | ip[3]);
+            if (total == 0)
+                total = cap;
+            if (ihl >= 20 && total >= ihl) {
+                pkt->ipver = 4;
+                pkt->proto = ip[9];
+                memcpy(pkt->src.b, ip + 12, 4);
+                memcpy(pkt->dst.b, ip + 16, 4);
+                return DECODE_OK;
+            }
+        } else if (type == ETH_IPV6 && ip[0] >> 4 == 6 && !ipv6_ext(ip[6])) {
+            pkt->ipver = 6;
+            pkt->proto = ip[6];
+            memcpy(pkt->src.b, ip + 8, 16);
+            memcpy(pkt->dst.b, ip + 24, 16);
+            return DECODE_OK;
+        }
+    }
+    struct cursor c;
+    cur_init(&c, data, caplen);
+    if (dlt == 1)
+        return from_eth(pkt, &c);
     return from_dlt(pkt, &c, dlt, 0);
 }
 

@@ -68,6 +68,8 @@ struct packet {
     const uint8_t *payload; /* application bytes */
     uint32_t payload_cap;   /* captured application bytes */
     uint32_t payload_len;   /* application bytes according to the headers */
+
+    bool ip_only;           /* decode_packet_ip(): the transport header was not decoded */
 };
 
 /* Why decode_packet() refused a frame (counted, never fatal). */
@@ -151,6 +153,17 @@ const char *linktype_name(int dlt);
  */
 enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *data,
                                  uint32_t caplen, uint32_t wirelen, uint64_t ts);
+
+/*
+ * The status decode_packet() gives, and on DECODE_OK only ipver, proto
+ * (after IPv6 extension headers), src and dst: plain Ethernet frames with
+ * IPv4 or IPv6 (no extension) are read straight, every other frame takes
+ * decode_packet()'s walk, which stops before the transport header
+ * (pkt->ip_only).  For joy_flow_hash(JOY_HASH_ADDRS), which a dispatcher
+ * calls on every packet before a meter decodes it again.
+ */
+enum decode_status decode_packet_ip(struct packet *pkt, int dlt, const uint8_t *data,
+                                    uint32_t caplen, uint32_t wirelen);
 
 /* Decode from the IP header on (used by decode_packet and fuzz targets). */
 enum decode_status decode_ip(struct packet *pkt, const uint8_t *ip, uint32_t cap);

@@ -70,9 +70,19 @@ static void check_v4_udp(const struct packet *p, size_t pay)
     CHECK(p->ttl == 63 && p->ipid == 0x1234);
 }
 
+/* Every frame decoded here is also given to decode_packet_ip() (the
+ * dispatcher's walk for joy_flow_hash): the same status, and on
+ * DECODE_OK the same version, protocol and addresses. */
 static enum decode_status dec(struct packet *p, int dlt, struct bld *x)
 {
-    return decode_packet(p, dlt, x->b, (uint32_t)x->n, (uint32_t)x->n, 1);
+    enum decode_status st = decode_packet(p, dlt, x->b, (uint32_t)x->n, (uint32_t)x->n, 1);
+    struct packet q;
+    enum decode_status sq = decode_packet_ip(&q, dlt, x->b, (uint32_t)x->n, (uint32_t)x->n);
+    CHECK(sq == st);
+    if (st == DECODE_OK && sq == DECODE_OK)
+        CHECK(q.ipver == p->ipver && q.proto == p->proto && memcmp(&q.src, &p->src, 16) == 0 &&
+              memcmp(&q.dst, &p->dst, 16) == 0);
+    return st;
 }
 
 static void test_ethernet_variants(void)
