@@ -367,18 +367,16 @@ static void list_used(const uint64_t k[256], struct used_bins *u)
     u->n = n;
 }
 
-/* get_counts() and list_used() in one pass over the bins */
-static void get_counts_used(const struct bytedist_state *s, uint64_t k[256], struct used_bins *u)
+/* The used bins of the histogram, whichever width it is kept in. */
+static void list_used_state(const struct bytedist_state *s, struct used_bins *u)
 {
     if (s->wide) {
-        get_counts(s, k);
-        list_used(k, u);
+        list_used(s->wide, u);
         return;
     }
     int n = 0;
     for (int b = 0; b < 256; b++) {
         uint64_t c = s->hist[b];
-        k[b] = c;
         u->byte[n] = (uint8_t)b;
         u->count[n] = c;
         n += c != 0;
@@ -399,20 +397,24 @@ static void put_real(struct jsonw *w, double v)
 }
 
 /*
- * byte_dist, byte_dist_mean, byte_dist_std of the n counted bytes.  The
- * sum of k[b] * b is kept in an integer: it is exact, and it equals the
+ * byte_dist, byte_dist_mean, byte_dist_std of the n counted bytes (the
+ * counts written straight from the histogram, 16-bit counts eight at a
+ * time: jw_u16_array).  The sum of count * byte is kept in an integer: it is exact, and it equals the
  * sum in doubles of earlier versions bit for bit while it stays below
  * 2^53 (n below about 3.5e13 bytes).
  */
-static void write_dist(struct jsonw *w, const uint64_t k[256], const struct used_bins *u,
-                       uint64_t n)
+static void write_dist(struct jsonw *w, const struct bytedist_state *s,
+                       const struct used_bins *u, uint64_t n)
 {
     double dn = (double)n;
     uint64_t sum = 0;
     for (int i = 0; i < u->n; i++)
         sum += u->count[i] * u->byte[i];
     jw_key(w, "byte_dist");
-    jw_uint_array(w, k, 256);
+    if (s->wide)
+        jw_uint_array(w, s->wide, 256);
+    else
+        jw_u16_array(w, s->hist, 256);
     double mean = (double)sum / dn;
     double var = 0;
     for (int i = 0; i < u->n; i++) {
@@ -493,11 +495,10 @@ static void bytedist_json(const struct module_env *env, const void *state, const
     uint64_t n = s->counted[0] + s->counted[1];
     if (!n)
         return;
-    uint64_t k[256];
     struct used_bins u;
-    get_counts_used(s, k, &u);
+    list_used_state(s, &u);
     if (c->dist)
-        write_dist(w, k, &u, n);
+        write_dist(w, s, &u, n);
     if (sh && sh->have_map)
         write_cdist(w, &u, sh->map);
     if (c->entropy)
