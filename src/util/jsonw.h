@@ -208,6 +208,17 @@ extern const uint64_t jw_pow10[20];
  * before end, two per division by 100; returns where they start. */
 static inline char *jw_utoa_width(uint64_t v, char *end, int width)
 {
+    if (v <= UINT32_MAX) { /* most numbers: 32-bit divisions by 100, shorter */
+        uint32_t x = (uint32_t)v;
+        for (; width >= 2; width -= 2) {
+            end -= 2;
+            memcpy(end, jw_digit_pairs + 2 * (x % 100), 2);
+            x /= 100;
+        }
+        if (width)
+            *--end = (char)('0' + x % 10);
+        return end;
+    }
     for (; width >= 2; width -= 2) {
         end -= 2;
         memcpy(end, jw_digit_pairs + 2 * (v % 100), 2);
