@@ -399,9 +399,9 @@ static void put_real(struct jsonw *w, double v)
 /*
  * byte_dist, byte_dist_mean, byte_dist_std of the n counted bytes (the
  * counts written straight from the histogram, 16-bit counts eight at a
- * time: jw_u16_array).  The sum of count * byte is kept in an integer: it is exact, and it equals the
- * sum in doubles of earlier versions bit for bit while it stays below
- * 2^53 (n below about 3.5e13 bytes).
+ * time: jw_u16_array).  The sum of count * byte is kept in an integer:
+ * it is exact, and it equals the sum in doubles of earlier versions bit
+ * for bit while it stays below 2^53 (n below about 3.5e13 bytes).
  */
 static void write_dist(struct jsonw *w, const struct bytedist_state *s,
                        const struct used_bins *u, uint64_t n)

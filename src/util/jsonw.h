@@ -60,12 +60,14 @@ void jw_key_n(struct jsonw *w, const char *key, size_t len);
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define JW_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define JW_CONSTANT(x) __builtin_constant_p(x)
 #else
 #define JW_ALWAYS_INLINE static inline
+#define JW_CONSTANT(x) 0
 #endif
 JW_ALWAYS_INLINE char *jw_key_inline(struct jsonw *w, const char *key, size_t len, size_t room)
 {
-    if (!__builtin_constant_p(len) || len > 32 || w->after_key || w->overflow ||
+    if (!JW_CONSTANT(len) || len > 32 || w->after_key || w->overflow ||
         w->len + len + 4 + room > w->cap)
         return NULL;
     char *o = w->buf + w->len;
