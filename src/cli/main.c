@@ -113,6 +113,7 @@ struct run {
     struct timespec t0, last_progress;
     uint64_t last_periodic, last_flush, last_status, last_notify;  /* monotonic ns */
     uint64_t pkt_clock;          /* the meter's clock, followed to warn of a new epoch */
+    uint64_t tick_sec;           /* the second of packet time output_tick() last saw, +1 */
     bool epoch_warned;
     uint64_t status_packets;      /* packets at the last status line */
 };
@@ -1284,9 +1285,16 @@ static void read_packets(struct run *r)
             periodic(r, mono_ns());
             continue;
         }
-        if (!r->live && output_tick(r->out, pkt.ts_ns) != 0) {
-            r->output_failed = true;
-            break;
+        /* Reading files, the output follows packet time: output_tick()
+         * acts only when the second changes (time rotation, a first file
+         * named by the time) or on a failed sink, which the next record's
+         * write reports as well; so once per second of packet time. */
+        if (!r->live && pkt.ts_ns / 1000000000u + 1 != r->tick_sec) {
+            r->tick_sec = pkt.ts_ns / 1000000000u + 1;
+            if (output_tick(r->out, pkt.ts_ns) != 0) {
+                r->output_failed = true;
+                break;
+            }
         }
         if (n == 0)
             joy_meter_set_time_base(r->meter, pkt.time_base); /* the same for the whole run */

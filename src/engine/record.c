@@ -45,6 +45,26 @@ static void write_splt(struct jsonw *w, const struct flow *f)
     jw_raw_end(w, o);
 }
 
+/* "key":"address", the address formatted in place when the buffer has
+ * room (ipaddr_fmt's text needs no escaping; its NUL lands on the closing
+ * quote's place), else through a copy.  Always inlined: the key is a
+ * literal, see jw_key_inline(). */
+JW_ALWAYS_INLINE void write_addr(struct jsonw *w, const char *key, const struct ipaddr *a,
+                                 int ipver)
+{
+    size_t klen = strlen(key);
+    char *o = jw_key_inline(w, key, klen, IPADDR_STRLEN + 2);
+    if (o) {
+        *o++ = '"';
+        o += ipaddr_fmt(a, ipver, o);
+        *o++ = '"';
+        w->len = (size_t)(o - w->buf);
+        return;
+    }
+    char addr[IPADDR_STRLEN];
+    jw_kv_plain_n(w, key, klen, addr, ipaddr_fmt(a, ipver, addr));
+}
+
 static void write_ip_side(struct jsonw *w, const char *name, const struct flow_side *s)
 {
     jw_key(w, name);
@@ -168,15 +188,14 @@ static void scrub_module_fields(struct jsonw *w, size_t from, struct anon_worker
 void record_write(struct jsonw *w, const struct flow *f, const struct flow *shown,
                   const struct record_env *re, bool with_modules, char *cid)
 {
-    char addr[IPADDR_STRLEN];
     const struct flow_side *out = &f->side[0], *in = &f->side[1];
     const struct joy_config *cfg = re->cfg;
     const struct module_env *envs = re->envs;
     size_t n_mod = with_modules ? re->n_mod : 0;
 
     jw_obj_open(w);
-    jw_kv_plain_n(w, "sa", 2, addr, ipaddr_fmt(flow_sa(shown), f->key.ipver, addr));
-    jw_kv_plain_n(w, "da", 2, addr, ipaddr_fmt(flow_da(shown), f->key.ipver, addr));
+    write_addr(w, "sa", flow_sa(shown), f->key.ipver);
+    write_addr(w, "da", flow_da(shown), f->key.ipver);
     jw_kv_uint(w, "pr", f->key.proto);
     if (flow_has_ports(f)) {
         jw_kv_uint(w, "sp", flow_sp(f));

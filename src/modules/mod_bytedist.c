@@ -39,23 +39,10 @@ struct bytedist_cfg {
     uint64_t dist_bytes;
 };
 
-/*
- * What setup() makes once per context (read-only afterwards): the cdist
- * map, and the text of every count below DEC_SMALL followed by a comma,
- * so that byte_dist's 256 counts (mostly 0 and small numbers) are written
- * with one 8-byte copy each: the bytes of dec[v] are "v," padded with
- * zeros, and its last byte (DEC_LEN) is the length of that text.
- */
-#define DEC_SMALL 1000
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define DEC_LEN(e) ((e) & 0xff)
-#else
-#define DEC_LEN(e) ((e) >> 56)
-#endif
+/* What setup() makes once per context (read-only afterwards): the cdist map. */
 struct bytedist_data {
     bool have_map;
     uint8_t map[256];
-    uint64_t dec[DEC_SMALL];
 };
 
 struct bytedist_state {
@@ -259,13 +246,6 @@ static int bytedist_setup(const void *cfg, const struct joy_config *core, void *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (unsigned v = 0; v < DEC_SMALL; v++) {
-        char t[8] = {0};
-        char *e = jw_fmt_uint(t, v); /* at most 3 digits */
-        *e++ = ',';
-        t[7] = (char)(e - t);
-        memcpy(&s->dec[v], t, sizeof t);
-    }
     *data = s;
     if (!c->cdist)
         return 0;
@@ -389,8 +369,9 @@ static void list_used(const uint64_t k[256], struct used_bins *u)
     u->n = n;
 }
 
-/* list_used() of the state's counts; runs of four empty 16-bit bins (most
- * of them in a short flow's histogram) are passed over in one test */
+/* The used bins of the histogram, whichever width it is kept in; runs of
+ * four empty 16-bit bins (most of them in a short flow's histogram) are
+ * passed over in one test. */
 static void list_used_state(const struct bytedist_state *s, struct used_bins *u)
 {
     if (s->wide) {
@@ -413,56 +394,6 @@ static void list_used_state(const struct bytedist_state *s, struct used_bins *u)
     u->n = n;
 }
 
-/* One count and its comma at o; returns the end.  A count below
- * DEC_SMALL is one 8-byte copy from the table: the room asked for has 21
- * bytes per count, so the bytes copied past a shorter text stay inside it
- * and the next count overwrites them. */
-static inline char *put_count(char *o, uint64_t v, const struct bytedist_data *d)
-{
-    if (v < DEC_SMALL) {
-        uint64_t e = d->dec[v];
-        memcpy(o, &e, sizeof e);
-        return o + DEC_LEN(e);
-    }
-    o = jw_fmt_uint(o, v);
-    *o++ = ',';
-    return o;
-}
-
-/* "byte_dist": the 256 counts, and list_used() of them in the same pass. */
-static void write_counts_used(struct jsonw *w, const struct bytedist_state *s,
-                              const struct bytedist_data *d, struct used_bins *u)
-{
-    jw_key(w, "byte_dist");
-    char *o = jw_raw_begin(w, 256 * (JW_UINT_MAX + 1) + 2);
-    if (!o) {
-        list_used_state(s, u);
-        return;
-    }
-    *o++ = '[';
-    int n = 0;
-    if (s->wide) {
-        for (int b = 0; b < 256; b++) {
-            uint64_t v = s->wide[b];
-            o = put_count(o, v, d);
-            u->byte[n] = (uint8_t)b;
-            u->count[n] = v;
-            n += v != 0;
-        }
-    } else {
-        for (int b = 0; b < 256; b++) {
-            uint64_t v = s->hist[b];
-            o = put_count(o, v, d);
-            u->byte[n] = (uint8_t)b;
-            u->count[n] = v;
-            n += v != 0;
-        }
-    }
-    u->n = n;
-    o[-1] = ']'; /* the last comma */
-    jw_raw_end(w, o);
-}
-
 /* v with 6 decimals, fewer when it is too large for 6 (never null) */
 static void put_real(struct jsonw *w, double v)
 {
@@ -476,17 +407,24 @@ static void put_real(struct jsonw *w, double v)
 }
 
 /*
- * byte_dist_mean and byte_dist_std of the n counted bytes (byte_dist is
- * written before, by write_counts_used()).  The sum of k[b] * b is kept in an integer: it is exact, and it equals the
- * sum in doubles of earlier versions bit for bit while it stays below
- * 2^53 (n below about 3.5e13 bytes).
+ * byte_dist, byte_dist_mean, byte_dist_std of the n counted bytes (the
+ * counts written straight from the histogram, 16-bit counts eight at a
+ * time: jw_u16_array).  The sum of count * byte is kept in an integer:
+ * it is exact, and it equals the sum in doubles of earlier versions bit
+ * for bit while it stays below 2^53 (n below about 3.5e13 bytes).
  */
-static void write_dist(struct jsonw *w, const struct used_bins *u, uint64_t n)
+static void write_dist(struct jsonw *w, const struct bytedist_state *s,
+                       const struct used_bins *u, uint64_t n)
 {
     double dn = (double)n;
     uint64_t sum = 0;
     for (int i = 0; i < u->n; i++)
         sum += u->count[i] * u->byte[i];
+    jw_key(w, "byte_dist");
+    if (s->wide)
+        jw_uint_array(w, s->wide, 256);
+    else
+        jw_u16_array(w, s->hist, 256);
     double mean = (double)sum / dn;
     double var = 0;
     for (int i = 0; i < u->n; i++) {
@@ -568,12 +506,9 @@ static void bytedist_json(const struct module_env *env, const void *state, const
     if (!n)
         return;
     struct used_bins u;
-    if (c->dist) {
-        write_counts_used(w, s, sh, &u);
-        write_dist(w, &u, n);
-    } else {
-        list_used_state(s, &u);
-    }
+    list_used_state(s, &u);
+    if (c->dist)
+        write_dist(w, s, &u, n);
     if (sh && sh->have_map)
         write_cdist(w, &u, sh->map);
     if (c->entropy)

@@ -9,6 +9,13 @@
  * bytes and a full buffer is compressed at a time, so the per-record cost
  * is a memcpy; compressed bytes go to the descriptor with write(2) in
  * chunks of at most ISAL_OUT_CAP bytes.
+ *
+ * The input buffer is twice output.c's checkpoint (a sync flush every
+ * 256 KB of records), so that in a file's usual life the checkpoint, not
+ * a full buffer, starts each compression: one isal_deflate() call per
+ * 256 KB instead of a full-buffer call followed by a short flushing one,
+ * each of which has igzip copy its first 32 KB into its own window buffer
+ * (-0.45% instructions for the full feature set, same records).
  */
 #include "sink.h"
 
@@ -21,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { ISAL_IN_CAP = 1 << 18, ISAL_OUT_CAP = 1 << 18 };
+enum { ISAL_IN_CAP = 1 << 19, ISAL_OUT_CAP = 1 << 18 };
 
 struct isal_sink {
     struct joy_sink base;

@@ -33,7 +33,8 @@ void tcp_opts_to_json(struct jsonw *w, const uint8_t *opts, size_t len)
     while (cur_left(&c) > 0) {
         uint8_t kind = cur_u8(&c);
         /* the common options as whole values, one call each (ppi=1 writes
-         * them for every packet); the same text as key-by-key writing */
+         * them for every packet, every SYN has mss and ws); the same text
+         * as key-by-key writing */
         if (kind == 0) {
             jw_raw_value(w, "{\"eol\":null}", sizeof "{\"eol\":null}" - 1);
             break;
@@ -64,6 +65,20 @@ void tcp_opts_to_json(struct jsonw *w, const uint8_t *opts, size_t len)
             o = jw_fmt_uint(o + sizeof ecr - 1, cur_u32(&d));
             memcpy(o, "}}", 2);
             jw_raw_end(w, o + 2);
+            continue;
+        }
+        if (kind == 2 && dlen == 2 && (o = jw_raw_begin(w, 16 + JW_UINT_MAX))) {
+            memcpy(o, "{\"mss\":", 7);
+            o = jw_fmt_uint(o + 7, cur_u16(&d));
+            *o++ = '}';
+            jw_raw_end(w, o);
+            continue;
+        }
+        if (kind == 3 && dlen == 1 && (o = jw_raw_begin(w, 16 + JW_UINT_MAX))) {
+            memcpy(o, "{\"ws\":", 6);
+            o = jw_fmt_uint(o + 6, cur_u8(&d));
+            *o++ = '}';
+            jw_raw_end(w, o);
             continue;
         }
         if (kind == 4 && dlen == 0) {

@@ -292,6 +292,11 @@ void jw_uint(struct jsonw *w, uint64_t v)
         w->len = (size_t)(jw_fmt_uint(o, v) - w->buf);
 }
 
+void jw_uint_at(struct jsonw *w, char *o, uint64_t v)
+{
+    w->len = (size_t)(jw_fmt_uint(o, v) - w->buf);
+}
+
 void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v)
 {
     char *o = key_room(w, key, len, 20);
@@ -300,6 +305,15 @@ void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v)
         w->len = (size_t)(jw_fmt_uint(o, v) - w->buf);
 }
 
+/*
+ * Each number is written with a comma after it and the last comma becomes
+ * the closing bracket (no test per number for the first one).  Arrays of
+ * counts are mostly single digits (byte_dist: 256 counts, most of them 0),
+ * so four numbers below 10 are written at once as one 8-byte word of
+ * "d,d,d,d,": '0' + d in the even bytes, ',' in the odd ones.  v < 10
+ * exactly when v | (v + 6) < 16 (a v near 2^64 whose v + 6 wraps has high
+ * bits of its own), so one OR over four such terms tests all four.
+ */
 void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n)
 {
     /* brackets, and at most 20 digits and a comma per number */
@@ -311,12 +325,78 @@ void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n)
     if (!o)
         return;
     *o++ = '[';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 4 <= n; i += 4) {
+        uint64_t a = v[i], b = v[i + 1], c = v[i + 2], d = v[i + 3];
+        if (((a | (a + 6)) | (b | (b + 6)) | (c | (c + 6)) | (d | (d + 6))) < 16) {
+            uint64_t x = 0x2c302c302c302c30ull + (a | b << 16 | c << 32 | d << 48);
+            memcpy(o, &x, 8);
+            o += 8;
+            continue;
+        }
+        for (size_t j = i; j < i + 4; j++) {
+            o = jw_fmt_uint(o, v[j]);
             *o++ = ',';
-        o = jw_fmt_uint(o, v[i]);
+        }
     }
-    *o++ = ']';
+#endif
+    for (; i < n; i++) {
+        o = jw_fmt_uint(o, v[i]);
+        *o++ = ',';
+    }
+    if (n)
+        o[-1] = ']';
+    else
+        *o++ = ']';
+    w->len = (size_t)(o - w->buf);
+}
+
+/*
+ * The same text as jw_uint_array() for 16-bit numbers (byte_dist's
+ * counts as kept by the module): eight numbers below 10 are written at
+ * once with SSE2, packed to bytes, '0' added, and interleaved with commas
+ * into the 16 bytes "d,d,d,d,d,d,d,d,".
+ */
+void jw_u16_array(struct jsonw *w, const uint16_t *v, size_t n)
+{
+    /* brackets, and at most 5 digits and a comma per number */
+    if (n > JW_MAX_SIZE / 6) {
+        w->overflow = true;
+        return;
+    }
+    char *o = value_room(w, 6 * n + 2);
+    if (!o)
+        return;
+    *o++ = '[';
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i nine = _mm_set1_epi16(9), digit0 = _mm_set1_epi8('0');
+    const __m128i comma = _mm_set1_epi8(','), zero = _mm_setzero_si128();
+    for (; i + 8 <= n; i += 8) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(v + i));
+        /* saturating x - 9 is 0 exactly where x <= 9 */
+        __m128i small = _mm_cmpeq_epi16(_mm_subs_epu16(x, nine), zero);
+        if (_mm_movemask_epi8(small) == 0xffff) {
+            __m128i d = _mm_add_epi8(_mm_packus_epi16(x, x), digit0);
+            _mm_storeu_si128((__m128i *)(void *)o, _mm_unpacklo_epi8(d, comma));
+            o += 16;
+            continue;
+        }
+        for (size_t j = i; j < i + 8; j++) {
+            o = jw_fmt_uint(o, v[j]);
+            *o++ = ',';
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        o = jw_fmt_uint(o, v[i]);
+        *o++ = ',';
+    }
+    if (n)
+        o[-1] = ']';
+    else
+        *o++ = ']';
     w->len = (size_t)(o - w->buf);
 }
 
@@ -468,6 +548,34 @@ void jw_str(struct jsonw *w, const void *sv, size_t n)
     *o++ = '"';
     size_t i = 0;
     while (i < n) {
+#ifdef __SSE2__
+        /* Runs of printable ASCII other than '"' and '\\', 16 bytes at a
+         * time: the bytes are stored whole, then the output advances to
+         * the first byte that needs the loop below (a signed compare with
+         * ' ' finds both the controls and the bytes from 0x80 on).  The
+         * store stays in the room reserved: the output so far is at most
+         * 6 bytes per input byte, and 16 more input bytes remain. */
+        const __m128i space = _mm_set1_epi8(' '), quote = _mm_set1_epi8('"');
+        const __m128i bslash = _mm_set1_epi8('\\'), del = _mm_set1_epi8(0x7f);
+        while (i + 16 <= n) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i bad = _mm_or_si128(
+                _mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpeq_epi8(x, quote)),
+                _mm_or_si128(_mm_cmpeq_epi8(x, bslash), _mm_cmpeq_epi8(x, del)));
+            unsigned m = (unsigned)_mm_movemask_epi8(bad);
+            _mm_storeu_si128((__m128i *)(void *)o, x);
+            if (m) {
+                unsigned k = (unsigned)__builtin_ctz(m);
+                o += k;
+                i += k;
+                break;
+            }
+            o += 16;
+            i += 16;
+        }
+        if (i >= n)
+            break;
+#endif
         uint8_t c = s[i];
         if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
             *o++ = (char)c;

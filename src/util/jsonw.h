@@ -49,8 +49,52 @@ void jw_finish(struct jsonw *w);    /* closes everything still open, adds '\n' *
 
 /* A key of len trusted bytes (no escaping): a C literal, see jw_key(). */
 void jw_key_n(struct jsonw *w, const char *key, size_t len);
+/*
+ * The common case of a key inline: a key of constant length `len` (a C
+ * literal), no key waiting for its value, and room for the key and `room`
+ * bytes of value.  Writes the comma (when one is due) and "key": and
+ * returns where the value goes; NULL when the case is not the common one
+ * (then nothing was written and the caller takes the out-of-line path).
+ * The same bytes and state as key_room() in jsonw.c.  Always inlined:
+ * only in its caller is the length a constant.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define JW_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define JW_CONSTANT(x) __builtin_constant_p(x)
+#else
+#define JW_ALWAYS_INLINE static inline
+#define JW_CONSTANT(x) 0
+#endif
+JW_ALWAYS_INLINE char *jw_key_inline(struct jsonw *w, const char *key, size_t len, size_t room)
+{
+    if (!JW_CONSTANT(len) || len > 32 || w->after_key || w->overflow ||
+        w->len + len + 4 + room > w->cap)
+        return NULL;
+    char *o = w->buf + w->len;
+    bool *comma = &w->need_comma[w->depth];
+    *o = ',';
+    o += *comma;
+    *comma = true;
+    *o++ = '"';
+    memcpy(o, key, len);
+    o += len;
+    o[0] = '"';
+    o[1] = ':';
+    return o + 2;
+}
+
 /* key is a trusted C literal; inline so that its strlen() is a constant */
-static inline void jw_key(struct jsonw *w, const char *key) { jw_key_n(w, key, strlen(key)); }
+JW_ALWAYS_INLINE void jw_key(struct jsonw *w, const char *key)
+{
+    size_t len = strlen(key);
+    char *o = jw_key_inline(w, key, len, 0);
+    if (!o) {
+        jw_key_n(w, key, len);
+        return;
+    }
+    w->len = (size_t)(o - w->buf);
+    w->after_key = true;
+}
 /* A key from untrusted bytes (an HTTP header name): escaped like jw_str. */
 void jw_key_str(struct jsonw *w, const void *key, size_t len);
 
@@ -61,6 +105,8 @@ void jw_int(struct jsonw *w, int64_t v);
 /* An array of n numbers: the same bytes as jw_arr_open(), n jw_uint(),
  * jw_close(), with one buffer check. */
 void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n);
+/* The same for 16-bit numbers. */
+void jw_u16_array(struct jsonw *w, const uint16_t *v, size_t n);
 /* v with exactly `decimals` digits after the point (0..9), no exponent;
  * NaN and infinities are written as null. */
 void jw_fixed(struct jsonw *w, double v, int decimals);
@@ -123,9 +169,21 @@ static inline void jw_rollback(struct jsonw *w, struct jw_mark m)
 }
 
 /* convenience: key + value */
+/* v in decimal at o, which jw_key_inline() returned: ends the value (out
+ * of line: the number's code once, not at every key) */
+void jw_uint_at(struct jsonw *w, char *o, uint64_t v);
 /* key of len trusted bytes and its number, with one buffer check */
 void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v);
-static inline void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v) { jw_kv_uint_n(w, k, strlen(k), v); }
+JW_ALWAYS_INLINE void jw_kv_uint(struct jsonw *w, const char *k, uint64_t v)
+{
+    size_t len = strlen(k);
+    char *o = jw_key_inline(w, k, len, JW_UINT_MAX);
+    if (!o) {
+        jw_kv_uint_n(w, k, len, v);
+        return;
+    }
+    jw_uint_at(w, o, v);
+}
 static inline void jw_kv_int(struct jsonw *w, const char *k, int64_t v) { jw_key(w, k); jw_int(w, v); }
 static inline void jw_kv_cstr(struct jsonw *w, const char *k, const char *v) { jw_key(w, k); jw_cstr(w, v); }
 /* key and a string value of n bytes that need no escaping (printable
@@ -152,6 +210,17 @@ extern const uint64_t jw_pow10[20];
  * before end, two per division by 100; returns where they start. */
 static inline char *jw_utoa_width(uint64_t v, char *end, int width)
 {
+    if (v <= UINT32_MAX) { /* most numbers: 32-bit divisions by 100, shorter */
+        uint32_t x = (uint32_t)v;
+        for (; width >= 2; width -= 2) {
+            end -= 2;
+            memcpy(end, jw_digit_pairs + 2 * (x % 100), 2);
+            x /= 100;
+        }
+        if (width)
+            *--end = (char)('0' + x % 10);
+        return end;
+    }
     for (; width >= 2; width -= 2) {
         end -= 2;
         memcpy(end, jw_digit_pairs + 2 * (v % 100), 2);
