@@ -3,6 +3,7 @@
  * ISA-L's igzip (levels 1-3, when built with it) or zlib (gzmember.h).
  */
 #include "gzmember.h"
+#include "vecstate.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -95,7 +96,9 @@ int gz_member_compress(struct gz_member *g, const void *in, size_t len, void *ou
         zs->avail_in = (uint32_t)len;
         zs->next_out = out;
         zs->avail_out = (uint32_t)out_cap;
-        if (isal_deflate(zs) != COMP_OK || zs->internal_state.state != ZSTATE_END)
+        int rc = isal_deflate(zs);
+        vec_clear_upper(); /* before the worker's next record: vecstate.h */
+        if (rc != COMP_OK || zs->internal_state.state != ZSTATE_END)
             return -1;
         *out_len = out_cap - zs->avail_out;
         return 0;

@@ -18,6 +18,7 @@
  * (-0.45% instructions for the full feature set, same records).
  */
 #include "sink.h"
+#include "vecstate.h"
 
 #ifdef JOY_HAVE_ISAL
 
@@ -78,34 +79,6 @@ static int isal_open(struct joy_sink *s, int fd, int level)
     return 0;
 }
 
-/*
- * igzip picks its AVX-512 (or AVX2) code at run time and returns with the
- * upper halves of the vector registers dirty.  Until they are cleared,
- * every SSE instruction of the code that runs next (libm's log2, memcpy,
- * the JSON writer) pays a state transition or a false dependency: log2 in
- * the entropy module ran about ten times slower.  vzeroupper after each
- * call clears them; it changes no data, only the vector state, and exists
- * only on CPUs with AVX, hence the check.
- */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
-__attribute__((target("avx"))) static void clear_upper_avx(void)
-{
-    _mm256_zeroupper();
-}
-
-/* __builtin_cpu_supports() reads what libgcc's (or compiler-rt's)
- * constructor found: one load, no state of ours, safe from any thread. */
-static void clear_upper(void)
-{
-    if (__builtin_cpu_supports("avx"))
-        clear_upper_avx();
-}
-#else
-static void clear_upper(void) {}
-#endif
-
 enum isal_mode { ISAL_MORE, ISAL_SYNC, ISAL_END };
 
 /* Compress len bytes, writing out every output chunk as it fills; SYNC:
@@ -123,7 +96,7 @@ static int isal_compress(struct isal_sink *z, const uint8_t *p, size_t len, enum
         zs->next_out = z->out;
         zs->avail_out = ISAL_OUT_CAP;
         int rc = isal_deflate(zs);
-        clear_upper();
+        vec_clear_upper(); /* vecstate.h */
         if (rc != COMP_OK) {
             zs->flush = NO_FLUSH;
             errno = EIO;
