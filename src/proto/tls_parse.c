@@ -764,23 +764,12 @@ static void kv_text(struct jsonw *w, const char *key, const char *p, size_t len)
     jw_str(w, p, len);
 }
 
-/* The text a BIO collected, trimmed of white space, then reset. */
+/* The text a BIO collected, as kv_text(), then reset. */
 static void kv_bio(struct jsonw *w, const char *key, BIO *bio)
 {
     char *p = NULL;
     long n = BIO_get_mem_data(bio, &p);
-    size_t len = n > 0 && p ? (size_t)n : 0;
-    while (len && (p[len - 1] == '\n' || p[len - 1] == ' ' || p[len - 1] == '\r'))
-        len--;
-    while (len && (*p == '\n' || *p == ' ')) {
-        p++;
-        len--;
-    }
-    if (len > X509_MAX_TEXT)
-        len = X509_MAX_TEXT;
-    if (key)
-        jw_key(w, key);
-    jw_str(w, p ? p : "", len);
+    kv_text(w, key, p ? p : "", n > 0 && p ? (size_t)n : 0);
     (void)BIO_reset(bio);
 }
 
@@ -1413,7 +1402,6 @@ size_t tls_fp_ja3s(const struct tls_hello *sh, char *out, size_t cap)
     return sb_end(&s);
 }
 
-/* The first nhex hex digits of the digest md (NULL: unavailable) of data. */
 /* A hash of n bytes for the digest table: 8 bytes per step. */
 static uint64_t digest_key(const uint8_t *p, size_t n)
 {
@@ -1459,8 +1447,13 @@ static bool digest_hex(struct tls_ctx *c, const EVP_MD *md, const void *data, si
             e->md = NULL;
         return false;
     }
-    for (size_t i = 0; i < nhex && i / 2 < dl; i++)
-        out[i] = hexd[(i & 1) ? d[i / 2] & 15 : d[i / 2] >> 4];
+    char hex[2 * EVP_MAX_MD_SIZE];
+    for (unsigned i = 0; i < dl && i < EVP_MAX_MD_SIZE; i++) {
+        hex[2 * i] = hexd[d[i] >> 4];
+        hex[2 * i + 1] = hexd[d[i] & 15];
+    }
+    size_t hexlen = 2 * (size_t)(dl < EVP_MAX_MD_SIZE ? dl : EVP_MAX_MD_SIZE);
+    memcpy(out, hex, nhex < hexlen ? nhex : hexlen);
     out[nhex] = 0;
     if (e) {
         /* keep it: the slot's old input buffer is reused when it is large enough */
@@ -1472,11 +1465,8 @@ static bool digest_hex(struct tls_ctx *c, const EVP_MD *md, const void *data, si
         if (e->in) {
             memcpy(e->in, data, len);
             e->len = (uint32_t)len;
-            for (unsigned i = 0; i < dl && i < EVP_MAX_MD_SIZE; i++) {
-                e->hex[2 * i] = hexd[d[i] >> 4];
-                e->hex[2 * i + 1] = hexd[d[i] & 15];
-            }
-            e->hexlen = 2 * dl;
+            memcpy(e->hex, hex, hexlen);
+            e->hexlen = (uint32_t)hexlen;
             e->md = md;
         }
     }

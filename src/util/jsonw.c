@@ -305,6 +305,25 @@ void jw_kv_uint_n(struct jsonw *w, const char *key, size_t len, uint64_t v)
         w->len = (size_t)(jw_fmt_uint(o, v) - w->buf);
 }
 
+/* v and a comma at o; returns the end (the list writers below) */
+static inline char *put_uint_comma(char *o, uint64_t v)
+{
+    o = jw_fmt_uint(o, v);
+    *o++ = ',';
+    return o;
+}
+
+/* ends a list written with put_uint_comma(): its last comma (or, empty,
+ * nothing yet) becomes the closing bracket */
+static void end_uint_list(struct jsonw *w, char *o, size_t n)
+{
+    if (n)
+        o[-1] = ']';
+    else
+        *o++ = ']';
+    w->len = (size_t)(o - w->buf);
+}
+
 /*
  * Each number is written with a comma after it and the last comma becomes
  * the closing bracket (no test per number for the first one).  Arrays of
@@ -335,21 +354,13 @@ void jw_uint_array(struct jsonw *w, const uint64_t *v, size_t n)
             o += 8;
             continue;
         }
-        for (size_t j = i; j < i + 4; j++) {
-            o = jw_fmt_uint(o, v[j]);
-            *o++ = ',';
-        }
+        for (size_t j = i; j < i + 4; j++)
+            o = put_uint_comma(o, v[j]);
     }
 #endif
-    for (; i < n; i++) {
-        o = jw_fmt_uint(o, v[i]);
-        *o++ = ',';
-    }
-    if (n)
-        o[-1] = ']';
-    else
-        *o++ = ']';
-    w->len = (size_t)(o - w->buf);
+    for (; i < n; i++)
+        o = put_uint_comma(o, v[i]);
+    end_uint_list(w, o, n);
 }
 
 /*
@@ -383,21 +394,13 @@ void jw_u16_array(struct jsonw *w, const uint16_t *v, size_t n)
             o += 16;
             continue;
         }
-        for (size_t j = i; j < i + 8; j++) {
-            o = jw_fmt_uint(o, v[j]);
-            *o++ = ',';
-        }
+        for (size_t j = i; j < i + 8; j++)
+            o = put_uint_comma(o, v[j]);
     }
 #endif
-    for (; i < n; i++) {
-        o = jw_fmt_uint(o, v[i]);
-        *o++ = ',';
-    }
-    if (n)
-        o[-1] = ']';
-    else
-        *o++ = ']';
-    w->len = (size_t)(o - w->buf);
+    for (; i < n; i++)
+        o = put_uint_comma(o, v[i]);
+    end_uint_list(w, o, n);
 }
 
 void jw_int(struct jsonw *w, int64_t v)

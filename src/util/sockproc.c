@@ -710,6 +710,34 @@ static uint32_t kdev_of(dev_t d)
     return (uint32_t)((major(d) << 20) | (minor(d) & 0xfffff));
 }
 
+/* The cache entry of the executable open as fd (stat st, modification
+ * time mt), now named path: the one hashed before under this or another
+ * name, else a new entry, hashed (the oldest one is replaced).  *added
+ * says which. */
+static struct exe_ent *exe_cache_get(struct sockproc *sp, int fd, const struct stat *st,
+                                     int64_t mt, const char *path, bool deleted, bool *added)
+{
+    *added = false;
+    for (unsigned i = 0; i < EXE_CACHE; i++) {
+        struct exe_ent *h = &sp->exes[i];
+        if (h->used && h->dev == st->st_dev && h->ino == st->st_ino &&
+            h->size == st->st_size && h->mtime_ns == mt) {
+            /* the path (a rename, a deletion) as it is named now */
+            snprintf(h->path, sizeof h->path, "%s", path);
+            h->deleted = deleted;
+            return h;
+        }
+    }
+    struct exe_ent *h = &sp->exes[sp->exe_next++ % EXE_CACHE];
+    *h = (struct exe_ent){.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+                          .mtime_ns = mt, .kdev = kdev_of(st->st_dev), .kino = st->st_ino,
+                          .kmtime_ns = mt, .used = true, .deleted = deleted};
+    hash_fd(fd, h->hex);
+    snprintf(h->path, sizeof h->path, "%s", path);
+    *added = true;
+    return h;
+}
+
 /* Path and hash of the executable, through /proc/PID/exe itself (the
  * binary the process runs, even when its file was replaced or deleted).
  * Returns its entry in the executable cache, or NULL. */
@@ -741,28 +769,11 @@ static struct exe_ent *read_exe(struct sockproc *sp, int32_t pid, struct sp_proc
             o->path[pl - (sizeof del - 1)] = 0;
     }
     int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    for (unsigned i = 0; i < EXE_CACHE; i++) {
-        struct exe_ent *h = &sp->exes[i];
-        if (h->used && h->dev == st.st_dev && h->ino == st.st_ino && h->size == st.st_size &&
-            h->mtime_ns == mt) {
-            memcpy(o->hash, h->hex, sizeof o->hash);
-            o->have_hash = o->hash[0] != 0;
-            /* the path (a rename, a deletion) as the process shows it now */
-            snprintf(h->path, sizeof h->path, "%s", o->path);
-            h->deleted = o->deleted;
-            close(fd);
-            return h;
-        }
-    }
-    hash_fd(fd, o->hash);
+    bool added;
+    struct exe_ent *h = exe_cache_get(sp, fd, &st, mt, o->path, o->deleted, &added);
     close(fd);
+    memcpy(o->hash, h->hex, sizeof o->hash);
     o->have_hash = o->hash[0] != 0;
-    struct exe_ent *h = &sp->exes[sp->exe_next++ % EXE_CACHE];
-    *h = (struct exe_ent){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-                          .mtime_ns = mt, .kdev = kdev_of(st.st_dev), .kino = st.st_ino,
-                          .kmtime_ns = mt, .used = true, .deleted = o->deleted};
-    memcpy(h->hex, o->hash, sizeof h->hex);
-    snprintf(h->path, sizeof h->path, "%s", o->path);
     return h;
 }
 
@@ -1014,25 +1025,12 @@ static struct exe_ent *exe_learn(struct sockproc *sp, const struct spb_event *ev
         close(fd);
         return NULL;
     }
-    /* hashed before (under this path or another name of the file) */
-    for (unsigned i = 0; i < EXE_CACHE; i++) {
-        struct exe_ent *h = &sp->exes[i];
-        if (h->used && h->dev == st.st_dev && h->ino == st.st_ino && h->size == st.st_size &&
-            h->mtime_ns == mt) {
-            close(fd);
-            snprintf(h->path, sizeof h->path, "%s", path);
-            h->deleted = false;
-            return h;
-        }
-    }
-    struct exe_ent *h = &sp->exes[sp->exe_next++ % EXE_CACHE];
-    *h = (struct exe_ent){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-                          .mtime_ns = mt, .kdev = k->exe_dev, .kino = k->exe_ino,
-                          .kmtime_ns = mt, .used = true};
-    hash_fd(fd, h->hex);
+    /* hashed before (under this path or another name of the file), or now */
+    bool added;
+    struct exe_ent *h = exe_cache_get(sp, fd, &st, mt, path, false, &added);
     close(fd);
-    snprintf(h->path, sizeof h->path, "%s", path);
-    sp->st.exe_learnt++;
+    if (added)
+        sp->st.exe_learnt++;
     return h;
 }
 
