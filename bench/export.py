@@ -10,7 +10,9 @@ with the default record and -w /dev/null, then the same with
 (test/kafka/mock_cluster.c, built here; skipped without librdkafka-dev).
 Each --kafka adds one more Kafka run with those joy options (space
 separated, e.g. --kafka "kafka_compression=lz4"); without any, the Kafka
-run uses joy's defaults.
+run uses joy's defaults.  Each --ipfix adds an IPFIX run besides the
+default one (e.g. --ipfix ipfix_mtu=1500: Ethernet-sized messages; on
+loopback joy fills the path MTU, 64 KiB).
 
 The mock cluster is a separate process (its brokers' CPU is not joy's);
 what joy is billed for is its own thread, librdkafka's threads and the
@@ -18,11 +20,16 @@ kernel's work in joy's system calls, which on loopback includes the
 receiving side of TCP.  The modes alternate, run after run, so that a
 change in the machine's load touches all of them alike; the report gives
 the median and the minimum CPU time (user + sys) of each, its split, the
-minor page faults, and the load average before and after.
+minor page faults, and the load average before and after.  With Kafka,
+it also runs bench/kafka_floor.c on the same records: the CPU librdkafka
+alone needs to produce them (one message per record, keyed by
+community_id, joy's settings), a floor no caller can go under; its
+percentage is of the file run.
 Interpreter: any Python 3 (standard library only).
 """
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -77,6 +84,11 @@ def main():
     ap.add_argument("--joy", default=os.path.join(ROOT, "joy"))
     ap.add_argument("--kafka", action="append", default=[],
                     help="joy options for one more Kafka run (repeatable)")
+    ap.add_argument("--floor", action="append", default=[],
+                    help="librdkafka properties for one more kafka_floor run (repeatable), "
+                         "e.g. compression.codec=none")
+    ap.add_argument("--ipfix", action="append", default=[],
+                    help="joy options for one more IPFIX run (repeatable), e.g. ipfix_mtu=1500")
     a = ap.parse_args()
     pcap = a.pcap or next((p for p in (os.path.join(ROOT, "..", "shared", "bench", "mix.pcap"),
                                        os.path.join(HERE, "mix.pcap")) if os.path.exists(p)), None)
@@ -84,9 +96,12 @@ def main():
         sys.exit("bench: give --pcap FILE")
     modes = [("file", [])]
     port = discard_udp()
-    modes.append(("ipfix", ["-w", "ipfix://127.0.0.1:%d" % port]))
+    for opts in [""] + a.ipfix:
+        modes.append(("ipfix " + opts if opts else "ipfix",
+                      ["-w", "ipfix://127.0.0.1:%d" % port] + opts.split()))
     tmp = tempfile.mkdtemp(prefix="joy-bench-")
     mock = None
+    floors = []
     exe = os.path.join(tmp, "mock_cluster")
     if subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "test/kafka/mock_cluster.c"),
                        "-lrdkafka"], stderr=subprocess.DEVNULL).returncode == 0 and \
@@ -98,6 +113,16 @@ def main():
         url = ["-w", "kafka://%s/joy.bench" % boot]
         for opts in a.kafka or [""]:
             modes.append(("kafka " + opts if opts else "kafka", url + opts.split()))
+        # librdkafka's own floor: the same records, produced by a program
+        # that does nothing else (bench/kafka_floor.c)
+        floor = os.path.join(tmp, "kafka_floor")
+        recs = os.path.join(tmp, "records.json")
+        if subprocess.run(["cc", "-O2", "-o", floor, os.path.join(HERE, "kafka_floor.c"),
+                           "-lrdkafka"], stderr=subprocess.DEVNULL).returncode == 0 and \
+                subprocess.run([a.joy, "-r", pcap, "-w", recs, "progress=0"]).returncode == 0:
+            floors = [("zstd", [])] + [(o, o.split()) for o in a.floor]
+        else:
+            floors = []
     else:
         print("bench: no Kafka (librdkafka-dev or a Kafka build of joy): kafka mode skipped")
     load0 = os.getloadavg()[0]
@@ -105,10 +130,17 @@ def main():
     for _ in range(a.runs):
         for m, extra in modes:
             runs[m].append(timed([a.joy, "-r", pcap, "-w", os.devnull, "progress=0"] + extra))
+    floor_runs = {f: [] for f, _ in floors}
+    for _ in range(a.runs):
+        for f, props in floors:
+            out = subprocess.run([floor, boot, "joy.floor", recs] + props, stdout=subprocess.PIPE,
+                                 text=True, check=True).stdout.split()
+            floor_runs[f].append((float(out[out.index("user") + 1]), float(out[out.index("sys") + 1])))
     load1 = os.getloadavg()[0]
     if mock:
         mock.stdin.close()
         mock.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
     print("CPU: %s (%d online); capture %s; %d runs alternating; load average %.2f before, "
           "%.2f after" % (cpu_model(), os.cpu_count() or 0, pcap, a.runs, load0, load1))
     print("  %-40s %8s %7s %8s %7s %7s %7s %9s" % ("mode", "median", "", "min", "", "user",
@@ -123,6 +155,14 @@ def main():
             100.0 * (lo - base_min) / base_min if base_min else 0,
             statistics.median(r[1] for r in runs[m]), statistics.median(r[2] for r in runs[m]),
             statistics.median(r[3] for r in runs[m])))
+    for f, _ in floors:
+        t = [u + s for u, s in floor_runs[f]]
+        med = statistics.median(t)
+        print("  %-40s %7.3fs %+6.1f%% %7.3fs %+6.1f%% %6.3fs %6.3fs" % (
+            "librdkafka alone (kafka_floor, %s)" % f, med, 100.0 * med / base if base else 0,
+            min(t), 100.0 * min(t) / base_min if base_min else 0,
+            statistics.median(u for u, _ in floor_runs[f]),
+            statistics.median(s for _, s in floor_runs[f])))
 
 
 if __name__ == "__main__":

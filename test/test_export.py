@@ -3,7 +3,9 @@
 
   - the metadata line: "options" object, metadata=0, several -w at once
   - IPFIX: joy -> joy round trips over UDP, TCP and from a capture of the
-    export (every field the eta profile carries); nfcapd/nfdump decode
+    export (every field the eta profile carries); UDP messages fill the path
+    MTU (loopback 65536, a namespace's loopback set to 9000) or ipfix_mtu /
+    ?mtu=, never more, and the datagrams read back give every record; nfcapd/nfdump decode
     joy's export with tshark's packets and IP bytes per conversation;
     tshark's cflow dissector reads it without errors; softflowd's IPFIX
     (biflows) and NetFlow v9 to joy's collector and to nfcapd give the same
@@ -141,7 +143,8 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         caps = [SAMPLE] + sorted(os.path.join(tmp, n) for n in os.listdir(tmp)
                                  if n.endswith(".pcap") and os.path.getsize(os.path.join(tmp, n)) < 2e6)
-        for fn in (metadata_cases, ipfix_roundtrips, ipfix_capture_and_hostile, nfcapd_cases,
+        for fn in (metadata_cases, ipfix_roundtrips, ipfix_udp_sizes, ipfix_capture_and_hostile,
+                   nfcapd_cases,
                    tshark_cases, softflowd_cases, stream_cases, threads_cases):
             try:
                 fn(tmp, caps)
@@ -224,6 +227,93 @@ def ipfix_roundtrips(tmp, caps):
     ref = load(joy("-r", SAMPLE, "-w", os.path.join(tmp, "k.json")) and os.path.join(tmp, "k.json"))[1]
     check("Joy's ipfix_export_* keys export to the collector",
           p.returncode == 0 and len(load(out)[1]) == len(ref), p.stderr)
+
+
+UDP_SIZES = r"""
+import json, socket, subprocess, sys, threading
+joy, cap, mtu, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+if mtu != "-":
+    subprocess.run(["ip", "link", "set", "lo", "up", "mtu", mtu], check=True)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.bind(("127.0.0.1", 0))
+s.settimeout(1.0)
+got = []
+def rx():
+    while True:
+        try:
+            got.append(s.recv(70000).hex())
+        except socket.timeout:
+            return
+t = threading.Thread(target=rx)
+t.start()
+url = "ipfix://127.0.0.1:%d" % s.getsockname()[1]
+if extra and extra[0].startswith("?"):
+    url, extra = url + extra[0], extra[1:]
+p = subprocess.run([joy, "-r", cap, "-w", "/dev/null", "-w", url] + extra, stderr=subprocess.PIPE)
+t.join()
+print(json.dumps({"rc": p.returncode, "err": p.stderr.decode()[-300:], "dgrams": got}))
+"""
+
+
+def udp_export(tmp, cap, mtu="-", *extra, netns=False):
+    """joy -r cap -w ipfix://127.0.0.1:P [extra]: (exit status, stderr, the datagrams)."""
+    cmd = [sys.executable, "-c", UDP_SIZES, JOY, cap, mtu] + list(extra)
+    if netns:
+        cmd = ["unshare", "-n"] + cmd
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if p.returncode != 0:
+        return None, p.stderr.decode()[-300:], []
+    r = json.loads(p.stdout)
+    return r["rc"], r["err"], [bytes.fromhex(d) for d in r["dgrams"]]
+
+
+def ipfix_udp_sizes(tmp, caps):
+    """UDP messages fill the path MTU and never exceed it; read back, the
+    datagrams give every record (joy's collector from a capture of them)."""
+    # 3000 one-packet UDP flows: about 180 KB of IPFIX records
+    cap = os.path.join(tmp, "many-flows.pcap")
+    out = [struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 101)]
+    for i in range(3000):
+        udp = struct.pack(">HHHH", 1024 + i, 53, 8 + 4, 0) + b"flow"
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                         bytes([10, 0, i >> 8, i & 255]), b"\x0a\x09\x09\x09") + udp
+        out.append(struct.pack("<IIII", 1700000000, i, len(ip), len(ip)) + ip)
+    with open(cap, "wb") as f:
+        f.write(b"".join(out))
+    ref = os.path.join(tmp, "sizes-ref.json")
+    joy("-r", cap, "-w", ref)
+    want = sorted(key5(r) for r in load(ref)[1])
+
+    def records_of(dgrams, name):
+        pc = os.path.join(tmp, name + ".pcap")
+        pcap_of_udp(pc, dgrams, 4739)
+        out = os.path.join(tmp, name + ".json")
+        joy("-r", pc, "-w", out, "ipfix_collect_port=4739")
+        return sorted(key5(r) for r in load(out)[1])
+
+    def well_formed(dgrams):
+        return all(len(d) >= 16 and d[:2] == b"\0\x0a" and struct.unpack(">H", d[2:4])[0] == len(d)
+                   for d in dgrams)
+
+    cases = [("loopback's path MTU (65536)", "-", (), 60000, 65507, False),
+             ("ipfix_mtu=1500", "-", ("ipfix_mtu=1500",), 1400, 1472, False),
+             ("?mtu=1500", "-", ("?mtu=1500",), 1400, 1472, False)]
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+        cases.append(("a namespace whose loopback has MTU 9000", "9000", (), 8900, 9000 - 28, True))
+    else:
+        skip("IPFIX path MTU in a namespace", "needs root, unshare and ip")
+    for name, mtu, extra, lo, hi, ns in cases:
+        rc, err, dgrams = udp_export(tmp, cap, mtu, *extra, netns=ns)
+        sizes = [len(d) for d in dgrams]
+        got = records_of(dgrams, "sizes%d" % len(sizes))
+        check("IPFIX/UDP, %s: %d datagrams filled to %d-%d bytes (largest %d), every record read "
+              "back (%d)" % (name, len(sizes), lo, hi, max(sizes or [0]), len(want)),
+              rc == 0 and sizes and lo < max(sizes) <= hi and well_formed(dgrams) and got == want,
+              (rc, err, sizes[:20], len(got), len(want)))
+    rc, err, dgrams = udp_export(tmp, cap, "-", "?mtu=100")
+    check("IPFIX/UDP ?mtu=100: refused with a clear message",
+          rc not in (0, None) and "mtu=100" in err and not dgrams, (rc, err))
 
 
 def ipfix_capture_and_hostile(tmp, caps):

@@ -139,6 +139,7 @@ int export_setup_read(const struct joy_config *cfg, struct export_setup *e, char
     o->ipfix_profile = o_tmpl;
     o->ipfix_refresh = (unsigned)get_num(cfg, "ipfix_template_refresh");
     o->ipfix_local_port = (unsigned)ipfix_port;
+    o->ipfix_mtu = (unsigned)get_num(cfg, "ipfix_mtu");
     e->metadata = get_num(cfg, "metadata") != 0;
     free(output), free(outputs), free(on_full), free(spill), free(acks), free(comp), free(props);
     free(tmpl), free(host);

@@ -67,6 +67,9 @@ static const struct joy_option core_options[] = {
      "IPFIX feature profile: simple (IANA elements), idp, splt, eta (Cisco ETA PEN 9: SPLT, byte_dist, IDP)"},
     {"ipfix_template_refresh", OPT_UINT, CORE(ipfix_template_refresh), 1, 86400, "60", "SECONDS",
      "IPFIX over UDP: send the templates again after this many seconds (and every 1000 messages)"},
+    {"ipfix_mtu", OPT_UINT, CORE(ipfix_mtu), 0, 65535, "0", "BYTES",
+     "IPFIX over UDP: the largest IP packet a message may fill (0: the path MTU the kernel "
+     "knows for the collector, e.g. 1500 on Ethernet, 65536 on loopback; 1428 if it knows none)"},
     {"ipfix_collect_port", OPT_UINT, CORE(ipfix_collect_port), 0, 65535, "0", "PORT",
      "collect IPFIX / NetFlow v9 / v5: from UDP payloads to this port in the capture (-r), "
      "or with ipfix_collect_online=1 from a socket"},

@@ -71,6 +71,7 @@ struct joy_config {
     uint64_t ipfix_export_remote_port;
     char *ipfix_export_template;
     uint64_t ipfix_template_refresh;
+    uint64_t ipfix_mtu;
     uint64_t ipfix_collect_port;
     bool ipfix_collect_online;
     uint64_t nfv9_port;

@@ -141,8 +141,17 @@ static int apply_query(char *q, struct sink_opts *opt, char *err, size_t errlen)
             opt->spill_path = v;
         } else if (strcmp(kv, "profile") == 0 && *v) {
             opt->ipfix_profile = v;
+        } else if (strcmp(kv, "mtu") == 0) {
+            char *end;
+            unsigned long n = strtoul(v, &end, 10);
+            if (!*v || *end || (n != 0 && n < 576) || n > 65535) {
+                snprintf(err, errlen, "mtu=%s: give 576-65535 bytes, or 0 for the path MTU", v);
+                return -1;
+            }
+            opt->ipfix_mtu = (unsigned)n;
         } else {
-            snprintf(err, errlen, "unknown URL parameter '%s' (on_full, queue, spill, profile)", kv);
+            snprintf(err, errlen, "unknown URL parameter '%s' (on_full, queue, spill, profile, mtu)",
+                     kv);
             return -1;
         }
     }

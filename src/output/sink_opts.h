@@ -2,7 +2,7 @@
  * sink_opts.h - settings of the network sinks (Kafka, IPFIX, TCP/Unix
  * streams), filled by the caller from joy's options (doc/joy.1) and
  * overridden per target by a URL query (?on_full=drop&queue=N&spill=PATH,
- * ?profile=eta for IPFIX).  The file sinks use gzip_level only.
+ * ?profile=eta&mtu=1500 for IPFIX).  The file sinks use gzip_level only.
  */
 #ifndef JOY_SINK_OPTS_H
 #define JOY_SINK_OPTS_H
@@ -28,6 +28,7 @@ struct sink_opts {
     const char *ipfix_profile;       /* simple|idp|splt|eta|a+b */
     unsigned ipfix_refresh;          /* seconds between template refreshes (UDP) */
     unsigned ipfix_local_port;       /* bind the UDP socket to this port (0: any) */
+    unsigned ipfix_mtu;              /* UDP: largest IP packet of a message (0: path MTU) */
 };
 
 /* "block", "spill", "drop"; -1 if none of them. */
