@@ -1,11 +1,14 @@
 /*
  * fuzz_decode.c - link, IP and transport decoding of one frame, and the
  * tunnel decapsulation path (decode_tunnel, up to TUNNEL_MAX_DEPTH layers,
- * as the meter does with tunnels=8), and decode_packet_ip() against it.  The first byte picks the link type;
+ * as the meter does with tunnels=8), and decode_packet_ip() and
+ * joy_flow_hash()'s straight read of Ethernet IPv4 against it.  The first byte picks the link type;
  * every pointer decode_packet() or decode_tunnel() returns must lie inside
  * the frame, and every captured length must fit in it.
  */
 #include "packet.h"
+
+#include <joy/joy.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,6 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st == DECODE_OK && (a.ipver != p.ipver || a.proto != p.proto ||
                             memcmp(&a.src, &p.src, sizeof a.src) != 0 ||
                             memcmp(&a.dst, &p.dst, sizeof a.dst) != 0))
+        abort();
+    /* joy_flow_hash's straight read of Ethernet IPv4: the same status and
+     * value as hashing the decoded packet */
+    uint32_t fh = 0;
+    int hr = joy_flow_hash(dlt, frame, (uint32_t)size, (uint32_t)size, JOY_HASH_ADDRS, &fh);
+    if ((hr == JOY_OK) != (st == DECODE_OK) ||
+        (st == DECODE_OK && fh != packet_flow_hash(&a, JOY_HASH_ADDRS)))
         abort();
     if (st == DECODE_OK) {
         inside(frame, size, p.ip, p.ip_cap);

@@ -73,13 +73,18 @@ def skip(name, why):
 SUMMARY = re.compile(r"joy: (\d+) packets, (\d+) records; skipped: .*")
 
 
-def run_joy(joy, inp, out, opts, timeout=600, reader_meters=None, chunks=None):
+def run_joy(joy, inp, out, opts, timeout=600, reader_meters=None, chunks=None, backlog=None):
     """reader_meters: JOY_READER_METERS (1: the reader meters worker 0's share
     itself, 0: a reader that only dispatches; None: joy picks by the CPUs);
-    chunks: JOY_CHUNKS, the size of the reader's chunk pool (default 32)"""
+    chunks: JOY_CHUNKS, the size of the reader's chunk pool (default 32);
+    backlog: JOY_BACKLOG_MAX (reader_assign's threshold, default 8192; with
+    the reader metering and small captures a low one makes the host-pair
+    buckets go to both meters and change hands after idling)"""
     env = dict(os.environ)
-    env.pop("JOY_READER_METERS", None)
-    env.pop("JOY_CHUNKS", None)
+    for k in ("JOY_READER_METERS", "JOY_CHUNKS", "JOY_BACKLOG_MAX"):
+        env.pop(k, None)
+    if backlog is not None:
+        env["JOY_BACKLOG_MAX"] = str(backlog)
     if reader_meters is not None:
         env["JOY_READER_METERS"] = str(reader_meters)
     if chunks is not None:
@@ -208,11 +213,13 @@ def offline(tmp):
     for cap, opts in caps_opts:
         name = "%s %s" % (os.path.basename(cap), "full" if opts == FULL else " ".join(opts) or "default")
         ref = run_joy(JOY, cap, os.path.join(tmp, "r1.json"), opts + ["threads=1"])
-        # gzip with the reader metering a share itself, plain with a reader
-        # that only dispatches (doc/internals/threads.md): both on every capture
+        # gzip with the reader metering a share itself (a low JOY_BACKLOG_MAX:
+        # both meters get host pairs, and they change hands after idling),
+        # plain with a reader that only dispatches (doc/internals/threads.md):
+        # both on every capture
         for t, ext, rm in ((2, ".json.gz", 1), (4, ".json.gz", 1), (2, ".json", 0), (4, ".json", 0)):
             got = run_joy(JOY, cap, os.path.join(tmp, "r%d%s" % (t, ext)), opts + ["threads=%d" % t],
-                          reader_meters=rm)
+                          reader_meters=rm, backlog=256 if rm else None)
             what = "%s threads=%d %s%s" % (name, t, ext, " reader meters" if rm else "")
             if got[0] != ref[0]:
                 bad(what, "exit status %d, threads=1: %d" % (got[0], ref[0]))
@@ -234,19 +241,29 @@ def offline(tmp):
     cap = os.path.join(tmp, "synth_big.pcap")
     synth_pcap(cap, 3, 40000)
     ref = run_joy(JOY, cap, os.path.join(tmp, "r1.json"), FULL + ["threads=1"])
-    waits = 0
+    waits = moved = 0
     for t, rm in ((2, 1), (2, 0), (4, 1), (4, 0)):
         got = run_joy(JOY, cap, os.path.join(tmp, "c.json"), FULL + ["-vv", "threads=%d" % t],
-                      reader_meters=rm, chunks=2)
+                      reader_meters=rm, chunks=2, backlog=256 if rm else None)
         what = "synth_big threads=%d JOY_READER_METERS=%d JOY_CHUNKS=2" % (t, rm)
         m = re.search(r"chunks: (\d+) of 2 in use at most, (\d+) waits", got[3])
+        mv = re.search(r"host-pair buckets: \d+ given a worker, \d+ chosen again after idling, "
+                       r"(\d+) of them moved", got[3])
         if got[0] != ref[0] or records(got[1]) != records(ref[1]):
             bad(what, "records differ from threads=1")
-        elif not m:
-            bad(what, "no chunk statistics: %s" % got[3][-300:])
+        elif not m or not mv:
+            bad(what, "no chunk or bucket statistics: %s" % got[3][-300:])
         else:
             waits += int(m.group(2))
+            moved += int(mv.group(1))
             ok(what)
+    # host pairs idle past the timeouts came back on another meter, and the
+    # records are still those of threads=1
+    if moved:
+        ok("idle host pairs moved to another worker (%d times in 4 runs)" % moved)
+        print("host-pair buckets moved after idling: %d times in 4 runs" % moved)
+    else:
+        bad("idle host pairs", "no bucket changed worker after idling")
     if waits:
         ok("chunk pool of 2: %d waits for a chunk" % waits)
         print("chunk pool of 2: the reader waited %d times in 4 runs" % waits)

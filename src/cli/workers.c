@@ -70,8 +70,9 @@ enum {
     CHUNKS = 32,                /* ... in a pool of this many (shared by all workers; the
                                  * tests set 2..CHUNKS with JOY_CHUNKS) */
     BATCH_CHUNKS = 16,          /* chunks one batch may refer to */
-    READER_SHARE = 704          /* the reader's own meter (ws->inl): its share of the hash
-                                 * space, in 1/1024 of a worker's (see reader_pick) */
+    OWNER_SLOTS = 1 << 14,      /* address-pair hash buckets, each given to one meter */
+    BACKLOG_MAX = 4 * BATCH_PKTS /* a worker with this many packets waiting gets no new
+                                 * bucket while the reader meters (see reader_assign) */
 };
 
 struct pdesc {
@@ -211,6 +212,8 @@ struct workers {
     pthread_t writer;
     bool writer_started;
     uint64_t reader_cpu_ns, writer_cpu_ns;   /* CPU time of the threads (-vv) */
+    uint64_t backlog_max;            /* reader_assign(): BACKLOG_MAX, or JOY_BACKLOG_MAX */
+    uint64_t buckets_new, buckets_again, buckets_moved;  /* reader_assign()'s choices (-vv) */
     pthread_mutex_t mu;
     pthread_cond_t q_cond;
     struct obuf *q_head, *q_tail;
@@ -268,6 +271,8 @@ static struct obuf *take_free_buf(struct worker *w)
 {
     struct workers *ws = w->ws;
     pthread_mutex_lock(&ws->mu);
+    if (!w->free_bufs)
+        pthread_cond_signal(&ws->q_cond);           /* whatever is queued: write it */
     while (!w->free_bufs)
         pthread_cond_wait(&w->free_cond, &ws->mu);   /* the writer is behind: wait */
     struct obuf *b = w->free_bufs;
@@ -277,15 +282,26 @@ static struct obuf *take_free_buf(struct worker *w)
     return b;
 }
 
+/*
+ * Queue a block for the writer.  Reading files, the writer is woken only
+ * when a second block waits (or a worker needs a buffer back, a control
+ * operation is posted or passed, a worker ends: each of those signals it
+ * too), so that it writes two blocks per wake-up: every wake-up of a third
+ * thread on two cores preempts a busy one (mix.pcap, full option set: 520
+ * blocks, about 750 involuntary context switches per run before).  Live, every
+ * block wakes it: records reach the output promptly.
+ */
 static void queue_buf(struct workers *ws, struct obuf *b)
 {
     pthread_mutex_lock(&ws->mu);
+    bool second = ws->q_head != NULL;
     if (ws->q_tail)
         ws->q_tail->next = b;
     else
         ws->q_head = b;
     ws->q_tail = b;
-    pthread_cond_signal(&ws->q_cond);
+    if (second || ws->live)
+        pthread_cond_signal(&ws->q_cond);
     pthread_mutex_unlock(&ws->mu);
 }
 
@@ -737,6 +753,15 @@ static void *afpacket_worker_main(void *arg)
 struct reader {
     struct workers *ws;
     struct batch *cur[WORKERS_MAX];
+    uint64_t handed[WORKERS_MAX];    /* packets given to each worker's batches */
+    /* bucket -> its worker + 1 (low 8 bits; 0: not seen yet) and, above,
+     * the clock's second at its last packet (from base_s, rounded up;
+     * saturated: the bucket never changes worker again) */
+    uint32_t bucket[OWNER_SLOTS];
+    uint64_t base_s;                 /* the clock's second at the first IP packet */
+    bool based;
+    uint64_t idle_s;                 /* a bucket idle longer than this may change worker */
+    unsigned next;                   /* where the search for the least waiting starts */
     uint64_t clock;              /* what one meter's clock would be */
     uint64_t tick;               /* how often it changed: entries in ws->clock_log */
     bool epoch_warned;           /* a new clock epoch was announced */
@@ -856,20 +881,76 @@ static void ctl_tick(struct workers *ws, uint64_t t_ns)
     ws->rot_next = ws->rot_secs ? (t - t % ws->rot_secs + ws->rot_secs) * 1000000000u : 0;
 }
 
-/* The worker for an IP packet whose address-pair hash is h: h % n; when
- * the reader meters worker 0's share itself, worker 0 gets READER_SHARE/1024
- * of a worker's part of the hash space, as the reader also reads, parses
- * and hands on every packet (mix.pcap with the full option set: with
- * equal shares the reader used 0.44-0.48 s of CPU and the worker
- * 0.31-0.37 s; with 640/1024 0.41 s and 0.43 s, with 800/1024 0.40 s and
- * 0.35 s).  The split is fixed for the run, so every packet of a host pair
- * goes to the same meter. */
-static unsigned reader_pick(const struct workers *ws, uint32_t h)
+/*
+ * The worker for an IP packet at time ts whose address-pair hash is h.
+ * The hash space is cut into OWNER_SLOTS buckets; a bucket's packets all go
+ * to one worker while any meter could hold state from them, so every
+ * packet of a flow (both directions, every fragment) goes to the same
+ * meter, and the records are those of one meter whatever the choice.  A
+ * bucket chooses its worker at its first packet, and again after it has
+ * been idle longer than rd->idle_s: by then its owner's meter has expired
+ * every flow of it (inactive_timeout, which threads=1 applies at the same
+ * clock step) and every fragment entry is stale (60 s), so the next packet
+ * starts new flows wherever it goes.
+ *
+ * The choice balances the work as it happens: a bucket goes to the worker
+ * with the fewest packets waiting (handed over, not yet metered: its ring
+ * and the batch being filled); when the reader meters a share itself
+ * (ws->inl), it keeps the bucket unless some worker has fewer than
+ * BACKLOG_MAX waiting.  So a worker that runs ahead gets the next host
+ * pairs and one that falls behind gets none until it catches up, and
+ * neither the reader (on a full ring) nor a worker (on an empty one) waits
+ * for long, however unevenly the heavy host pairs would fall on a fixed
+ * split of the hash space (bench/NOTES.md).
+ */
+static unsigned reader_assign(struct reader *rd, uint32_t h, uint64_t ts)
 {
-    if (!ws->inl)
-        return h % ws->n;
-    uint64_t x = ((uint64_t)h * (READER_SHARE + (uint64_t)(ws->n - 1) * 1024)) >> 32;
-    return x < READER_SHARE ? 0 : 1 + (unsigned)((x - READER_SHARE) / 1024);
+    uint32_t *e = &rd->bucket[h & (OWNER_SLOTS - 1)];
+    uint64_t now = (ts > rd->clock ? ts : rd->clock) / 1000000000u;
+    if (!rd->based) {
+        rd->base_s = now;
+        rd->based = true;
+    }
+    /* seconds since base_s, rounded up (never less idle than it was);
+     * before base_s (a clock epoch that started earlier): 1, so no bucket
+     * looks idle */
+    uint64_t rel = now > rd->base_s ? now - rd->base_s + 1u : 1u;
+    uint32_t stamp = rel < 0xffffffu ? (uint32_t)rel : 0xffffffu, last = *e >> 8;
+    unsigned owner = *e & 0xffu;
+    if (stamp < last)
+        stamp = last;                        /* after a step back: keep the latest */
+    if (owner && (last == 0xffffffu || (uint64_t)last + rd->idle_s >= stamp)) {
+        *e = stamp << 8 | owner;
+        return owner - 1u;
+    }
+    struct workers *ws = rd->ws;
+    unsigned best = ws->n;
+    uint64_t best_wait = UINT64_MAX;
+    /* ties (an idle start, a light load) go round: the search starts one
+     * further each time */
+    for (unsigned k = 0; k < ws->n; k++) {
+        unsigned i = (rd->next + k) % ws->n;
+        if (&ws->w[i] == ws->inl)
+            continue;
+        uint64_t wait = rd->handed[i] - atomic_load_explicit(&ws->w[i].packets,
+                                                             memory_order_relaxed);
+        if (wait < best_wait) {
+            best_wait = wait;
+            best = i;
+        }
+    }
+    rd->next = (rd->next + 1) % ws->n;
+    if (ws->inl && (best == ws->n || best_wait >= ws->backlog_max))
+        best = (unsigned)(ws->inl - ws->w);
+    if (!owner) {
+        ws->buckets_new++;
+    } else {
+        ws->buckets_again++;
+        if (owner != best + 1u)
+            ws->buckets_moved++;
+    }
+    *e = stamp << 8 | (best + 1u);
+    return best;
 }
 
 /* A packet for worker i's batch: by pointer when it is in a chunk, else
@@ -909,6 +990,7 @@ static void reader_add(struct reader *rd, unsigned i, const struct source_packet
                                 .caplen = caplen, .wirelen = pkt->wirelen,
                                 .linktype = pkt->linktype};
     b->n++;
+    rd->handed[i]++;
 }
 
 /* A packet of the reader's own share (ws->inl): metered at once, while its
@@ -937,6 +1019,11 @@ static void reader_run(struct workers *ws)
     }
     rd->ws = ws;
     ws->rd = rd;
+    /* idle buckets may change worker: every flow expired (inactive_timeout)
+     * and every fragment entry stale (meter.c's FRAG_MAX_AGE, 60 s), with a
+     * second to spare for the rounding of reader_assign's seconds */
+    rd->idle_s = (ws->inactive_ns > 60000000000ull ? ws->inactive_ns : 60000000000ull) /
+                 1000000000u + 2u;
     struct joy_source *s = ws->source;
     struct source_packet pkt;
     enum source_result res;
@@ -966,7 +1053,7 @@ static void reader_run(struct workers *ws)
         uint32_t h = 0;
         bool ip = joy_flow_hash(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, JOY_HASH_ADDRS,
                                 &h) == JOY_OK;
-        unsigned i = ip ? reader_pick(ws, h) : 0;
+        unsigned i = ip ? reader_assign(rd, h, pkt.ts_ns) : 0;
         if (&ws->w[i] == ws->inl)
             reader_meter(rd, &pkt);
         else
@@ -1120,6 +1207,12 @@ struct workers *workers_new(const struct workers_opts *o, enum source_error *err
      * itself: the reader's work then shares a core with one meter instead
      * of taking turns with all of them.  JOY_READER_METERS=0 or 1 forces
      * the choice (the tests run both). */
+    /* reader_assign()'s threshold; the tests set a small one with
+     * JOY_BACKLOG_MAX so that buckets change hands often */
+    ws->backlog_max = BACKLOG_MAX;
+    const char *bm = getenv("JOY_BACKLOG_MAX");
+    if (bm && *bm)
+        ws->backlog_max = strtoull(bm, NULL, 10);
     if (!ws->afpacket && !ws->live && ws->n > 1) {
         const char *e = getenv("JOY_READER_METERS");
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1266,6 +1359,11 @@ enum source_error workers_run(struct workers *ws)
     if (ws->pool.mem)
         wlog(ws, SOURCE_DEBUG, "chunks: %u of %u in use at most, %u waits for one",
              ws->pool.peak, ws->pool.n, ws->pool.waits);
+    if (!ws->afpacket)
+        wlog(ws, SOURCE_DEBUG, "host-pair buckets: %llu given a worker, %llu chosen again after "
+             "idling, %llu of them moved to another worker",
+             (unsigned long long)ws->buckets_new, (unsigned long long)ws->buckets_again,
+             (unsigned long long)ws->buckets_moved);
     return worst;
 }
 

@@ -165,6 +165,11 @@ enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *dat
 enum decode_status decode_packet_ip(struct packet *pkt, int dlt, const uint8_t *data,
                                     uint32_t caplen, uint32_t wirelen);
 
+/* joy_flow_hash()'s value for a decoded packet (mode: JOY_HASH_ADDRS or
+ * JOY_HASH_5TUPLE; api.c).  joy_flow_hash() reads plain Ethernet IPv4
+ * without decoding; fuzz_decode checks it against this. */
+uint32_t packet_flow_hash(const struct packet *p, int mode);
+
 /* Decode from the IP header on (used by decode_packet and fuzz targets). */
 enum decode_status decode_ip(struct packet *pkt, const uint8_t *ip, uint32_t cap);
 
