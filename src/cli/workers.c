@@ -661,6 +661,18 @@ static void chunk_put(void *user, void *buf)
     chunk_release(&ws->pool, chunk_index(&ws->pool, buf));
 }
 
+/* Move a meter through the clock steps logged from tick up to target
+ * (every value one meter's clock took, in order): flows expire at the same
+ * steps as with one meter (which deadline a step passes first decides "i"
+ * or "a").  Returns target. */
+static inline uint64_t clock_catch_up(struct joy_meter *m, const uint64_t *log, uint64_t tick,
+                                      uint64_t target)
+{
+    for (; tick < target; tick++)
+        joy_meter_advance(m, log[tick % CLOCK_LOG]);
+    return tick;
+}
+
 static void *dispatch_worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -674,17 +686,12 @@ static void *dispatch_worker_main(void *arg)
             joy_meter_set_time_base(w->meter, b->time_base);
         for (uint32_t i = 0; i < b->n; i++) {
             const struct pdesc *d = &b->d[i];
-            /* every step one meter's clock took since this meter's last
-             * packet: flows expire at the same steps (which deadline a
-             * step passes first decides "i" or "a") */
-            for (; tick < d->tick; tick++)
-                joy_meter_advance(w->meter, log[tick % CLOCK_LOG]);
+            tick = clock_catch_up(w->meter, log, tick, d->tick);   /* since its last packet */
             joy_meter_packet(w->meter, d->linktype, d->data, d->caplen, d->wirelen, d->ts);
         }
         for (uint32_t k = 0; k < b->n_chunks; k++)
             chunk_release(&w->ws->pool, b->chunks[k]);
-        for (; tick < b->end_tick; tick++)
-            joy_meter_advance(w->meter, log[tick % CLOCK_LOG]);
+        tick = clock_catch_up(w->meter, log, tick, b->end_tick);
         atomic_store_explicit(&w->tick_done, tick, memory_order_release);
         bool end = b->end;
         uint64_t ctl = b->ctl;
@@ -773,9 +780,7 @@ struct reader {
  * worker does at the end of a batch. */
 static void inline_catch_up(struct reader *rd, struct worker *w)
 {
-    const uint64_t *log = rd->ws->clock_log;
-    for (; w->tick < rd->tick; w->tick++)
-        joy_meter_advance(w->meter, log[w->tick % CLOCK_LOG]);
+    w->tick = clock_catch_up(w->meter, rd->ws->clock_log, w->tick, rd->tick);
     atomic_store_explicit(&w->tick_done, w->tick, memory_order_release);
 }
 
@@ -1004,8 +1009,7 @@ static void reader_meter(struct reader *rd, const struct source_packet *pkt)
         rd->inl_time_base = pkt->time_base;
         rd->inl_based = true;
     }
-    for (; w->tick < rd->tick; w->tick++)
-        joy_meter_advance(w->meter, ws->clock_log[w->tick % CLOCK_LOG]);
+    w->tick = clock_catch_up(w->meter, ws->clock_log, w->tick, rd->tick);
     joy_meter_packet(w->meter, pkt->linktype, pkt->data, pkt->caplen, pkt->wirelen, pkt->ts_ns);
 }
 
