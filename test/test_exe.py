@@ -174,15 +174,22 @@ for i in range(20):
     time.sleep(0.1)
 """
 
+# argv: host, port[, source port]: the short-lived UDP senders get a source
+# port each (outside the ephemeral range), as two senders that drew the
+# same ephemeral port would make one flow of two processes
 SHORT_UDP = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if len(sys.argv) > 3:
+    s.bind(('0.0.0.0', int(sys.argv[3])))
 s.sendto(b'once', (sys.argv[1], int(sys.argv[2])))
 """
 
 SHORT_UDP_CONN = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if len(sys.argv) > 3:
+    s.bind(('0.0.0.0', int(sys.argv[3])))
 s.connect((sys.argv[1], int(sys.argv[2])))
 s.send(b'once')
 """
@@ -354,6 +361,8 @@ def run(tmp):
             with open(CG_MNT + CG_NAME + "/cgroup.procs", "w") as f:
                 f.write("%d" % os.getpid())
 
+    sports = iter(range(21000, 22000))     # a source port per short-lived UDP sender
+
     def shorts(phase):
         for i in range(N_SHORT):
             for kind, args in (
@@ -361,9 +370,10 @@ def run(tmp):
                                       "http://10.77.0.2:8080/")),
                     ("short-curl-6", ("curl", "-s", "-6", "-o", "/dev/null",
                                       "http://[fd77::2]:8080/")),
-                    ("short-udp", (sys.executable, "-c", SHORT_UDP, "10.77.0.2", "9999")),
+                    ("short-udp", (sys.executable, "-c", SHORT_UDP, "10.77.0.2", "9999",
+                                   str(next(sports)))),
                     ("short-udp-conn", (sys.executable, "-c", SHORT_UDP_CONN, "10.77.0.2",
-                                        "9999"))):
+                                        "9999", str(next(sports))))):
                 t0 = time.time()
                 p = inns(NC, *args, stdout=dev, stderr=dev, preexec_fn=into_cg)
                 note(p, kind, curl if args[0] == "curl" else py, t0)
