@@ -311,9 +311,10 @@ def ipfix_udp_sizes(tmp, caps):
               "back (%d)" % (name, len(sizes), lo, hi, max(sizes or [0]), len(want)),
               rc == 0 and sizes and lo < max(sizes) <= hi and well_formed(dgrams) and got == want,
               (rc, err, sizes[:20], len(got), len(want)))
-    rc, err, dgrams = udp_export(tmp, cap, "-", "?mtu=100")
-    check("IPFIX/UDP ?mtu=100: refused with a clear message",
-          rc not in (0, None) and "mtu=100" in err and not dgrams, (rc, err))
+    for bad in ("?mtu=100", "ipfix_mtu=100"):
+        rc, err, dgrams = udp_export(tmp, cap, "-", bad)
+        check("IPFIX/UDP %s: refused with a clear message" % bad,
+              rc not in (0, None) and "mtu=100: give 576-65535" in err and not dgrams, (rc, err))
 
 
 def ipfix_capture_and_hostile(tmp, caps):

@@ -188,21 +188,14 @@ int joy_flow_hash(int linktype, const uint8_t *data, uint32_t caplen, uint32_t w
         return JOY_ERR_INVALID;
     *hash = 0;
     /* A dispatcher calls this for every packet.  Plain Ethernet IPv4 is
-     * read straight from the bytes, under exactly the conditions of
-     * decode_packet_ip()'s own straight read (so the same status and the
-     * same addresses), without filling a struct packet; fuzz_decode checks
-     * the two against each other. */
-    if (mode == JOY_HASH_ADDRS && linktype == 1 && caplen >= 14 + 40 && data[12] == 0x08 &&
-        data[13] == 0x00 && data[14] >> 4 == 4) {
-        const uint8_t *ip = data + 14;
-        uint32_t ihl = (uint32_t)(ip[0] & 15) * 4, total = (uint32_t)(ip[2] << 8 | ip[3]);
-        if (total == 0)
-            total = caplen - 14;
-        if (ihl >= 20 && total >= ihl) {
-            uint64_t pair = load64(ip + 12);     /* source, destination */
-            *hash = hash_endpoints(pair & 0xffffffff00000000ull, 0, 0, pair << 32, 0, 0, ip[9]);
-            return JOY_OK;
-        }
+     * read straight from the bytes (eth_plain_ipv4: the frames
+     * decode_packet_ip() also reads straight), without filling a struct
+     * packet; fuzz_decode checks the two against each other. */
+    const uint8_t *ip;
+    if (mode == JOY_HASH_ADDRS && (ip = eth_plain_ipv4(linktype, data, caplen))) {
+        uint64_t pair = load64(ip + 12);     /* source, destination */
+        *hash = hash_endpoints(pair & 0xffffffff00000000ull, 0, 0, pair << 32, 0, 0, ip[9]);
+        return JOY_OK;
     }
     struct packet p;
     /* the address pair needs no transport header: the cheaper walk, the

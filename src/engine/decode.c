@@ -691,31 +691,25 @@ enum decode_status decode_packet_ip(struct packet *pkt, int dlt, const uint8_t *
     packet_init(pkt, dlt, caplen, wirelen, 0);
     pkt->ip_only = true;
     /* The common frames straight: Ethernet II without tags, then an IPv4
-     * header whose lengths are consistent or an IPv6 header with no
-     * extension; the status is then DECODE_OK in decode_ipv4/6 too.  Any
-     * other frame takes the full walk below. */
-    if (dlt == 1 && caplen >= 14 + 40) {
-        uint16_t type = (uint16_t)(data[12] << 8 | data[13]);
-        const uint8_t *ip = data + 14;
-        uint32_t cap = caplen - 14;
-        if (type == ETH_IPV4 && ip[0] >> 4 == 4) {
-            uint32_t ihl = (uint32_t)(ip[0] & 15) * 4, total = (uint32_t)(ip[2] << 8 | ip[3]);
-            if (total == 0)
-                total = cap;
-            if (ihl >= 20 && total >= ihl) {
-                pkt->ipver = 4;
-                pkt->proto = ip[9];
-                memcpy(pkt->src.b, ip + 12, 4);
-                memcpy(pkt->dst.b, ip + 16, 4);
-                return DECODE_OK;
-            }
-        } else if (type == ETH_IPV6 && ip[0] >> 4 == 6 && !ipv6_ext(ip[6])) {
-            pkt->ipver = 6;
-            pkt->proto = ip[6];
-            memcpy(pkt->src.b, ip + 8, 16);
-            memcpy(pkt->dst.b, ip + 24, 16);
-            return DECODE_OK;
-        }
+     * header whose lengths are consistent (eth_plain_ipv4, packet.h) or an
+     * IPv6 header with no extension; the status is then DECODE_OK in
+     * decode_ipv4/6 too.  Any other frame takes the full walk below. */
+    const uint8_t *ip = eth_plain_ipv4(dlt, data, caplen);
+    if (ip) {
+        pkt->ipver = 4;
+        pkt->proto = ip[9];
+        memcpy(pkt->src.b, ip + 12, 4);
+        memcpy(pkt->dst.b, ip + 16, 4);
+        return DECODE_OK;
+    }
+    ip = data + 14;
+    if (dlt == 1 && caplen >= 14 + 40 && (uint16_t)(data[12] << 8 | data[13]) == ETH_IPV6 &&
+        ip[0] >> 4 == 6 && !ipv6_ext(ip[6])) {
+        pkt->ipver = 6;
+        pkt->proto = ip[6];
+        memcpy(pkt->src.b, ip + 8, 16);
+        memcpy(pkt->dst.b, ip + 24, 16);
+        return DECODE_OK;
     }
     struct cursor c;
     cur_init(&c, data, caplen);

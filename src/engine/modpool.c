@@ -37,14 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MODPOOL_BYPASS 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MODPOOL_BYPASS 1
-#endif
-#endif
-
 #define MODPOOL_HDR 16                /* header bytes; keeps 16-byte alignment */
 #define MODPOOL_MAX 4096              /* largest class, header included */
 #define MODPOOL_CLASSES 73            /* 1..16 (32-byte steps), 17..72 (64-byte steps) */

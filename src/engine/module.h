@@ -145,6 +145,13 @@ static inline void module_note(void **state)
  * A state made this way takes `.free_state = module_free` (or calls it
  * from its own free_state).
  */
+#if defined(__SANITIZE_ADDRESS__)
+#define MODPOOL_BYPASS 1                 /* AddressSanitizer: malloc() and free() */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MODPOOL_BYPASS 1
+#endif
+#endif
 void *module_calloc(const struct module_env *env, size_t size);
 void *module_malloc(const struct module_env *env, size_t size);
 void *module_realloc(const struct module_env *env, void *ptr, size_t size);

@@ -165,6 +165,24 @@ enum decode_status decode_packet(struct packet *pkt, int dlt, const uint8_t *dat
 enum decode_status decode_packet_ip(struct packet *pkt, int dlt, const uint8_t *data,
                                     uint32_t caplen, uint32_t wirelen);
 
+/*
+ * The IPv4 header of a plain Ethernet II frame (no tag, at least 40 bytes
+ * after the Ethernet header) whose IPv4 lengths are consistent, else
+ * NULL: the frames that decode_packet_ip() reads straight from the bytes,
+ * always DECODE_OK (the full walk gives the same), and that
+ * joy_flow_hash() hashes without filling a struct packet.
+ */
+static inline const uint8_t *eth_plain_ipv4(int dlt, const uint8_t *data, uint32_t caplen)
+{
+    if (dlt != 1 || caplen < 14 + 40 || data[12] != 0x08 || data[13] != 0x00 || data[14] >> 4 != 4)
+        return NULL;
+    const uint8_t *ip = data + 14;
+    uint32_t ihl = (uint32_t)(ip[0] & 15) * 4, total = (uint32_t)(ip[2] << 8 | ip[3]);
+    if (total == 0)
+        total = caplen - 14;
+    return ihl >= 20 && total >= ihl ? ip : NULL;
+}
+
 /* joy_flow_hash()'s value for a decoded packet (mode: JOY_HASH_ADDRS or
  * JOY_HASH_5TUPLE; api.c).  joy_flow_hash() reads plain Ethernet IPv4
  * without decoding; fuzz_decode checks it against this. */

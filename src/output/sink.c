@@ -144,11 +144,11 @@ static int apply_query(char *q, struct sink_opts *opt, char *err, size_t errlen)
         } else if (strcmp(kv, "mtu") == 0) {
             char *end;
             unsigned long n = strtoul(v, &end, 10);
-            if (!*v || *end || (n != 0 && n < 576) || n > 65535) {
-                snprintf(err, errlen, "mtu=%s: give 576-65535 bytes, or 0 for the path MTU", v);
+            if (!*v || *end || n > 65535) {
+                snprintf(err, errlen, "mtu=%s: give a number of bytes", v);
                 return -1;
             }
-            opt->ipfix_mtu = (unsigned)n;
+            opt->ipfix_mtu = (unsigned)n;    /* its range: sink_ipfix.c */
         } else {
             snprintf(err, errlen, "unknown URL parameter '%s' (on_full, queue, spill, profile, mtu)",
                      kv);

@@ -145,7 +145,8 @@ static int open_udp(struct ipfix_sink *t, const char *hostport)
  * smaller than the path allows: on loopback one 64 KiB message replaces
  * some 45 of 1400 bytes, and the kernel's cost is per datagram.  If the
  * kernel knows no path MTU: 1428 (a 1400-byte message, what joy always
- * sent before).  At most 65507, UDP's limit over IPv4.
+ * sent before).  At most 65507, UDP's limit over IPv4.  mtu is 576 at
+ * least (ipfix_open_mode), so the message is too.
  */
 static size_t udp_message_max(int fd, unsigned mtu)
 {
@@ -159,11 +160,8 @@ static size_t udp_message_max(int fd, unsigned mtu)
                    : getsockopt(fd, IPPROTO_IP, IP_MTU, &m, &ml);
         mtu = r == 0 && m >= 576 ? (unsigned)m : 1428;
     }
-    size_t hdr = (v6 ? 40u : 20u) + 8u;
-    size_t n = mtu > hdr ? mtu - hdr : 0;
-    if (n > 65507)
-        n = 65507;
-    return n < 512 ? 512 : n;
+    size_t n = mtu - (v6 ? 40u : 20u) - 8u;
+    return n < 65507 ? n : 65507;
 }
 
 static int ipfix_open_mode(struct joy_sink *s, int fd, enum ipfix_mode mode)
@@ -176,33 +174,33 @@ static int ipfix_open_mode(struct joy_sink *s, int fd, enum ipfix_mode mode)
         errno = EINVAL;
         return sink_fail(s, "unknown IPFIX profile (simple, idp, splt, bd, eta, or a+b)");
     }
+    size_t budget = IPFIX_MAX_MESSAGE;
     if (mode == MODE_UDP) {
+        /* ipfix_mtu= and ?mtu= (sink.c) are checked here, in one place */
         unsigned mtu = s->opt.ipfix_mtu;
-        if (mtu && mtu < 576) {
+        if ((mtu && mtu < 576) || mtu > 65535) {
+            snprintf(t->msg, sizeof t->msg, "mtu=%u: give 576-65535 bytes, or 0 for the path MTU",
+                     mtu);
             errno = EINVAL;
-            return sink_fail(s, "ipfix_mtu: give 576-65535 bytes, or 0 for the path MTU");
+            return sink_fail(s, t->msg);
         }
         if (open_udp(t, s->name + strlen("ipfix://")) != 0) {
             errno = EINVAL;
             return sink_fail(s, t->msg);
         }
-        if (ipfix_writer_init(&t->w, udp_message_max(t->fd, mtu), (unsigned)profile,
-                              (uint32_t)getpid() & 0xffff) != 0) {
+        budget = udp_message_max(t->fd, mtu);
+    }
+    if (ipfix_writer_init(&t->w, budget, (unsigned)profile, (uint32_t)getpid() & 0xffff) != 0) {
+        if (t->fd >= 0)
             close(t->fd);
-            t->fd = -1;
-            return -1;
-        }
-        t->tmpl_due = true;
-        return 0;
-    }
-    if (ipfix_writer_init(&t->w, IPFIX_MAX_MESSAGE, (unsigned)profile,
-                          (uint32_t)getpid() & 0xffff) != 0)
+        t->fd = -1;
         return -1;
-    t->tmpl_due = true;
-    if (mode == MODE_FILE) {
-        t->fd = fd;
-        return 0;
     }
+    t->tmpl_due = true;
+    if (mode == MODE_FILE)
+        t->fd = fd;
+    if (mode != MODE_TCP)
+        return 0;
     if (build_preamble(t) != 0 ||
         !(t->ns = netstream_open(s->name, &s->opt, tcp_preamble, t, t->msg, sizeof t->msg))) {
         errno = EINVAL;

@@ -138,7 +138,7 @@ struct sockproc {
     long clk_tck;
     struct sp_stats st;
     struct tuple_ent *evs;            /* EV_CACHE entries, when the eBPF source runs */
-    char ebpf_status[160];
+    char ebpf_status[384];            /* room for "eBPF (cgroup ...: on; not attached: off)" */
     uint64_t test_delay_ns;           /* JOY_TEST_EXE_EVENT_DELAY_MS (tests only) */
     int cg_fd;                        /* the cgroup v2 root the programs attach to, or -1 */
     char cg_root[SP_PATH_MAX];        /* ... its path as /proc/self/fd shows it */
@@ -165,6 +165,18 @@ static uint64_t now_ns(clockid_t c)
     struct timespec ts;
     clock_gettime(c, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Wall-clock ns of a CLOCK_BOOTTIME instant (a process's start). */
+static uint64_t boot_to_real_ns(uint64_t boot_ns)
+{
+    return now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME) + boot_ns;
+}
+
+/* A file's modification time in ns, as stat() gives it. */
+static int64_t stat_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
 static void ebpf_events(struct sockproc *sp);
@@ -768,7 +780,7 @@ static struct exe_ent *read_exe(struct sockproc *sp, int32_t pid, struct sp_proc
         if (pl >= sizeof del - 1 && strcmp(o->path + pl - (sizeof del - 1), del) == 0)
             o->path[pl - (sizeof del - 1)] = 0;
     }
-    int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    int64_t mt = stat_mtime_ns(&st);
     bool added;
     struct exe_ent *h = exe_cache_get(sp, fd, &st, mt, o->path, o->deleted, &added);
     close(fd);
@@ -863,8 +875,7 @@ static bool fill_proc(struct sockproc *sp, int32_t pid, struct sp_proc *o, uint6
     o->pid = pid;
     if (!read_stat(pid, o->name, sizeof o->name, &o->ppid, &start) || !read_uid(pid, &o->uid))
         return false;
-    uint64_t boot = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME);
-    o->start_ns = boot + start * (1000000000ull / (uint64_t)sp->clk_tck);
+    o->start_ns = boot_to_real_ns(start * (1000000000ull / (uint64_t)sp->clk_tck));
     user_name(sp, o->uid, o->user, sizeof o->user);
     struct exe_ent *x = read_exe(sp, pid, o);
     if (exe)
@@ -938,15 +949,14 @@ static const struct sp_proc *ev_find(struct sockproc *sp, const struct sp_tuple 
 {
     if (!sp->evs)
         return NULL;
-    const struct tuple_ent *set = ev_set(sp, t), *best = NULL;
-    uint64_t now = now_ns(CLOCK_MONOTONIC);
+    /* a tuple has one entry at most: ev_put() reuses it */
+    const struct tuple_ent *set = ev_set(sp, t);
     for (unsigned i = 0; i < EV_WAYS; i++) {
         const struct tuple_ent *e = &set[i];
-        if (e->used && memcmp(&e->t, t, sizeof *t) == 0 && now - e->when < EV_CACHE_NS &&
-            (!best || e->when > best->when))
-            best = e;
+        if (e->used && memcmp(&e->t, t, sizeof *t) == 0)
+            return now_ns(CLOCK_MONOTONIC) - e->when < EV_CACHE_NS ? &e->p : NULL;
     }
-    return best ? &best->p : NULL;
+    return NULL;
 }
 
 #ifdef JOY_HAVE_BPF
@@ -965,10 +975,16 @@ static struct tuple_ent *ev_put(struct sockproc *sp, const struct sp_tuple *t)
     return victim;
 }
 
+/* The modification time of an event's executable, in ns. */
+static int64_t ev_mtime_ns(const struct spb_proc *k)
+{
+    return k->exe_mtime_sec * 1000000000ll + (int64_t)k->exe_mtime_nsec;
+}
+
 static bool exe_key_eq(const struct exe_ent *x, const struct spb_proc *k)
 {
     return x->used && x->kino == k->exe_ino && x->kdev == k->exe_dev &&
-           x->kmtime_ns == k->exe_mtime_sec * 1000000000ll + (int64_t)k->exe_mtime_nsec;
+           x->kmtime_ns == ev_mtime_ns(k);
 }
 
 static struct exe_ent *exe_by_key(struct sockproc *sp, const struct spb_proc *k)
@@ -1018,10 +1034,10 @@ static struct exe_ent *exe_learn(struct sockproc *sp, const struct spb_event *ev
         close(fd);
         return NULL;
     }
-    int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    int64_t mt = stat_mtime_ns(&st);
     if (!S_ISREG(st.st_mode) || kdev_of(st.st_dev) != k->exe_dev ||
         st.st_ino != k->exe_ino ||
-        mt != k->exe_mtime_sec * 1000000000ll + (int64_t)k->exe_mtime_nsec) {
+        mt != ev_mtime_ns(k)) {
         close(fd);
         return NULL;
     }
@@ -1085,7 +1101,7 @@ static void ev_only(struct sockproc *sp, const struct spb_event *ev, struct sp_p
     p->name[n] = 0;
     user_name(sp, p->uid, p->user, sizeof p->user);
     if (k->start_boottime)
-        p->start_ns = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME) + k->start_boottime;
+        p->start_ns = boot_to_real_ns(k->start_boottime);
     cgroup_by_id(sp, k->cgroup_id, p);
     /* first the event's own path (the name the binary had when it ran),
      * then the cache: a file deleted since, or one that joy's mount
@@ -1104,7 +1120,7 @@ static void ev_only(struct sockproc *sp, const struct spb_event *ev, struct sp_p
     p->deleted = !at_path &&
                  (x->deleted || stat(x->path, &st) != 0 || st.st_dev != x->dev ||
                   st.st_ino != x->ino ||
-                  (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != x->mtime_ns);
+                  stat_mtime_ns(&st) != x->mtime_ns);
     sp->st.ebpf_gone_exe++;
 }
 
@@ -1152,7 +1168,7 @@ static void ev_handle(struct sockproc *sp, const struct spb_event *ev)
         alive = false;
     if (alive) {
         if (k->start_boottime)   /* ns rather than clock ticks */
-            p.start_ns = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME) + k->start_boottime;
+            p.start_ns = boot_to_real_ns(k->start_boottime);
         /* the kernel's identity of its executable, for the events of the
          * processes of this binary that exit before joy reads them: when
          * stat() did not give it (overlayfs, btrfs), learnt from an event
@@ -1162,7 +1178,7 @@ static void ev_handle(struct sockproc *sp, const struct spb_event *ev)
             strncmp(p.name, k->comm, sizeof k->comm) == 0) {
             x->kdev = k->exe_dev;
             x->kino = k->exe_ino;
-            x->kmtime_ns = k->exe_mtime_sec * 1000000000ll + (int64_t)k->exe_mtime_nsec;
+            x->kmtime_ns = ev_mtime_ns(k);
         }
     } else {
         sp->st.ebpf_gone++;

@@ -9,34 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* A ClientHello body written into a fixed buffer. */
-struct hb {
-    uint8_t b[2048];
-    size_t n;
-};
-
-static void put(struct hb *h, const void *p, size_t n)
-{
-    if (h->n + n <= sizeof h->b) {
-        memcpy(h->b + h->n, p, n);
-        h->n += n;
-    }
-}
-
-static void u8(struct hb *h, unsigned v)
-{
-    uint8_t x = (uint8_t)v;
-    put(h, &x, 1);
-}
-
-static void u16(struct hb *h, unsigned v)
-{
-    u8(h, v >> 8);
-    u8(h, v & 0xff);
-}
+/* A ClientHello body is written into a struct ubuf (unit.h). */
 
 /* Patch a 16-bit length at `at` to cover everything written after it. */
-static void len16(struct hb *h, size_t at)
+static void len16(struct ubuf *h, size_t at)
 {
     size_t n = h->n - at - 2;
     h->b[at] = (uint8_t)(n >> 8);
@@ -65,93 +41,93 @@ static const uint16_t example_exts[] = {0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 
 static const uint16_t example_sigs[] = {0x0403, 0x0804, 0x0401, 0x0503,
                                         0x0805, 0x0501, 0x0806, 0x0601};
 
-static void build(struct hb *h, const struct hello_opts *o)
+static void build(struct ubuf *h, const struct hello_opts *o)
 {
     memset(h, 0, sizeof *h);
-    u16(h, 0x0303);
+    ub_u16(h, 0x0303);
     for (int i = 0; i < 32; i++)
-        u8(h, (unsigned)i);
-    u8(h, 0); /* session id */
+        ub_u8(h, (unsigned)i);
+    ub_u8(h, 0); /* session id */
     size_t at = h->n;
-    u16(h, 0);
+    ub_u16(h, 0);
     if (!o->no_suites) {
-        u16(h, 0x3a3a); /* GREASE */
+        ub_u16(h, 0x3a3a); /* GREASE */
         for (size_t i = 0; i < sizeof example_suites / sizeof example_suites[0]; i++)
-            u16(h, example_suites[i]);
+            ub_u16(h, example_suites[i]);
     }
     len16(h, at);
-    u8(h, 1);
-    u8(h, 0); /* compression: null */
+    ub_u8(h, 1);
+    ub_u8(h, 0); /* compression: null */
     if (o->no_ext)
         return;
     size_t ext_at = h->n;
-    u16(h, 0);
-    u16(h, 0x0a0a); /* a GREASE extension */
-    u16(h, 0);
+    ub_u16(h, 0);
+    ub_u16(h, 0x0a0a); /* a GREASE extension */
+    ub_u16(h, 0);
     for (size_t i = 0; i < sizeof example_exts / sizeof example_exts[0]; i++) {
         uint16_t t = example_exts[i];
         if ((t == 0x0000 && !o->sni) || (t == 0x0010 && !o->alpn))
             continue;
-        u16(h, t);
+        ub_u16(h, t);
         size_t e = h->n;
-        u16(h, 0);
+        ub_u16(h, 0);
         switch (t) {
         case 0x0000: { /* server_name: host_name "example.com" */
             size_t l = h->n;
-            u16(h, 0);
-            u8(h, 0);
-            u16(h, 11);
-            put(h, "example.com", 11);
+            ub_u16(h, 0);
+            ub_u8(h, 0);
+            ub_u16(h, 11);
+            ub_put(h, "example.com", 11);
             len16(h, l);
             break;
         }
         case 0x0010: { /* ALPN: the first value, then h2 */
             size_t l = h->n;
-            u16(h, 0);
+            ub_u16(h, 0);
             if (!o->alpn_empty_list) {
-                u8(h, (unsigned)o->alpn1_len);
-                put(h, o->alpn1, o->alpn1_len);
-                u8(h, 2);
-                put(h, "h2", 2);
+                ub_u8(h, (unsigned)o->alpn1_len);
+                ub_put(h, o->alpn1, o->alpn1_len);
+                ub_u8(h, 2);
+                ub_put(h, "h2", 2);
             }
             len16(h, l);
             break;
         }
         case 0x000d: { /* signature_algorithms */
             size_t l = h->n;
-            u16(h, 0);
+            ub_u16(h, 0);
             if (o->sigalgs)
                 for (size_t k = 0; k < sizeof example_sigs / sizeof example_sigs[0]; k++)
-                    u16(h, example_sigs[k]);
+                    ub_u16(h, example_sigs[k]);
             len16(h, l);
             break;
         }
         case 0x002b: /* supported_versions: GREASE, 1.3, 1.2 */
-            u8(h, 6);
-            u16(h, 0x5a5a);
-            u16(h, 0x0304);
-            u16(h, 0x0303);
+            ub_u8(h, 6);
+            ub_u16(h, 0x5a5a);
+            ub_u16(h, 0x0304);
+            ub_u16(h, 0x0303);
             break;
         case 0x000a: /* supported_groups */
-            u16(h, 4);
-            u16(h, 0x001d);
-            u16(h, 0x0017);
+            ub_u16(h, 4);
+            ub_u16(h, 0x001d);
+            ub_u16(h, 0x0017);
             break;
         case 0x000b:
-            u8(h, 1);
-            u8(h, 0);
+            ub_u8(h, 1);
+            ub_u8(h, 0);
             break;
         case 0xff01:
-            u8(h, 0);
+            ub_u8(h, 0);
             break;
         default:
             break;
         }
         len16(h, e);
     }
-    u16(h, 0xfafa); /* GREASE again, with a byte of data */
-    u16(h, 1);
-    u8(h, 0);
+    ub_u16(h, 0xfafa); /* GREASE again, with a byte of data */
+    ub_u16(h, 1);
+    ub_u8(h, 0);
     len16(h, ext_at);
 }
 
@@ -162,7 +138,7 @@ static const struct hello_opts example = {
 
 static bool ja4_of(const struct hello_opts *o, char transport, char out[37], struct tls_ctx *ctx)
 {
-    struct hb h;
+    struct ubuf h;
     build(&h, o);
     struct tls_hello th;
     memset(out, 0, 37);

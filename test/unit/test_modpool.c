@@ -11,14 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL_BYPASSED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOL_BYPASSED 1
-#endif
-#endif
-
 static bool all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -41,7 +33,7 @@ static void test_zero_and_reuse(void)
     module_free(a);
     uint8_t *b = module_calloc(&env, 530); /* same class */
     CHECK(b && all_zero(b, 530));
-#ifndef POOL_BYPASSED
+#ifndef MODPOOL_BYPASS
     CHECK(b == a); /* the freed block came back */
 #endif
     /* many blocks of one class, all freed, then as many again: the same
@@ -58,7 +50,7 @@ static void test_zero_and_reuse(void)
         module_free(first[i]);
     for (int i = 0; i < N; i++)
         again[i] = module_calloc(&env, 40);
-#ifndef POOL_BYPASSED
+#ifndef MODPOOL_BYPASS
     for (int i = 0; i < N; i++) {
         bool found = false;
         for (int j = 0; j < N && !found; j++)

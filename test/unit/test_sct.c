@@ -17,21 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct buf {
-    uint8_t b[8192];
-    size_t n;
-};
-
-static void put(struct buf *x, const void *p, size_t n)
-{
-    if (x->n + n <= sizeof x->b) {
-        memcpy(x->b + x->n, p, n);
-        x->n += n;
-    }
-}
-
-static void put8(struct buf *x, unsigned v) { uint8_t b = (uint8_t)v; put(x, &b, 1); }
-static void put16(struct buf *x, unsigned v) { put8(x, v >> 8); put8(x, v); }
 
 static uint32_t rng = 12345;
 static uint8_t rnd8(void)
@@ -41,48 +26,48 @@ static uint8_t rnd8(void)
 }
 
 /* One SCT (with its 2-byte length) appended to x. */
-static void sct(struct buf *x, unsigned version, uint64_t ts, size_t ext_len, unsigned hash,
+static void sct(struct ubuf *x, unsigned version, uint64_t ts, size_t ext_len, unsigned hash,
                 unsigned alg, size_t sig_len, size_t trailing)
 {
-    struct buf s = {.n = 0};
-    put8(&s, version);
+    struct ubuf s = {.n = 0};
+    ub_u8(&s, version);
     for (int i = 0; i < 32; i++)
-        put8(&s, rnd8());
+        ub_u8(&s, rnd8());
     for (int i = 7; i >= 0; i--)
-        put8(&s, (unsigned)(ts >> (8 * i)));
-    put16(&s, (unsigned)ext_len);
+        ub_u8(&s, (unsigned)(ts >> (8 * i)));
+    ub_u16(&s, (unsigned)ext_len);
     for (size_t i = 0; i < ext_len; i++)
-        put8(&s, rnd8());
-    put8(&s, hash);
-    put8(&s, alg);
-    put16(&s, (unsigned)sig_len);
+        ub_u8(&s, rnd8());
+    ub_u8(&s, hash);
+    ub_u8(&s, alg);
+    ub_u16(&s, (unsigned)sig_len);
     for (size_t i = 0; i < sig_len + trailing; i++)
-        put8(&s, rnd8());
-    put16(x, (unsigned)s.n);
-    put(x, s.b, s.n);
+        ub_u8(&s, rnd8());
+    ub_u16(x, (unsigned)s.n);
+    ub_put(x, s.b, s.n);
 }
 
 /* The extension value: OCTET STRING { list length, SCTs } (DER length). */
-static void wrap(struct buf *out, const struct buf *scts)
+static void wrap(struct ubuf *out, const struct ubuf *scts)
 {
     size_t inner = scts->n + 2;
     out->n = 0;
-    put8(out, 0x04);
+    ub_u8(out, 0x04);
     if (inner < 0x80) {
-        put8(out, (unsigned)inner);
+        ub_u8(out, (unsigned)inner);
     } else if (inner < 0x100) {
-        put8(out, 0x81);
-        put8(out, (unsigned)inner);
+        ub_u8(out, 0x81);
+        ub_u8(out, (unsigned)inner);
     } else {
-        put8(out, 0x82);
-        put16(out, (unsigned)inner);
+        ub_u8(out, 0x82);
+        ub_u16(out, (unsigned)inner);
     }
-    put16(out, (unsigned)scts->n);
-    put(out, scts->b, scts->n);
+    ub_u16(out, (unsigned)scts->n);
+    ub_put(out, scts->b, scts->n);
 }
 
 /* OpenSSL's text for the extension value v (NUL-terminated in out). */
-static bool openssl_text(const struct buf *v, char *out, size_t cap)
+static bool openssl_text(const struct ubuf *v, char *out, size_t cap)
 {
     ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
     X509_EXTENSION *ex = NULL;
@@ -107,9 +92,9 @@ static bool openssl_text(const struct buf *v, char *out, size_t cap)
 
 static char ours[16384], theirs[16384];
 
-static void same_as_openssl(const struct buf *scts)
+static void same_as_openssl(const struct ubuf *scts)
 {
-    struct buf v;
+    struct ubuf v;
     wrap(&v, scts);
     size_t n = tls_sct_list_text(v.b, v.n, ours, sizeof ours);
     CHECK(n > 0);
@@ -131,7 +116,7 @@ static void test_sct_text(void)
     int k = 0;
     for (size_t t = 0; t < sizeof times / sizeof times[0]; t++) {
         for (size_t g = 0; g < sizeof sigs / sizeof sigs[0]; g++) {
-            struct buf l = {.n = 0};
+            struct ubuf l = {.n = 0};
             sct(&l, 0, times[t], exts[k % 5], 4, (k & 1) ? 1 : 3, sigs[g], 0);
             if (k % 3 == 0)
                 sct(&l, 0, times[(t + 1) % 10], exts[(k + 2) % 5], 4, 3, sigs[(g + 5) % 13], 0);
@@ -146,7 +131,7 @@ static void test_sct_text(void)
 static void test_sct_fallback(void)
 {
     char out[4096];
-    struct buf l = {.n = 0}, v;
+    struct ubuf l = {.n = 0}, v;
     sct(&l, 0, 1576549048336ull, 0, 4, 3, 72, 0);
     wrap(&v, &l);
     CHECK(tls_sct_list_text(v.b, v.n, out, sizeof out) > 0);
@@ -156,19 +141,19 @@ static void test_sct_fallback(void)
     /* too small an output buffer */
     CHECK(tls_sct_list_text(v.b, v.n, out, 100) == 0);
     /* a byte after the OCTET STRING; a list length one off */
-    struct buf x = v;
-    put8(&x, 0);
+    struct ubuf x = v;
+    ub_u8(&x, 0);
     CHECK(tls_sct_list_text(x.b, x.n, out, sizeof out) == 0);
     x = v;
     x.b[3]++;
     CHECK(tls_sct_list_text(x.b, x.n, out, sizeof out) == 0);
     /* a BER (non-minimal) length */
     x.n = 0;
-    put8(&x, 0x04);
-    put8(&x, 0x82);
-    put16(&x, (unsigned)(l.n + 2));
-    put16(&x, (unsigned)l.n);
-    put(&x, l.b, l.n);
+    ub_u8(&x, 0x04);
+    ub_u8(&x, 0x82);
+    ub_u16(&x, (unsigned)(l.n + 2));
+    ub_u16(&x, (unsigned)l.n);
+    ub_put(&x, l.b, l.n);
     CHECK(tls_sct_list_text(x.b, x.n, out, sizeof out) == 0);
     /* version 2, another hash or signature algorithm, no signature,
      * bytes after the signature, a timestamp in the year 10000, an empty list */
@@ -181,13 +166,13 @@ static void test_sct_fallback(void)
         {0, 4, 3, 72, 1, 1}, {0, 4, 3, 72, 0, 253402300800000ull},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct buf b = {.n = 0};
+        struct ubuf b = {.n = 0};
         sct(&b, bad[i].version, bad[i].ts, 0, bad[i].hash, bad[i].alg, bad[i].sig,
             bad[i].trailing);
         wrap(&v, &b);
         CHECK(tls_sct_list_text(v.b, v.n, out, sizeof out) == 0);
     }
-    struct buf empty = {.n = 0};
+    struct ubuf empty = {.n = 0};
     wrap(&v, &empty);
     CHECK(tls_sct_list_text(v.b, v.n, out, sizeof out) == 0);
     CHECK(tls_sct_list_text(NULL, 0, out, sizeof out) == 0);

@@ -7,6 +7,7 @@
 #ifndef JOY_UNIT_H
 #define JOY_UNIT_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,35 @@ extern int unit_passed, unit_failed;
             unit_passed++;                                            \
         }                                                             \
     } while (0)
+
+/* Bytes a test builds (a TLS message, an extension): appending past the
+ * capacity drops the bytes, so a buffer too small shows as a failed check,
+ * never as an overflow. */
+struct ubuf {
+    uint8_t b[8192];
+    size_t n;
+};
+
+static inline void ub_put(struct ubuf *x, const void *p, size_t n)
+{
+    if (x->n + n <= sizeof x->b) {
+        memcpy(x->b + x->n, p, n);
+        x->n += n;
+    }
+}
+
+static inline void ub_u8(struct ubuf *x, unsigned v)
+{
+    uint8_t b = (uint8_t)v;
+    ub_put(x, &b, 1);
+}
+
+/* big-endian */
+static inline void ub_u16(struct ubuf *x, unsigned v)
+{
+    ub_u8(x, v >> 8);
+    ub_u8(x, v);
+}
 
 void run_jsonw_tests(void);
 void run_decode_tests(void);
