@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Wall time of joy threads=1 against threads=N on one capture (offline).
 
-  bench/threads.py [--runs N] [--pcap FILE] [--threads N] [--joy JOY] [--] [joy options ...]
+  bench/threads.py [--runs N] [--pcap FILE] [--threads N] [--joy JOY] [--one-core]
+                   [--] [joy options ...]
 
 Default: bench/mix.pcap (built by ../shared/bench/make-mix.sh) with the
 full option set (bidir dist entropy tls dns http ssh dhcp ike idp payload
@@ -12,7 +13,12 @@ average and the ratio wall(1) / wall(N), and for threads=N the median CPU
 time of each thread (joy -vv prints them as the run ends: the reader, which
 is the main thread and so includes the start-up, each worker, the writer).
 The records of the last runs are compared (sorted) so a speed-up never
-comes from writing something else.  Each run writes a new file: the
+comes from writing something else.  The ratio is also given per round (a
+threads=1 run and the threads=N run beside it), with its quartiles: on a
+VM whose cores change speed from run to run, that spread is the noise.
+--one-core adds a threads=N run with every thread on one CPU each round:
+its CPU time against threads=1's is what the threads cost apart from the
+cores passing packets to each other.  Each run writes a new file: the
 previous run's output is removed before the clock starts, as a sensor
 writes new files; renaming over an existing file makes ext4 write the new
 file's blocks out at the rename (auto_da_alloc), 20-30 ms on mix.pcap's
@@ -48,14 +54,17 @@ def cpu_model():
 THREAD_CPU = re.compile(r"joy: (reader thread|worker \d+|writer thread): ([0-9.]+) s CPU")
 
 
-def run(joy, pcap, out, opts, threads):
-    """wall, user, sys and (threads > 1) {thread: CPU seconds}"""
+def run(joy, pcap, out, opts, threads, cpu=None):
+    """wall, user, sys and (threads > 1) {thread: CPU seconds}; cpu: run
+    every thread on that one CPU"""
     rfd, wfd = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(rfd)
         os.dup2(wfd, 2)
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
         os.execv(joy, [joy, "-vv" if threads > 1 else "-q", "-w", out] + opts + [pcap])
     os.close(wfd)
     with os.fdopen(rfd, "r", errors="replace") as f:
@@ -74,6 +83,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pcap")
     ap.add_argument("--joy", default=os.path.join(ROOT, "joy"))
+    ap.add_argument("--one-core", action="store_true",
+                    help="also run threads=N with every thread on one CPU: its CPU time "
+                         "against threads=1 is what the threads cost apart from the cores "
+                         "passing data to each other")
     ap.add_argument("opts", nargs="*")
     a = ap.parse_args()
     pcap = a.pcap
@@ -88,6 +101,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="joy-bench-")
     outs = {1: os.path.join(tmp, "t1.json.gz"), a.threads: os.path.join(tmp, "tn.json.gz")}
     res = {1: [], a.threads: []}
+    pinned = []
+    one_cpu = min(os.sched_getaffinity(0))
     with open(pcap, "rb") as f:          # warm the page cache
         while f.read(1 << 24):
             pass
@@ -96,6 +111,10 @@ def main():
             if os.path.exists(outs[t]):  # a new file each run, as a sensor writes (see above)
                 os.unlink(outs[t])
             res[t].append(run(a.joy, pcap, outs[t], opts + ["threads=%d" % t], t))
+        if a.one_core:
+            os.unlink(outs[a.threads])
+            pinned.append(run(a.joy, pcap, outs[a.threads], opts + ["threads=%d" % a.threads],
+                              a.threads, one_cpu))
     recs = []
     for t in (1, a.threads):
         with gzip.open(outs[t], "rb") as f:
@@ -119,8 +138,20 @@ def main():
         print("threads=%d CPU per thread (median): %s" % (a.threads, ", ".join(
             "%s %.3f s" % (k, statistics.median(r[3].get(k, 0.0) for r in res[a.threads]))
             for k in names)))
-    print("speed-up wall(1)/wall(%d) = %.2f; records %s" %
-          (a.threads, med[1] / med[a.threads],
+    if pinned:
+        cpu1 = statistics.median(r[1] + r[2] for r in res[1])
+        cpup = statistics.median(r[1] + r[2] for r in pinned)
+        cpun = statistics.median(r[1] + r[2] for r in res[a.threads])
+        print("CPU (user + sys, median): threads=1 %.3f s; threads=%d on one CPU %.3f s (%+.1f%%); "
+              "on all %.3f s (%+.1f%%)" % (cpu1, a.threads, cpup, 100 * (cpup / cpu1 - 1), cpun,
+                                           100 * (cpun / cpu1 - 1)))
+    # the runs alternate, so each round's two runs saw the machine in about
+    # the same state: the spread of the rounds' ratios shows the noise
+    q = statistics.quantiles([x[0] / y[0] for x, y in zip(res[1], res[a.threads])], n=4) \
+        if a.runs >= 2 else [0, 0, 0]
+    print("speed-up wall(1)/wall(%d) = %.2f (of the medians); per round: median %.2f, "
+          "quartiles %.2f-%.2f; records %s" %
+          (a.threads, med[1] / med[a.threads], q[1], q[0], q[2],
            "identical (as multisets)" if recs[0] == recs[1] else "DIFFER"))
     return 0 if recs[0] == recs[1] else 1
 

@@ -607,8 +607,8 @@ c.close()
 
 
 def live_http():
-    if not shutil.which("dumpcap") or not shutil.which("curl"):
-        skip("live http: dumpcap/curl missing")
+    if not shutil.which("dumpcap") or not shutil.which("curl") or not shutil.which("tshark"):
+        skip("live http: dumpcap/curl/tshark (the oracle) missing")
         return
     port = free_port()
     www = os.path.join(TMP, "www")
@@ -669,8 +669,9 @@ def live_http():
 
 def live_ssh():
     sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
-    if not sshd or not shutil.which("ssh") or not shutil.which("dumpcap"):
-        skip("live ssh: sshd/ssh/dumpcap missing (synthetic handshake checked instead)")
+    if not sshd or not shutil.which("ssh") or not shutil.which("dumpcap") or \
+            not shutil.which("tshark"):
+        skip("live ssh: sshd/ssh/dumpcap/tshark missing (synthetic handshake checked instead)")
         return
     d = os.path.join(TMP, "sshd")
     os.makedirs(d, exist_ok=True)
@@ -734,7 +735,9 @@ def main():
                 continue
             check_truth(name)
             pcap = os.path.join(SHARED, name)
-            if name.startswith("ssh-"):
+            if not shutil.which("tshark"):
+                skip(name + ": tshark absent (checked against its truth file only)")
+            elif name.startswith("ssh-"):
                 check_tshark_ssh(pcap, name)
             else:
                 check_tshark_http(pcap, name)

@@ -425,8 +425,8 @@ def test_live_dtls(tmp):
     """openssl s_server/s_client DTLS 1.0 and 1.2 on 127.0.0.1, captured with dumpcap."""
     import socket
     import time
-    if not (shutil.which('openssl') and shutil.which('dumpcap')):
-        skip('live DTLS: openssl or dumpcap absent')
+    if not (shutil.which('openssl') and shutil.which('dumpcap') and shutil.which('tshark')):
+        skip('live DTLS: openssl, dumpcap or tshark (the oracle) absent')
         return
     key, crt = os.path.join(tmp, 'k.pem'), os.path.join(tmp, 'c.pem')
     if subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
