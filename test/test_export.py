@@ -311,10 +311,11 @@ def ipfix_udp_sizes(tmp, caps):
               "back (%d)" % (name, len(sizes), lo, hi, max(sizes or [0]), len(want)),
               rc == 0 and sizes and lo < max(sizes) <= hi and well_formed(dgrams) and got == want,
               (rc, err, sizes[:20], len(got), len(want)))
-    for bad in ("?mtu=100", "ipfix_mtu=100"):
+    for bad, said in (("?mtu=100", "mtu=100"), ("ipfix_mtu=100", "mtu=100"),
+                      ("?mtu=70000", "mtu=70000")):
         rc, err, dgrams = udp_export(tmp, cap, "-", bad)
         check("IPFIX/UDP %s: refused with a clear message" % bad,
-              rc not in (0, None) and "mtu=100: give 576-65535" in err and not dgrams, (rc, err))
+              rc not in (0, None) and said + ": give 576-65535" in err and not dgrams, (rc, err))
 
 
 def ipfix_capture_and_hostile(tmp, caps):

@@ -32,6 +32,7 @@ REPO = os.path.dirname(HERE)
 JOY = os.environ.get("JOY", os.path.join(REPO, "joy"))
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "pcaps")
 TMP = tempfile.mkdtemp(prefix="t-http-ssh-")
+TSHARK = shutil.which("tshark")      # the oracle; without it, the truth files only
 
 passed = failed = skipped = 0
 
@@ -607,7 +608,7 @@ c.close()
 
 
 def live_http():
-    if not shutil.which("dumpcap") or not shutil.which("curl") or not shutil.which("tshark"):
+    if not shutil.which("dumpcap") or not shutil.which("curl") or not TSHARK:
         skip("live http: dumpcap/curl/tshark (the oracle) missing")
         return
     port = free_port()
@@ -670,7 +671,7 @@ def live_http():
 def live_ssh():
     sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
     if not sshd or not shutil.which("ssh") or not shutil.which("dumpcap") or \
-            not shutil.which("tshark"):
+            not TSHARK:
         skip("live ssh: sshd/ssh/dumpcap/tshark missing (synthetic handshake checked instead)")
         return
     d = os.path.join(TMP, "sshd")
@@ -735,7 +736,7 @@ def main():
                 continue
             check_truth(name)
             pcap = os.path.join(SHARED, name)
-            if not shutil.which("tshark"):
+            if not TSHARK:
                 skip(name + ": tshark absent (checked against its truth file only)")
             elif name.startswith("ssh-"):
                 check_tshark_ssh(pcap, name)

@@ -702,9 +702,9 @@ enum decode_status decode_packet_ip(struct packet *pkt, int dlt, const uint8_t *
         memcpy(pkt->dst.b, ip + 16, 4);
         return DECODE_OK;
     }
-    ip = data + 14;
     if (dlt == 1 && caplen >= 14 + 40 && (uint16_t)(data[12] << 8 | data[13]) == ETH_IPV6 &&
-        ip[0] >> 4 == 6 && !ipv6_ext(ip[6])) {
+        data[14] >> 4 == 6 && !ipv6_ext(data[14 + 6])) {
+        ip = data + 14;
         pkt->ipver = 6;
         pkt->proto = ip[6];
         memcpy(pkt->src.b, ip + 8, 16);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,11 +149,12 @@ static int apply_query(char *q, struct sink_opts *opt, char *err, size_t errlen)
         } else if (strcmp(kv, "mtu") == 0) {
             char *end;
             unsigned long n = strtoul(v, &end, 10);
-            if (!*v || *end || n > 65535) {
+            if (!*v || *end) {
                 snprintf(err, errlen, "mtu=%s: give a number of bytes", v);
                 return -1;
             }
-            opt->ipfix_mtu = (unsigned)n;    /* its range: sink_ipfix.c */
+            /* its range is checked by sink_ipfix.c, for ipfix_mtu= too */
+            opt->ipfix_mtu = n > UINT_MAX ? UINT_MAX : (unsigned)n;
         } else {
             snprintf(err, errlen, "unknown URL parameter '%s' (on_full, queue, spill, profile, mtu)",
                      kv);

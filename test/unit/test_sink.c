@@ -304,9 +304,9 @@ static void open_errors(void)
 }
 
 /* A NAME.part already there with data (not taken by the start-up
- * recovery, which output.c runs) is emptied before the first record; a new
- * one is left as created (ext4 writes a file emptied by a truncation out
- * when it is closed). */
+ * recovery, which output.c runs) is emptied before the first record, and
+ * the committed file holds only the new records.  (A new NAME.part is not
+ * truncated at all: ext4 would write it out at close; not observable here.) */
 static void stale_part_is_emptied(void)
 {
     char path[128], part[140], err[300] = "";
