@@ -10,8 +10,10 @@ wht salt ppi fpx), gzip output to a temporary file.  threads=1 and
 threads=N run alternately (the machine is shared and noisy); the medians
 of wall, user and sys time are printed with the CPU model, the load
 average and the ratio wall(1) / wall(N), and for threads=N the median CPU
-time of each thread (joy -vv prints them as the run ends: the reader, which
-is the main thread and so includes the start-up, each worker, the writer).
+time of each thread, the time it stood waiting for another, and how busy
+the CPUs were ((user + sys) / (wall x CPUs)); joy -vv prints the threads'
+figures as the run ends: the reader, which is the main thread and so
+includes the start-up, each worker, the writer.
 The records of the last runs are compared (sorted) so a speed-up never
 comes from writing something else.  The ratio is also given per round (a
 threads=1 run and the threads=N run beside it), with its quartiles: on a
@@ -52,11 +54,13 @@ def cpu_model():
 
 
 THREAD_CPU = re.compile(r"joy: (reader thread|worker \d+|writer thread): ([0-9.]+) s CPU")
+THREAD_LINE = re.compile(r"joy: (reader thread|worker \d+): (.*)")
+WAITED = re.compile(r"waited ([0-9.]+) ms")
 
 
 def run(joy, pcap, out, opts, threads, cpu=None):
-    """wall, user, sys and (threads > 1) {thread: CPU seconds}; cpu: run
-    every thread on that one CPU"""
+    """wall, user, sys and (threads > 1) {thread: CPU seconds} and {thread:
+    ms it waited for another}; cpu: run every thread on that one CPU"""
     rfd, wfd = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
@@ -73,8 +77,10 @@ def run(joy, pcap, out, opts, threads, cpu=None):
     wall = time.monotonic() - t0
     if os.WEXITSTATUS(status) != 0:
         sys.exit("bench: joy exited with %d: %s" % (os.WEXITSTATUS(status), err[-400:]))
+    waited = dict((m.group(1), sum(float(x) for x in WAITED.findall(m.group(2))))
+                  for m in THREAD_LINE.finditer(err))
     return wall, ru.ru_utime, ru.ru_stime, dict((m.group(1), float(m.group(2)))
-                                               for m in THREAD_CPU.finditer(err))
+                                               for m in THREAD_CPU.finditer(err)), waited
 
 
 def main():
@@ -138,6 +144,14 @@ def main():
         print("threads=%d CPU per thread (median): %s" % (a.threads, ", ".join(
             "%s %.3f s" % (k, statistics.median(r[3].get(k, 0.0) for r in res[a.threads]))
             for k in names)))
+        waits = sorted(set(k for r in res[a.threads] for k in r[4]),
+                       key=lambda k: (k != "reader thread", k))
+        busy = statistics.median((r[1] + r[2]) / (r[0] * min(a.threads, os.cpu_count() or 1))
+                                 for r in res[a.threads])
+        print("threads=%d waiting for another thread (median): %s; the CPUs busy %.0f%% of the "
+              "wall time ((user + sys) / (wall x CPUs used))" % (a.threads, ", ".join(
+                  "%s %.1f ms" % (k, statistics.median(r[4].get(k, 0.0) for r in res[a.threads]))
+                  for k in waits) or "none reported", 100 * busy))
     if pinned:
         cpu1 = statistics.median(r[1] + r[2] for r in res[1])
         cpup = statistics.median(r[1] + r[2] for r in pinned)

@@ -75,6 +75,11 @@ enum {
                                  * bucket while the reader meters (see reader_assign) */
 };
 
+/* Time spent waiting (-vv): where the threads of a run stood still */
+struct waited {
+    uint64_t ns, times;
+};
+
 struct pdesc {
     uint64_t ts, tick;           /* tick: clock changes before this packet */
     const uint8_t *data;         /* in a chunk of the pool, or in the batch's data */
@@ -118,6 +123,7 @@ struct chunk_pool {
     unsigned n_free;
     bool waiting;                        /* the reader waits for a chunk (under mu) */
     unsigned peak, waits;                /* most chunks in use, waits for one (-vv) */
+    uint64_t wait_ns;                    /* time spent in those waits */
 };
 
 struct ring {
@@ -173,6 +179,8 @@ struct worker {
     _Atomic uint64_t tick_done;  /* the same, for the reader (clock log reuse) */
     enum source_error error;
     uint64_t cpu_ns;             /* the thread's CPU time, taken as it ends (-vv) */
+    struct waited waited_packets;    /* dispatch: for a batch (its ring empty; -vv) */
+    struct waited waited_writer;     /* for a block buffer the writer had not returned */
     /* published counters */
     _Atomic uint64_t packets, bytes, records, flows_open, kpackets, kdrops, gso;
 };
@@ -212,6 +220,7 @@ struct workers {
     pthread_t writer;
     bool writer_started;
     uint64_t reader_cpu_ns, writer_cpu_ns;   /* CPU time of the threads (-vv) */
+    struct waited reader_waited;     /* the reader, for room in a worker's ring (-vv) */
     uint64_t backlog_max;            /* reader_assign(): BACKLOG_MAX, or JOY_BACKLOG_MAX */
     uint64_t buckets_new, buckets_again, buckets_moved;  /* reader_assign()'s choices (-vv) */
     pthread_mutex_t mu;
@@ -258,10 +267,15 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void sem_wait_intr(sem_t *s)
+static void sem_wait_intr(sem_t *s, struct waited *wt)
 {
+    if (sem_trywait(s) == 0)
+        return;
+    uint64_t t0 = wall_ns();
     while (sem_wait(s) != 0 && errno == EINTR)
         ;
+    wt->ns += wall_ns() - t0;
+    wt->times++;
 }
 
 /* ---------------------------------------------------------------------
@@ -271,10 +285,14 @@ static struct obuf *take_free_buf(struct worker *w)
 {
     struct workers *ws = w->ws;
     pthread_mutex_lock(&ws->mu);
-    if (!w->free_bufs)
+    if (!w->free_bufs) {
         pthread_cond_signal(&ws->q_cond);           /* whatever is queued: write it */
-    while (!w->free_bufs)
-        pthread_cond_wait(&w->free_cond, &ws->mu);   /* the writer is behind: wait */
+        uint64_t t0 = wall_ns();
+        while (!w->free_bufs)
+            pthread_cond_wait(&w->free_cond, &ws->mu);   /* the writer is behind: wait */
+        w->waited_writer.ns += wall_ns() - t0;
+        w->waited_writer.times++;
+    }
     struct obuf *b = w->free_bufs;
     w->free_bufs = b->next;
     pthread_mutex_unlock(&ws->mu);
@@ -636,8 +654,10 @@ static void *chunk_get(void *user, size_t need, size_t *cap)
         pthread_mutex_lock(&p->mu);
         p->waiting = true;
         p->waits++;
+        uint64_t t0 = wall_ns();
         while (!p->n_free)
             pthread_cond_wait(&p->cond, &p->mu);
+        p->wait_ns += wall_ns() - t0;
         p->waiting = false;
     }
     unsigned k = p->free_stack[--p->n_free];
@@ -680,7 +700,7 @@ static void *dispatch_worker_main(void *arg)
     const uint64_t *log = w->ws->clock_log;
     uint64_t tick = w->tick;
     for (;;) {
-        sem_wait_intr(&r->filled);
+        sem_wait_intr(&r->filled, &w->waited_packets);
         struct batch *b = r->slot[r->tail % RING_SLOTS];
         if (b->n)
             joy_meter_set_time_base(w->meter, b->time_base);
@@ -789,7 +809,7 @@ static struct batch *reader_batch(struct reader *rd, unsigned i)
     struct batch *b = rd->cur[i];
     if (!b) {
         struct ring *r = &rd->ws->w[i].ring;
-        sem_wait_intr(&r->free);
+        sem_wait_intr(&r->free, &rd->ws->reader_waited);
         b = rd->cur[i] = r->slot[r->head % RING_SLOTS];
         b->n = b->used = 0;
         b->n_chunks = 0;
@@ -1311,7 +1331,7 @@ enum source_error workers_run(struct workers *ws)
                 source_breakloop(ws->w[i].src);
             else {
                 struct ring *r = &ws->w[i].ring;
-                sem_wait_intr(&r->free);
+                sem_wait_intr(&r->free, &ws->reader_waited);
                 struct batch *b = r->slot[r->head % RING_SLOTS];
                 b->n = 0;
                 b->end_tick = 0;
@@ -1349,20 +1369,34 @@ enum source_error workers_run(struct workers *ws)
     pthread_mutex_unlock(&ws->mu);
     pthread_join(ws->writer, NULL);
     ws->writer_started = false;
+    /* where the time went: each thread's CPU, and how long it stood still
+     * waiting for another (bench/threads.py reads these lines) */
     if (!ws->afpacket)
-        wlog(ws, SOURCE_DEBUG, "reader thread: %.3f s CPU", ws->reader_cpu_ns / 1e9);
+        wlog(ws, SOURCE_DEBUG, "reader thread: %.3f s CPU; waited %.1f ms for room in a "
+             "worker's ring (%llu times)", ws->reader_cpu_ns / 1e9, ws->reader_waited.ns / 1e6,
+             (unsigned long long)ws->reader_waited.times);
     for (unsigned i = 0; i < ws->n; i++) {
-        if (&ws->w[i] == ws->inl)
-            wlog(ws, SOURCE_DEBUG, "worker %u: in the reader thread, %llu packets", i,
-                 (unsigned long long)atomic_load(&ws->w[i].packets));
+        const struct worker *w = &ws->w[i];
+        if (w == ws->inl)
+            wlog(ws, SOURCE_DEBUG, "worker %u: in the reader thread, %llu packets; waited %.1f ms "
+                 "for the writer (%llu times)", i, (unsigned long long)atomic_load(&w->packets),
+                 w->waited_writer.ns / 1e6, (unsigned long long)w->waited_writer.times);
+        else if (!ws->afpacket)
+            wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets; waited %.1f ms for "
+                 "packets (%llu times), %.1f ms for the writer (%llu times)", i, w->cpu_ns / 1e9,
+                 (unsigned long long)atomic_load(&w->packets), w->waited_packets.ns / 1e6,
+                 (unsigned long long)w->waited_packets.times, w->waited_writer.ns / 1e6,
+                 (unsigned long long)w->waited_writer.times);
         else
-            wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets", i,
-                 ws->w[i].cpu_ns / 1e9, (unsigned long long)atomic_load(&ws->w[i].packets));
+            wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets; waited %.1f ms for "
+                 "the writer (%llu times)", i, w->cpu_ns / 1e9,
+                 (unsigned long long)atomic_load(&w->packets), w->waited_writer.ns / 1e6,
+                 (unsigned long long)w->waited_writer.times);
     }
     wlog(ws, SOURCE_DEBUG, "writer thread: %.3f s CPU", ws->writer_cpu_ns / 1e9);
     if (ws->pool.mem)
-        wlog(ws, SOURCE_DEBUG, "chunks: %u of %u in use at most, %u waits for one",
-             ws->pool.peak, ws->pool.n, ws->pool.waits);
+        wlog(ws, SOURCE_DEBUG, "chunks: %u of %u in use at most, %u waits for one (%.1f ms)",
+             ws->pool.peak, ws->pool.n, ws->pool.waits, ws->pool.wait_ns / 1e6);
     if (!ws->afpacket)
         wlog(ws, SOURCE_DEBUG, "host-pair buckets: %llu given a worker, %llu chosen again after "
              "idling, %llu of them moved to another worker",
