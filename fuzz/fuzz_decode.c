@@ -50,6 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((hr == JOY_OK) != (st == DECODE_OK) ||
         (st == DECODE_OK && fh != packet_flow_hash(&a, JOY_HASH_ADDRS)))
         abort();
+    /* joy_flow_keys: the values of joy_flow_hash in both modes, and the
+     * decoded protocol and fragment state */
+    struct joy_flow_keys k;
+    uint32_t f5 = 0;
+    int kr = joy_flow_keys(dlt, frame, (uint32_t)size, (uint32_t)size, &k);
+    int hr5 = joy_flow_hash(dlt, frame, (uint32_t)size, (uint32_t)size, JOY_HASH_5TUPLE, &f5);
+    if (kr != hr || hr5 != hr)
+        abort();
+    if (kr == JOY_OK && (k.addrs != fh || k.five != f5 || k.proto != p.proto ||
+                         k.fragment != (uint8_t)p.frag || (k.datagram != 0) != (p.frag != FRAG_NONE)))
+        abort();
     if (st == DECODE_OK) {
         inside(frame, size, p.ip, p.ip_cap);
         inside(frame, size, p.l4, p.l4_cap);

@@ -73,16 +73,20 @@ def skip(name, why):
 SUMMARY = re.compile(r"joy: (\d+) packets, (\d+) records; skipped: .*")
 
 
-def run_joy(joy, inp, out, opts, timeout=600, reader_meters=None, chunks=None, backlog=None):
+def run_joy(joy, inp, out, opts, timeout=600, reader_meters=None, chunks=None, backlog=None,
+            dispatch=None):
     """reader_meters: JOY_READER_METERS (1: the reader meters worker 0's share
     itself, 0: a reader that only dispatches; None: joy picks by the CPUs);
     chunks: JOY_CHUNKS, the size of the reader's chunk pool (default 32);
-    backlog: JOY_BACKLOG_MAX (reader_assign's threshold, default 8192; with
+    backlog: JOY_BACKLOG_MAX (reader_assign's threshold, default 12288; with
     the reader metering and small captures a low one makes the host-pair
-    buckets go to both meters and change hands after idling)"""
+    buckets go to both meters and change hands after idling); dispatch:
+    JOY_DISPATCH ("hosts": every packet by host pair, TCP too)"""
     env = dict(os.environ)
-    for k in ("JOY_READER_METERS", "JOY_CHUNKS", "JOY_BACKLOG_MAX"):
+    for k in ("JOY_READER_METERS", "JOY_CHUNKS", "JOY_BACKLOG_MAX", "JOY_DISPATCH"):
         env.pop(k, None)
+    if dispatch is not None:
+        env["JOY_DISPATCH"] = dispatch
     if backlog is not None:
         env["JOY_BACKLOG_MAX"] = str(backlog)
     if reader_meters is not None:
@@ -112,8 +116,14 @@ def records(lines):
 
 # ---------------------------------------------------------------------------
 # A synthetic capture: many hosts, gaps past the timeouts, out-of-order
-# timestamps, IPv4 and IPv6 fragments, TCP and UDP both ways.
-def synth_pcap(path, seed=7, n=6000):
+# timestamps, IPv4 and IPv6 fragments, TCP and UDP both ways.  The reader
+# spreads TCP by connection, so fragmented TCP segments are there in every
+# order: first fragment first, the later one first (the reader holds it for
+# its first) and, with orphans, a later fragment whose first never comes
+# (one meter accounts for those when another datagram takes their slot of
+# its fragment table, or at the end: tables are per meter, so only a capture
+# with few fragmented datagrams compares equal; doc/libjoy.md).
+def synth_pcap(path, seed=7, n=6000, orphans=False):
     rnd = random.Random(seed)
     out = [struct.pack("<IHHiIII", 0xa1b23c4d, 2, 4, 0, 0, 262144, 1)]   # ns pcap
     t = 1600000000 * 10**9
@@ -171,6 +181,19 @@ def synth_pcap(path, seed=7, n=6000):
                 parts.reverse()
             for off, chunk, mf in parts:
                 rec(t, ip4(a, b, 17, chunk, ident, off, mf))
+                t += 1000
+            continue
+        if proto == 6 and not v6 and rnd.random() < 0.04:    # a fragmented TCP segment
+            seg = tcp(sp, dp, k * 1000, k * 7, 0x18, data * 2 + b"y" * 1500)
+            ident += 1
+            parts = [(0, seg[:1480], True), (1480, seg[1480:], False)]
+            order = rnd.random()
+            if order < 0.3:
+                parts.reverse()                              # the later fragment first
+            elif order < 0.4 and orphans:
+                parts = parts[1:]                            # its first never comes
+            for off, chunk, mf in parts:
+                rec(t, ip4(a, b, 6, chunk, ident, off, mf))
                 t += 1000
             continue
         if proto == 17:
@@ -247,8 +270,8 @@ def offline(tmp):
                       reader_meters=rm, chunks=2, backlog=256 if rm else None)
         what = "synth_big threads=%d JOY_READER_METERS=%d JOY_CHUNKS=2" % (t, rm)
         m = re.search(r"chunks: (\d+) of 2 in use at most, (\d+) waits", got[3])
-        mv = re.search(r"host-pair buckets: \d+ given a worker, \d+ chosen again after idling, "
-                       r"(\d+) of them moved", got[3])
+        mv = re.search(r"hash buckets \(TCP by connection, the rest by host pair\): \d+ given a "
+                       r"worker, \d+ chosen again after idling, (\d+) of them moved", got[3])
         if got[0] != ref[0] or records(got[1]) != records(ref[1]):
             bad(what, "records differ from threads=1")
         elif not m or not mv:
@@ -260,8 +283,8 @@ def offline(tmp):
     # host pairs idle past the timeouts came back on another meter, and the
     # records are still those of threads=1
     if moved:
-        ok("idle host pairs moved to another worker (%d times in 4 runs)" % moved)
-        print("host-pair buckets moved after idling: %d times in 4 runs" % moved)
+        ok("idle buckets moved to another worker (%d times in 4 runs)" % moved)
+        print("buckets moved after idling: %d times in 4 runs" % moved)
     else:
         bad("idle host pairs", "no bucket changed worker after idling")
     if waits:
@@ -270,6 +293,8 @@ def offline(tmp):
     else:
         bad("chunk pool of 2", "the reader never waited for a chunk")
     os.unlink(cap)
+
+    tcp_by_connection(tmp)
 
     if os.path.exists(MIX):
         ref = run_joy(JOY, MIX, os.path.join(tmp, "m1.json.gz"), FULL + ["threads=1"])
@@ -314,6 +339,82 @@ def offline(tmp):
         tsan_signals(tmp, env)
     else:
         skip("tsan", "%s not built (make tsan)" % JOY_TSAN)
+
+
+def two_hosts_pcap(path, conns=40, pkts=60):
+    """One client and one server, `conns` TCP connections one after another."""
+    out = [struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)]
+    t = 1600000000 * 10**6
+    cli, srv = bytes([10, 9, 0, 1]), bytes([10, 9, 0, 2])
+    for c in range(conns):
+        sp = 40000 + c
+        for k in range(pkts):
+            up = k % 2 == 0
+            src, dst, a, b = (cli, srv, sp, 443) if up else (srv, cli, 443, sp)
+            seg = struct.pack(">HHIIBBHHH", a, b, k, k, 5 << 4, 0x18, 65535, 0, 0) + b"z" * 400
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), k, 0, 64, 6, 0, src, dst) + seg
+            frame = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00" + ip
+            out.append(struct.pack("<IIII", t // 10**6, t % 10**6, len(frame), len(frame)) + frame)
+            t += 200
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
+def tcp_by_connection(tmp):
+    """The reader spreads TCP by connection: the connections between two
+    hosts go to more than one worker (by host pair, as JOY_DISPATCH=hosts
+    does, one worker gets them all); fragmented TCP segments in every order
+    stay in their flows (the records equal threads=1's, above and here)."""
+    cap = os.path.join(tmp, "two_hosts.pcap")
+    two_hosts_pcap(cap)
+    ref = run_joy(JOY, cap, os.path.join(tmp, "h1.json"), ["threads=1"])
+    for disp in (None, "hosts"):
+        got = run_joy(JOY, cap, os.path.join(tmp, "h2.json"), ["-vv", "threads=2"],
+                      reader_meters=0, dispatch=disp)
+        counts = [int(x) for x in re.findall(r"worker \d+: [0-9.]+ s CPU, (\d+) packets", got[3])]
+        what = "two hosts, 40 TCP connections, threads=2%s" % (" JOY_DISPATCH=hosts" if disp else "")
+        if got[0] != ref[0] or records(got[1]) != records(ref[1]):
+            bad(what, "records differ from threads=1")
+        elif len(counts) != 2 or sum(counts) != 40 * 60:
+            bad(what, "worker packet counts %s (want 2 workers, 2400 packets)" % counts)
+        elif disp is None and min(counts) < 40 * 60 // 4:
+            bad(what, "connections not spread: workers metered %s packets" % counts)
+        elif disp == "hosts" and min(counts) != 0:
+            bad(what, "one host pair on two workers: %s packets" % counts)
+        else:
+            ok(what)
+            print("%s: the workers metered %s packets" % (what, counts))
+    os.unlink(cap)
+    cap = os.path.join(tmp, "tcpfrag.pcap")
+    synth_pcap(cap, 5, 3000, orphans=True)
+    ref = run_joy(JOY, cap, os.path.join(tmp, "f1.json"), FULL + ["threads=1"])
+    seen = [0, 0, 0, 0]
+    for t, rm in ((2, 1), (2, 0), (4, 1), (4, 0)):
+        got = run_joy(JOY, cap, os.path.join(tmp, "f2.json"), FULL + ["-vv", "threads=%d" % t],
+                      reader_meters=rm, backlog=256 if rm else None)
+        m = re.search(r"TCP later fragments: (\d+) after their first, (\d+) before it \(held: "
+                      r"(\d+) then followed it\), (\d+) without it", got[3])
+        what = "TCP fragments in every order threads=%d JOY_READER_METERS=%d" % (t, rm)
+        if got[0] != ref[0] or records(got[1]) != records(ref[1]):
+            bad(what, "records differ from threads=1")
+        elif not m:
+            bad(what, "no TCP fragment statistics: %s" % got[3][-300:])
+        else:
+            seen = [x + int(y) for x, y in zip(seen, m.groups())]
+            ok(what)
+    if seen[0] and seen[2] and seen[3]:
+        ok("TCP later fragments: after their first, held for it, and without it")
+        print("TCP later fragments in 4 runs: %d after their first, %d held then followed it, "
+              "%d without it" % (seen[0], seen[2], seen[3]))
+    else:
+        bad("TCP fragment cases", "not every case met: %s" % seen)
+    got = run_joy(JOY, cap, os.path.join(tmp, "f2.json"), FULL + ["threads=2"], reader_meters=1,
+                  backlog=256, dispatch="hosts")
+    if got[0] == ref[0] and records(got[1]) == records(ref[1]):
+        ok("TCP fragments in every order JOY_DISPATCH=hosts")
+    else:
+        bad("TCP fragments in every order JOY_DISPATCH=hosts", "records differ from threads=1")
+    os.unlink(cap)
 
 
 def tsan_signals(tmp, env):

@@ -37,7 +37,9 @@
  *     into the same meter.
  *   - To spread packets over several meters, joy_flow_hash() gives a hash
  *     that is the same for both directions of a flow (and, in
- *     JOY_HASH_ADDRS mode, for every fragment of a datagram).  For records
+ *     JOY_HASH_ADDRS mode, for every fragment of a datagram);
+ *     joy_flow_keys() gives both hashes and the fragment state at once, for
+ *     a dispatcher that spreads connections and follows fragments.  For records
  *     identical to one meter's, also move every meter's clock with
  *     joy_meter_advance() as time passes (see doc/libjoy.md).
  *
@@ -77,9 +79,9 @@ extern "C" {
  * and joy_version_number() the version of the library actually loaded.
  */
 #define JOY_VERSION_MAJOR 1
-#define JOY_VERSION_MINOR 2
+#define JOY_VERSION_MINOR 3
 #define JOY_VERSION_PATCH 0
-#define JOY_VERSION_STRING "1.2.0"
+#define JOY_VERSION_STRING "1.3.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 #define JOY_VERSION_NUMBER (JOY_VERSION_MAJOR * 10000 + JOY_VERSION_MINOR * 100 + JOY_VERSION_PATCH)
 
@@ -355,6 +357,32 @@ enum joy_hash_mode { JOY_HASH_ADDRS = 0, JOY_HASH_5TUPLE = 1 };
 
 JOY_API int joy_flow_hash(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                           int mode, uint32_t *hash);
+
+/*
+ * joy_flow_keys() gives, from one walk of the headers, what a dispatcher
+ * needs to spread flows over meters more finely than by host pair and
+ * still give every packet of a flow to one meter: both values of
+ * joy_flow_hash(), the IP protocol, and whether the frame is a fragment,
+ * with a key shared by every fragment of one datagram.  A later fragment
+ * carries no ports, so its `five` is its address pair's: a dispatcher that
+ * spreads by `five` remembers, per `datagram`, where the first fragment
+ * went (joy's own threads do so for TCP: doc/internals/threads.md).
+ * Returns JOY_OK, JOY_ERR_NOT_IP (the keys zero) as joy_flow_hash() does,
+ * or JOY_ERR_INVALID.  Since 1.3.
+ */
+enum joy_fragment { JOY_FRAG_NONE = 0, JOY_FRAG_FIRST = 1, JOY_FRAG_LATER = 2 };
+
+struct joy_flow_keys {
+    uint32_t addrs;       /* joy_flow_hash(JOY_HASH_ADDRS) */
+    uint32_t five;        /* joy_flow_hash(JOY_HASH_5TUPLE) */
+    uint64_t datagram;    /* fragments: addresses, protocol and identification
+                           * hashed (never 0); other frames: 0 */
+    uint8_t proto;        /* the IP protocol (IPv6: after extension headers) */
+    uint8_t fragment;     /* enum joy_fragment */
+};
+
+JOY_API int joy_flow_keys(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                          struct joy_flow_keys *keys);
 
 #ifdef __cplusplus
 }

@@ -4,9 +4,9 @@
  *
  * Threads
  *   reader   (dispatch mode only: the caller of workers_run) reads the
- *            source, picks a worker by joy_flow_hash(JOY_HASH_ADDRS) (not
- *            IP: worker 0), adds the packet to that worker's current batch
- *            and hands full batches over;
+ *            source, picks a worker by joy_flow_keys() (TCP by connection,
+ *            the rest by host pair; not IP: worker 0), adds the packet to
+ *            that worker's current batch and hands full batches over;
  *   workers  each drives its own meter (one context shared read-only) and
  *            collects its records into a 256 KiB text block; a full block
  *            is compressed by the worker into one complete gzip member
@@ -56,11 +56,11 @@
 #include <unistd.h>
 
 enum {
-    CLOCK_LOG = 1 << 18,        /* > (RING_SLOTS + 1) * PUBLISH_ALL ticks: see reader_tick */
+    CLOCK_LOG = 1 << 19,        /* > (RING_SLOTS + 1) * PUBLISH_ALL ticks: see reader_tick */
     PUBLISH_ALL = 16384,        /* offline: every worker gets a batch every this many packets */
     BATCH_PKTS = 2048,
     BATCH_BYTES = 1 << 19,      /* >= the largest snaplen (262144) */
-    RING_SLOTS = 8,
+    RING_SLOTS = 16,
     TEXT_CAP = 1 << 18,         /* records per block (gzip member) */
     OUT_BUFS = 3,
     EXT_CAP = 1 << 19,          /* views + text of the records of a block (grows) */
@@ -71,8 +71,13 @@ enum {
                                  * tests set 2..CHUNKS with JOY_CHUNKS) */
     BATCH_CHUNKS = 16,          /* chunks one batch may refer to */
     OWNER_SLOTS = 1 << 14,      /* address-pair hash buckets, each given to one meter */
-    BACKLOG_MAX = 4 * BATCH_PKTS /* a worker with this many packets waiting gets no new
-                                 * bucket while the reader meters (see reader_assign) */
+    DGRAM_SLOTS = 1 << 13,      /* TCP datagrams whose first fragment was seen (direct-mapped) */
+    HELD_MAX = 64,              /* TCP later fragments held for their first ... */
+    HELD_BYTES = 1 << 22,       /* ... and their bytes at most */
+    BACKLOG_MAX = 6 * BATCH_PKTS /* a worker with this many packets waiting gets no new
+                                 * bucket while the reader meters (see reader_assign;
+                                 * 4 batches before 1.3, with rings of 8: mix.pcap's
+                                 * reader then ran 40 ms longer than the worker, -vv) */
 };
 
 /* Time spent waiting (-vv): where the threads of a run stood still */
@@ -223,6 +228,8 @@ struct workers {
     struct waited reader_waited;     /* the reader, for room in a worker's ring (-vv) */
     uint64_t backlog_max;            /* reader_assign(): BACKLOG_MAX, or JOY_BACKLOG_MAX */
     uint64_t buckets_new, buckets_again, buckets_moved;  /* reader_assign()'s choices (-vv) */
+    uint64_t frag_followed, frag_held, frag_held_matched, frag_unmatched, frag_forgotten;
+                                     /* TCP fragments (tcp_route, -vv) */
     pthread_mutex_t mu;
     pthread_cond_t q_cond;
     struct obuf *q_head, *q_tail;
@@ -777,6 +784,21 @@ static void *afpacket_worker_main(void *arg)
 /* ---------------------------------------------------------------------
  * The reader (dispatch mode)
  */
+/* Where the first fragment of a TCP datagram went: its 5-tuple hash */
+struct dgram {
+    uint64_t key;                /* joy_flow_keys().datagram; 0: free */
+    uint64_t ts;                 /* the earliest fragment's time */
+    uint32_t hash;
+};
+
+/* A TCP later fragment that came before its first: a copy */
+struct held {
+    struct source_packet pkt;    /* data: copy */
+    uint8_t *copy;
+    uint64_t key;
+    uint32_t addrs;              /* where it goes if its first never comes */
+};
+
 struct reader {
     struct workers *ws;
     struct batch *cur[WORKERS_MAX];
@@ -794,6 +816,13 @@ struct reader {
     bool epoch_warned;           /* a new clock epoch was announced */
     int64_t inl_time_base;       /* the time base the inline meter was given */
     bool inl_based;
+    /* TCP by connection (see tcp_route) */
+    bool by_conn;
+    struct dgram *dgram;         /* DGRAM_SLOTS, allocated at the first TCP fragment */
+    struct held held[HELD_MAX];  /* TCP later fragments waiting for their first, in order */
+    unsigned n_held;
+    size_t held_bytes;
+    uint64_t hold_ns;            /* the longest a fragment is held (packet time) */
 };
 
 /* The inline meter (ws->inl) takes every clock step logged so far, as a
@@ -907,7 +936,8 @@ static void ctl_tick(struct workers *ws, uint64_t t_ns)
 }
 
 /*
- * The worker for an IP packet at time ts whose address-pair hash is h.
+ * The worker for an IP packet at time ts whose hash is h (a TCP segment's
+ * 5-tuple hash, any other packet's address-pair hash: tcp_route).
  * The hash space is cut into OWNER_SLOTS buckets; a bucket's packets all go
  * to one worker while any meter could hold state from them, so every
  * packet of a flow (both directions, every fragment) goes to the same
@@ -1033,6 +1063,142 @@ static void reader_meter(struct reader *rd, const struct source_packet *pkt)
     joy_meter_packet(w->meter, pkt->linktype, pkt->data, pkt->caplen, pkt->wirelen, pkt->ts_ns);
 }
 
+/* Give a packet to worker i: metered at once (the reader's share) or added
+ * to the worker's batch. */
+static void reader_give(struct reader *rd, unsigned i, const struct source_packet *pkt)
+{
+    if (&rd->ws->w[i] == rd->ws->inl)
+        reader_meter(rd, pkt);
+    else
+        reader_add(rd, i, pkt);
+}
+
+/* The worker for a TCP packet whose 5-tuple hash is h.  TCP without ports
+ * (h is the address pair's: a header cut short, ports 0, later fragments
+ * whose first never came) is one flow per host pair, and one meter would
+ * also gather such fragments parked at different times into one record
+ * when it accounts for them (at the end: meter.c, account_orphans): so
+ * those go to a worker that depends on the host pair alone, never on a
+ * bucket that may change hands after idling. */
+static unsigned tcp_worker(struct reader *rd, uint32_t h, uint32_t addrs, uint64_t ts)
+{
+    if (h == addrs)
+        return (unsigned)(((uint64_t)h * rd->ws->n) >> 32);
+    return reader_assign(rd, h, ts);
+}
+
+/* Hand on the held fragment k to the worker of hash h (its first came: h is
+ * the first's 5-tuple hash; or it never will: h is its address pair's) */
+static void held_release(struct reader *rd, unsigned k, uint32_t h)
+{
+    struct held *e = &rd->held[k];
+    reader_give(rd, tcp_worker(rd, h, e->addrs, e->pkt.ts_ns), &e->pkt);
+    rd->held_bytes -= e->pkt.caplen;
+    free(e->copy);
+    memmove(e, e + 1, (rd->n_held - k - 1) * sizeof *e);
+    rd->n_held--;
+}
+
+/* The oldest held fragment, its first not come: to its address pair's
+ * meter, where one meter would have counted it (a parked fragment whose
+ * first never came: meter.c's account_orphans) */
+static void held_expire(struct reader *rd)
+{
+    rd->ws->frag_unmatched++;
+    held_release(rd, 0, rd->held[0].addrs);
+}
+
+/* The clock is about to move to ts (an IP packet's time, or live, the wall
+ * clock): held fragments it would leave hold_ns or more behind go on now
+ * (a meter takes a packet older than its clock by more than
+ * inactive_timeout as a new clock epoch; and after 60 s one meter would
+ * not match them with their first either).  A step back that starts a new
+ * clock epoch lets every held fragment go first. */
+static void held_expire_before(struct reader *rd, uint64_t ts)
+{
+    bool epoch = ts <= rd->clock && rd->clock - ts > rd->ws->inactive_ns;
+    uint64_t next = ts > rd->clock ? ts : rd->clock;
+    while (rd->n_held && (epoch || next - rd->held[0].pkt.ts_ns >= rd->hold_ns))
+        held_expire(rd);
+}
+
+/*
+ * TCP by connection.  The reader spreads TCP by 5-tuple, everything else by
+ * host pair, so the connections between two busy hosts (a long download,
+ * several in a row) go to different meters (doc/internals/threads.md).  A
+ * flow is one 5-tuple, so its packets stay together; what needs care is a
+ * fragmented TCP segment: its later fragments carry no ports.  So the
+ * reader remembers, per datagram, the 5-tuple hash of the first fragment,
+ * and a later fragment goes where its first went.  A later fragment that
+ * comes before its first (one meter parks it, meter.c) is held here, a
+ * copy, and handed to the first's meter just before the first; if the first
+ * has not come within hold_ns of packet time (or too much is held), it goes
+ * to its address pair's meter, where one meter would have counted it among
+ * the fragments whose first never came.  Returns true when the packet was
+ * held; else *h is the hash that picks its meter.
+ */
+static bool tcp_route(struct reader *rd, const struct joy_flow_keys *k,
+                      const struct source_packet *pkt, uint32_t *h)
+{
+    struct workers *ws = rd->ws;
+    if (k->fragment == JOY_FRAG_NONE) {
+        *h = k->five;
+        return false;
+    }
+    if (!rd->dgram && !(rd->dgram = calloc(DGRAM_SLOTS, sizeof *rd->dgram))) {
+        *h = k->addrs;               /* no memory: by host pair, as without by_conn */
+        return false;
+    }
+    struct dgram *d = &rd->dgram[(k->datagram ^ k->datagram >> 29) & (DGRAM_SLOTS - 1)];
+    uint64_t ts = pkt->ts_ns;
+    if (k->fragment == JOY_FRAG_FIRST) {
+        *h = k->five;
+        uint64_t first_ts = ts;
+        for (unsigned i = 0; i < rd->n_held;) {
+            if (rd->held[i].key == k->datagram) {
+                if (rd->held[i].pkt.ts_ns < first_ts)
+                    first_ts = rd->held[i].pkt.ts_ns;
+                ws->frag_held_matched++;
+                held_release(rd, i, k->five);
+            } else {
+                i++;
+            }
+        }
+        if (d->key && d->key != k->datagram)
+            ws->frag_forgotten++;
+        *d = (struct dgram){.key = k->datagram, .ts = first_ts, .hash = k->five};
+        return false;
+    }
+    /* a later fragment: where its first went, while one meter would still
+     * match them (meter.c: FRAG_MAX_AGE, 60 s) */
+    if (d->key == k->datagram && (ts >= d->ts ? ts - d->ts : d->ts - ts) < 60000000000ull) {
+        *h = d->hash;
+        ws->frag_followed++;
+        return false;
+    }
+    uint8_t *copy = NULL;
+    if (rd->hold_ns && pkt->caplen <= HELD_BYTES) {
+        while (rd->n_held && (rd->n_held == HELD_MAX || rd->held_bytes + pkt->caplen > HELD_BYTES))
+            held_expire(rd);
+        copy = malloc(pkt->caplen ? pkt->caplen : 1);
+    }
+    if (!copy) {
+        *h = k->addrs;
+        ws->frag_unmatched++;
+        return false;
+    }
+    memcpy(copy, pkt->data, pkt->caplen);
+    struct held *e = &rd->held[rd->n_held++];
+    e->pkt = *pkt;
+    e->pkt.data = e->copy = copy;
+    e->pkt.buf = NULL;
+    e->key = k->datagram;
+    e->addrs = k->addrs;
+    rd->held_bytes += pkt->caplen;
+    ws->frag_held++;
+    return true;
+}
+
 static void reader_run(struct workers *ws)
 {
     struct reader *rd = calloc(1, sizeof *rd);
@@ -1048,6 +1214,12 @@ static void reader_run(struct workers *ws)
      * second to spare for the rounding of reader_assign's seconds */
     rd->idle_s = (ws->inactive_ns > 60000000000ull ? ws->inactive_ns : 60000000000ull) /
                  1000000000u + 2u;
+    /* TCP by connection (tcp_route; JOY_DISPATCH=hosts: every packet by its
+     * host pair, as before 1.3); a fragment is held until the clock would
+     * pass it by inactive_timeout (at most 60 s) */
+    const char *disp = getenv("JOY_DISPATCH");
+    rd->by_conn = !(disp && strcmp(disp, "hosts") == 0);
+    rd->hold_ns = ws->inactive_ns < 60000000000ull ? ws->inactive_ns : 60000000000ull;
     struct joy_source *s = ws->source;
     struct source_packet pkt;
     enum source_result res;
@@ -1062,6 +1234,8 @@ static void reader_run(struct workers *ws)
            (res = source_next(s, &pkt)) != SOURCE_END) {
         if (res == SOURCE_IDLE) {
             uint64_t now = wall_ns();
+            if (rd->n_held)
+                held_expire_before(rd, now);
             if (now > rd->clock)
                 reader_tick(rd, now);
             reader_publish_all(rd, false);
@@ -1074,14 +1248,17 @@ static void reader_run(struct workers *ws)
          * time to output_tick() before the packet (the reader's clock) */
         if (!ws->live)
             ctl_tick(ws, pkt.ts_ns);
-        uint32_t h = 0;
-        bool ip = joy_flow_hash(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, JOY_HASH_ADDRS,
-                                &h) == JOY_OK;
-        unsigned i = ip ? reader_assign(rd, h, pkt.ts_ns) : 0;
-        if (&ws->w[i] == ws->inl)
-            reader_meter(rd, &pkt);
-        else
-            reader_add(rd, i, &pkt);
+        struct joy_flow_keys k;
+        bool ip = joy_flow_keys(pkt.linktype, pkt.data, pkt.caplen, pkt.wirelen, &k) == JOY_OK;
+        if (ip && rd->n_held)
+            held_expire_before(rd, pkt.ts_ns);
+        uint32_t h = k.addrs;
+        if (!ip)
+            reader_give(rd, 0, &pkt);
+        else if (k.proto != 6 || !rd->by_conn)
+            reader_give(rd, reader_assign(rd, h, pkt.ts_ns), &pkt);
+        else if (!tcp_route(rd, &k, &pkt, &h))
+            reader_give(rd, tcp_worker(rd, h, k.addrs, pkt.ts_ns), &pkt);
         /* a step back beyond inactive_timeout is logged too: each meter
          * starts a new clock epoch at it, also one that gets no packet */
         if (ip && pkt.ts_ns <= rd->clock && rd->clock - pkt.ts_ns > ws->inactive_ns &&
@@ -1117,6 +1294,9 @@ static void reader_run(struct workers *ws)
             }
         }
     }
+    while (rd->n_held)
+        held_expire(rd);
+    free(rd->dgram);
     reader_publish_all(rd, true);
     if (ws->inl)
         worker_finish(ws->inl);              /* its open flows, on this thread */
@@ -1398,10 +1578,16 @@ enum source_error workers_run(struct workers *ws)
         wlog(ws, SOURCE_DEBUG, "chunks: %u of %u in use at most, %u waits for one (%.1f ms)",
              ws->pool.peak, ws->pool.n, ws->pool.waits, ws->pool.wait_ns / 1e6);
     if (!ws->afpacket)
-        wlog(ws, SOURCE_DEBUG, "host-pair buckets: %llu given a worker, %llu chosen again after "
-             "idling, %llu of them moved to another worker",
-             (unsigned long long)ws->buckets_new, (unsigned long long)ws->buckets_again,
+        wlog(ws, SOURCE_DEBUG, "hash buckets (TCP by connection, the rest by host pair): %llu "
+             "given a worker, %llu chosen again after idling, %llu of them moved to another "
+             "worker", (unsigned long long)ws->buckets_new, (unsigned long long)ws->buckets_again,
              (unsigned long long)ws->buckets_moved);
+    if (!ws->afpacket && (ws->frag_followed || ws->frag_held || ws->frag_unmatched))
+        wlog(ws, SOURCE_DEBUG, "TCP later fragments: %llu after their first, %llu before it "
+             "(held: %llu then followed it), %llu without it; %llu datagrams forgotten "
+             "(table full)", (unsigned long long)ws->frag_followed,
+             (unsigned long long)ws->frag_held, (unsigned long long)ws->frag_held_matched,
+             (unsigned long long)ws->frag_unmatched, (unsigned long long)ws->frag_forgotten);
     return worst;
 }
 

@@ -209,6 +209,68 @@ int joy_flow_hash(int linktype, const uint8_t *data, uint32_t caplen, uint32_t w
     return JOY_OK;
 }
 
+/* A fragment's datagram: addresses, protocol, version and identification
+ * (direction kept: every fragment of a datagram travels the same way). */
+static uint64_t datagram_key(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1, uint8_t proto,
+                             uint8_t ipver, uint32_t id)
+{
+    uint64_t h = 0x6672616767656420ull ^ ((uint64_t)id << 16) ^ ((uint64_t)ipver << 8) ^ proto;
+    h = mix64(h ^ a0);
+    h = mix64(h ^ a1);
+    h = mix64(h ^ b0);
+    h = mix64(h ^ b1);
+    return h ? h : 1;
+}
+
+int joy_flow_keys(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                  struct joy_flow_keys *keys)
+{
+    if (!keys || (!data && caplen))
+        return JOY_ERR_INVALID;
+    memset(keys, 0, sizeof *keys);
+    /* plain Ethernet IPv4 read straight, as joy_flow_hash() does; the ports
+     * where decode_transport() finds them (fuzz_decode checks the two) */
+    const uint8_t *ip = eth_plain_ipv4(linktype, data, caplen);
+    if (ip) {
+        uint32_t ihl = (uint32_t)(ip[0] & 15) * 4, total = (uint32_t)(ip[2] << 8 | ip[3]);
+        uint32_t cap = caplen - 14;
+        if (total == 0)
+            total = cap;
+        if (cap > total)
+            cap = total;
+        uint16_t fo = (uint16_t)(ip[6] << 8 | ip[7]);
+        uint8_t proto = ip[9];
+        uint64_t pair = load64(ip + 12);
+        uint64_t a = pair & 0xffffffff00000000ull, b = pair << 32;
+        keys->proto = proto;
+        keys->fragment = (fo & 0x1fff) ? JOY_FRAG_LATER : (fo & 0x2000) ? JOY_FRAG_FIRST
+                                                                        : JOY_FRAG_NONE;
+        keys->addrs = hash_endpoints(a, 0, 0, b, 0, 0, proto);
+        keys->five = keys->addrs;
+        if (keys->fragment != JOY_FRAG_LATER && cap >= ihl && cap - ihl >= 4 &&
+            (proto == 6 || proto == 17 || proto == 132 || proto == 136)) {
+            const uint8_t *l4 = ip + ihl;
+            keys->five = hash_endpoints(a, 0, (uint16_t)(l4[0] << 8 | l4[1]), b, 0,
+                                        (uint16_t)(l4[2] << 8 | l4[3]), proto);
+        }
+        if (keys->fragment != JOY_FRAG_NONE)
+            keys->datagram = datagram_key(a, 0, b, 0, proto, 4, (uint32_t)(ip[4] << 8 | ip[5]));
+        return JOY_OK;
+    }
+    struct packet p;
+    if (decode_packet(&p, linktype, data, caplen, wirelen, 0) != DECODE_OK)
+        return JOY_ERR_NOT_IP;
+    keys->addrs = packet_flow_hash(&p, JOY_HASH_ADDRS);
+    keys->five = packet_flow_hash(&p, JOY_HASH_5TUPLE);
+    keys->proto = p.proto;
+    keys->fragment = p.frag == FRAG_LATER ? JOY_FRAG_LATER
+                     : p.frag == FRAG_FIRST ? JOY_FRAG_FIRST : JOY_FRAG_NONE;
+    if (keys->fragment != JOY_FRAG_NONE)
+        keys->datagram = datagram_key(load64(p.src.b), load64(p.src.b + 8), load64(p.dst.b),
+                                      load64(p.dst.b + 8), p.proto, p.ipver, p.ipid);
+    return JOY_OK;
+}
+
 /* --- record members ------------------------------------------------------- */
 
 /* Skip a JSON string starting at s[i] == '"'; the index after it, or n. */

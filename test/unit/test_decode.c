@@ -1,5 +1,6 @@
 /* test_decode.c - every link type, IPv4 options, IPv6 extension headers,
  * transport headers and truncation. Frames are built byte by byte here. */
+#include "joy/joy.h"
 #include "packet.h"
 #include "unit.h"
 
@@ -72,7 +73,9 @@ static void check_v4_udp(const struct packet *p, size_t pay)
 
 /* Every frame decoded here is also given to decode_packet_ip() (the
  * dispatcher's walk for joy_flow_hash): the same status, and on
- * DECODE_OK the same version, protocol and addresses. */
+ * DECODE_OK the same version, protocol and addresses; and to
+ * joy_flow_keys(): the same status, both hashes of the decoded packet, its
+ * protocol and fragment state. */
 static enum decode_status dec(struct packet *p, int dlt, struct bld *x)
 {
     enum decode_status st = decode_packet(p, dlt, x->b, (uint32_t)x->n, (uint32_t)x->n, 1);
@@ -82,6 +85,13 @@ static enum decode_status dec(struct packet *p, int dlt, struct bld *x)
     if (st == DECODE_OK && sq == DECODE_OK)
         CHECK(q.ipver == p->ipver && q.proto == p->proto && memcmp(&q.src, &p->src, 16) == 0 &&
               memcmp(&q.dst, &p->dst, 16) == 0);
+    struct joy_flow_keys k;
+    int kr = joy_flow_keys(dlt, x->b, (uint32_t)x->n, (uint32_t)x->n, &k);
+    CHECK((kr == JOY_OK) == (st == DECODE_OK));
+    if (st == DECODE_OK && kr == JOY_OK)
+        CHECK(k.addrs == packet_flow_hash(p, JOY_HASH_ADDRS) &&
+              k.five == packet_flow_hash(p, JOY_HASH_5TUPLE) && k.proto == p->proto &&
+              k.fragment == (uint8_t)p->frag && (k.datagram != 0) == (p->frag != FRAG_NONE));
     return st;
 }
 
@@ -263,6 +273,66 @@ static void test_tcp_and_truncation(void)
     CHECK(decode_packet(&p, 228, x.b, (uint32_t)x.n, 1514, 0) == DECODE_OK && p.tcp_hdr_len == 20);
 }
 
+/* joy_flow_keys(): the straight read of Ethernet IPv4 gives what the full
+ * decode gives behind a VLAN tag; both directions share both hashes; the
+ * fragments of one datagram share a key that other datagrams do not. */
+static void flow_keys_of(struct bld *ipv4, bool vlan, bool swap, struct joy_flow_keys *k)
+{
+    struct bld x = {.n = 0};
+    if (vlan) {
+        pz(&x, 12); p16(&x, 0x8100); p16(&x, 5); p16(&x, 0x0800);
+    } else {
+        eth(&x, 0x0800);
+    }
+    size_t at = x.n;
+    for (size_t i = 0; i < ipv4->n; i++)
+        p8(&x, ipv4->b[i]);
+    if (swap) {                       /* the other direction: addresses and ports */
+        for (int i = 0; i < 4; i++) {
+            uint8_t t = x.b[at + 12 + i];
+            x.b[at + 12 + i] = x.b[at + 16 + i];
+            x.b[at + 16 + i] = t;
+        }
+        for (int i = 0; i < 2; i++) {
+            uint8_t t = x.b[at + 20 + i];
+            x.b[at + 20 + i] = x.b[at + 22 + i];
+            x.b[at + 22 + i] = t;
+        }
+    }
+    CHECK(joy_flow_keys(1, x.b, (uint32_t)x.n, (uint32_t)x.n, k) == JOY_OK);
+}
+
+static void test_flow_keys(void)
+{
+    struct bld ip = {.n = 0};
+    struct joy_flow_keys a, b, c, d;
+    ipv4_udp(&ip, 0, 100);
+    ip.b[9] = 6;                      /* the ports read as TCP's */
+    flow_keys_of(&ip, false, false, &a);
+    flow_keys_of(&ip, true, false, &b);
+    flow_keys_of(&ip, false, true, &c);
+    CHECK(a.addrs == b.addrs && a.five == b.five && a.proto == 6 && b.proto == 6);
+    CHECK(a.addrs == c.addrs && a.five == c.five);
+    CHECK(a.five != a.addrs && a.fragment == JOY_FRAG_NONE && a.datagram == 0);
+    uint32_t h = 0;
+    CHECK(joy_flow_hash(1, (const uint8_t *)"", 0, 0, JOY_HASH_5TUPLE, &h) == JOY_ERR_NOT_IP);
+    CHECK(joy_flow_keys(1, NULL, 5, 5, &d) == JOY_ERR_INVALID);
+    /* a first fragment (ports), a later one (none: five is the address
+     * pair's), the same datagram; another identification, another key */
+    ip.b[6] = 0x20;
+    flow_keys_of(&ip, false, false, &a);
+    flow_keys_of(&ip, true, false, &b);
+    CHECK(a.fragment == JOY_FRAG_FIRST && a.five != a.addrs && a.datagram != 0);
+    CHECK(b.fragment == JOY_FRAG_FIRST && b.five == a.five && b.datagram == a.datagram);
+    ip.b[6] = 0x00; ip.b[7] = 16;
+    flow_keys_of(&ip, false, false, &c);
+    CHECK(c.fragment == JOY_FRAG_LATER && c.five == c.addrs && c.addrs == a.addrs);
+    CHECK(c.datagram == a.datagram);
+    ip.b[5] ^= 1;
+    flow_keys_of(&ip, false, false, &d);
+    CHECK(d.datagram != 0 && d.datagram != a.datagram);
+}
+
 static void test_icmp_and_other(void)
 {
     struct packet p;
@@ -285,4 +355,5 @@ void run_decode_tests(void)
     TEST_RUN(test_ipv6_extension_headers);
     TEST_RUN(test_tcp_and_truncation);
     TEST_RUN(test_icmp_and_other);
+    TEST_RUN(test_flow_keys);
 }
