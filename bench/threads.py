@@ -10,8 +10,10 @@ wht salt ppi fpx), gzip output to a temporary file.  threads=1 and
 threads=N run alternately (the machine is shared and noisy); the medians
 of wall, user and sys time are printed with the CPU model, the load
 average and the ratio wall(1) / wall(N), and for threads=N the median CPU
-time of each thread, the time it stood waiting for another, and how busy
-the CPUs were ((user + sys) / (wall x CPUs)); joy -vv prints the threads'
+time of each thread, the time it stood waiting for another (the reader:
+for room in a ring or a free chunk), how long the last worker ran on after
+the reader had ended (alone on the machine), and how busy the CPUs were
+((user + sys) / (wall x CPUs)); joy -vv prints the threads'
 figures as the run ends: the reader, which is the main thread and so
 includes the start-up, each worker, the writer.
 The records of the last runs are compared (sorted) so a speed-up never
@@ -56,6 +58,8 @@ def cpu_model():
 THREAD_CPU = re.compile(r"joy: (reader thread|worker \d+|writer thread): ([0-9.]+) s CPU")
 THREAD_LINE = re.compile(r"joy: (reader thread|worker \d+): (.*)")
 WAITED = re.compile(r"waited ([0-9.]+) ms")
+CHUNK_WAIT = re.compile(r"joy: chunks: .* waits for one \(([0-9.]+) ms\)")
+ENDED = re.compile(r"ended ([0-9.]+) ms (after|before) the reader")
 
 
 def run(joy, pcap, out, opts, threads, cpu=None):
@@ -79,6 +83,12 @@ def run(joy, pcap, out, opts, threads, cpu=None):
         sys.exit("bench: joy exited with %d: %s" % (os.WEXITSTATUS(status), err[-400:]))
     waited = dict((m.group(1), sum(float(x) for x in WAITED.findall(m.group(2))))
                   for m in THREAD_LINE.finditer(err))
+    m = CHUNK_WAIT.search(err)            # the reader, for a free chunk of the pool
+    if m and "reader thread" in waited:
+        waited["reader thread"] += float(m.group(1))
+    ends = [float(m.group(1)) * (1 if m.group(2) == "after" else -1) for m in ENDED.finditer(err)]
+    if ends:
+        waited["last worker ended after the reader"] = max(ends)
     return wall, ru.ru_utime, ru.ru_stime, dict((m.group(1), float(m.group(2)))
                                                for m in THREAD_CPU.finditer(err)), waited
 
@@ -145,7 +155,7 @@ def main():
             "%s %.3f s" % (k, statistics.median(r[3].get(k, 0.0) for r in res[a.threads]))
             for k in names)))
         waits = sorted(set(k for r in res[a.threads] for k in r[4]),
-                       key=lambda k: (k != "reader thread", k))
+                       key=lambda k: (k != "reader thread", k.startswith("last"), k))
         busy = statistics.median((r[1] + r[2]) / (r[0] * min(a.threads, os.cpu_count() or 1))
                                  for r in res[a.threads])
         print("threads=%d waiting for another thread (median): %s; the CPUs busy %.0f%% of the "

@@ -174,6 +174,31 @@ static uint32_t hash_endpoints(uint64_t a0, uint64_t a1, uint16_t pa, uint64_t b
     return (uint32_t)(h ^ (h >> 32));
 }
 
+/* hash_endpoints() of an IPv4 pair (a1 = b1 = 0) without ports (*addrs)
+ * and with them (*five), both at once: the two chains of multiplications
+ * are independent, so they run side by side (one dispatcher call per
+ * packet; written out separately they took 50 cycles each).  The smaller
+ * address comes first in both; with equal addresses, the smaller port. */
+static void hash_ipv4_both(uint64_t a, uint64_t b, uint16_t pa, uint16_t pb, uint8_t proto,
+                           uint32_t *addrs, uint32_t *five)
+{
+    uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+    uint16_t p1 = a < b ? pa : a > b ? pb : pa < pb ? pa : pb;
+    uint16_t p2 = a < b ? pb : a > b ? pa : pa < pb ? pb : pa;
+    uint64_t base = 0x6a6f79666c6f77ull ^ ((uint64_t)proto << 32);
+    uint64_t h = base, g = base ^ ((uint64_t)p1 << 16) ^ p2;
+    h = mix64(h ^ lo);
+    g = mix64(g ^ lo);
+    h = mix64(h);
+    g = mix64(g);
+    h = mix64(h ^ hi);
+    g = mix64(g ^ hi);
+    h = mix64(h);
+    g = mix64(g);
+    *addrs = (uint32_t)(h ^ (h >> 32));
+    *five = (uint32_t)(g ^ (g >> 32));
+}
+
 uint32_t packet_flow_hash(const struct packet *p, int mode)
 {
     bool ports = mode == JOY_HASH_5TUPLE && p->has_ports;
@@ -245,13 +270,14 @@ int joy_flow_keys(int linktype, const uint8_t *data, uint32_t caplen, uint32_t w
         keys->proto = proto;
         keys->fragment = (fo & 0x1fff) ? JOY_FRAG_LATER : (fo & 0x2000) ? JOY_FRAG_FIRST
                                                                         : JOY_FRAG_NONE;
-        keys->addrs = hash_endpoints(a, 0, 0, b, 0, 0, proto);
-        keys->five = keys->addrs;
         if (keys->fragment != JOY_FRAG_LATER && cap >= ihl && cap - ihl >= 4 &&
             (proto == 6 || proto == 17 || proto == 132 || proto == 136)) {
             const uint8_t *l4 = ip + ihl;
-            keys->five = hash_endpoints(a, 0, (uint16_t)(l4[0] << 8 | l4[1]), b, 0,
-                                        (uint16_t)(l4[2] << 8 | l4[3]), proto);
+            hash_ipv4_both(a, b, (uint16_t)(l4[0] << 8 | l4[1]), (uint16_t)(l4[2] << 8 | l4[3]),
+                           proto, &keys->addrs, &keys->five);
+        } else {
+            keys->addrs = hash_endpoints(a, 0, 0, b, 0, 0, proto);
+            keys->five = keys->addrs;
         }
         if (keys->fragment != JOY_FRAG_NONE)
             keys->datagram = datagram_key(a, 0, b, 0, proto, 4, (uint32_t)(ip[4] << 8 | ip[5]));

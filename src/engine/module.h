@@ -13,7 +13,8 @@
  *   - per context, once: `setup` loads what the module only reads during
  *     the run (a map file, a subnet trie) into `data`; every meter of the
  *     context shares it, on any thread, so it must never be written after
- *     setup returns (env->data is const);
+ *     setup returns (env->data is const) - except what has a lock of its
+ *     own and says so (mod_tls's shared certificate cache);
  *   - per meter: `worker_init` makes the module's mutable scratch (OpenSSL
  *     digest contexts, text buffers, caches) in env->scratch, which only
  *     that meter's thread touches;

@@ -112,16 +112,33 @@ struct tls_flow {
     struct srlt_ent *srlt;
 };
 
+/* Per context: the certificate cache every meter also looks in
+ * (tls_x509_shared, tls_parse.h), the one piece of a module's data that is
+ * written during the run, only under its own lock. */
+static int tls_setup(const void *cfg, const struct joy_config *core, void **data, char *err,
+                     size_t errlen)
+{
+    (void)cfg;
+    (void)core;
+    if (!(*data = tls_x509_shared_new())) {
+        snprintf(err, errlen, "tls: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void tls_teardown(void *data) { tls_x509_shared_free(data); }
+
 /* Per meter: the certificate decoder and cache, the digests (tls_parse.h). */
 static int tls_worker_init(const struct module_env *env, void **scratch, char *err,
                     size_t errlen)
 {
-    (void)env;
     *scratch = tls_ctx_new();
     if (!*scratch) {
         snprintf(err, errlen, "tls: cannot set up OpenSSL (out of memory?)");
         return -1;
     }
+    tls_ctx_share(*scratch, (struct tls_x509_shared *)(uintptr_t)env->data);
     return 0;
 }
 
@@ -820,6 +837,8 @@ const struct joy_module tls_module = {
     .options = tls_options,
     .config_size = sizeof(struct tls_cfg),
     .interest = MI_TCP,
+    .setup = tls_setup,
+    .teardown = tls_teardown,
     .worker_init = tls_worker_init,
     .worker_free = tls_worker_free,
     .packet = tls_packet,

@@ -27,6 +27,7 @@
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 
 #include <limits.h>
 #include <stdlib.h>
@@ -626,10 +627,23 @@ void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct t
 
 struct x509_slot {
     uint64_t hash;
-    uint64_t used; /* the tls_ctx's x509_clock at the last hit or fill */
+    uint64_t used; /* the table's clock at the last hit or fill */
     uint8_t *der;
     char *json;
     uint32_t der_len, json_len;
+};
+
+/* A table of slots: a tls_ctx's own, or the one its meters share (then
+ * every access holds mu). */
+struct x509_table {
+    struct x509_slot slot[X509_CACHE_SLOTS];
+    uint64_t clock;           /* lookups so far, for the slots' `used` */
+};
+
+struct tls_x509_shared {
+    pthread_mutex_t mu;
+    struct x509_table t;
+    uint64_t hits, puts;      /* certificates taken from it, put in it */
 };
 
 /*
@@ -677,10 +691,51 @@ struct tls_ctx {
     EVP_PKEY *key;
     BIO *bio;                 /* text of printed certificate fields, reset after each */
     struct jsonw scratch;     /* a certificate's JSON before it is cached */
-    struct x509_slot slot[X509_CACHE_SLOTS];
-    uint64_t x509_clock;      /* lookups so far, for the slots' `used` */
+    struct x509_table x509;   /* this meter's own */
+    struct tls_x509_shared *shared; /* the context's, or NULL */
     struct digest_slot dig[DIGEST_SLOTS];
 };
+
+static void x509_table_clear(struct x509_table *t)
+{
+    for (unsigned i = 0; i < X509_CACHE_SLOTS; i++) {
+        free(t->slot[i].der);
+        free(t->slot[i].json);
+    }
+}
+
+struct tls_x509_shared *tls_x509_shared_new(void)
+{
+    struct tls_x509_shared *t = calloc(1, sizeof *t);
+    if (t && pthread_mutex_init(&t->mu, NULL) != 0) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void tls_x509_shared_free(struct tls_x509_shared *t)
+{
+    if (!t)
+        return;
+    x509_table_clear(&t->t);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+void tls_x509_shared_counts(struct tls_x509_shared *t, uint64_t *hits, uint64_t *puts)
+{
+    pthread_mutex_lock(&t->mu);
+    *hits = t->hits;
+    *puts = t->puts;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void tls_ctx_share(struct tls_ctx *c, struct tls_x509_shared *t)
+{
+    if (c)
+        c->shared = t;
+}
 
 struct tls_ctx *tls_ctx_new(void)
 {
@@ -706,10 +761,7 @@ void tls_ctx_free(struct tls_ctx *c)
 {
     if (!c)
         return;
-    for (unsigned i = 0; i < X509_CACHE_SLOTS; i++) {
-        free(c->slot[i].der);
-        free(c->slot[i].json);
-    }
+    x509_table_clear(&c->x509);
     for (unsigned i = 0; i < DIGEST_SLOTS; i++)
         free(c->dig[i].in);
     jw_free(&c->scratch);
@@ -1203,6 +1255,54 @@ static uint64_t cert_hash(const uint8_t *p, size_t n)
     return h;
 }
 
+/* The slot of t holding exactly this certificate, or NULL. */
+static struct x509_slot *x509_find(struct x509_table *t, uint64_t h, const uint8_t *der,
+                                   size_t len)
+{
+    struct x509_slot *two[2] = {&t->slot[h % X509_CACHE_SLOTS],
+                                &t->slot[(h >> 32) % X509_CACHE_SLOTS]};
+    t->clock++;
+    for (int i = 0; i < 2; i++) {
+        struct x509_slot *s = two[i];
+        if (s->der && s->hash == h && s->der_len == len && memcmp(s->der, der, len) == 0) {
+            s->used = t->clock;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Keep a copy of a certificate and its JSON in t: in an empty slot of its
+ * two, else in the one used less recently (nothing kept without memory). */
+static bool x509_put(struct x509_table *t, uint64_t h, const uint8_t *der, size_t len,
+                     const char *json, size_t json_len)
+{
+    struct x509_slot *two[2] = {&t->slot[h % X509_CACHE_SLOTS],
+                                &t->slot[(h >> 32) % X509_CACHE_SLOTS]};
+    struct x509_slot *s = !two[0]->der                ? two[0]
+                          : !two[1]->der              ? two[1]
+                          : two[1]->used < two[0]->used ? two[1]
+                                                        : two[0];
+    uint8_t *d = malloc(len);
+    char *j = malloc(json_len);
+    if (!d || !j) {
+        free(d);
+        free(j);
+        return false;
+    }
+    free(s->der);
+    free(s->json);
+    memcpy(d, der, len);
+    memcpy(j, json, json_len);
+    s->der = d;
+    s->json = j;
+    s->hash = h;
+    s->used = t->clock;
+    s->der_len = (uint32_t)len;
+    s->json_len = (uint32_t)json_len;
+    return true;
+}
+
 static void json_x509_cached(struct jsonw *w, const uint8_t *der, size_t len, struct tls_ctx *c)
 {
     if (len > X509_CACHE_DER) {
@@ -1210,45 +1310,40 @@ static void json_x509_cached(struct jsonw *w, const uint8_t *der, size_t len, st
         return;
     }
     uint64_t h = cert_hash(der, len);
-    struct x509_slot *two[2] = {&c->slot[h % X509_CACHE_SLOTS],
-                                &c->slot[(h >> 32) % X509_CACHE_SLOTS]};
-    c->x509_clock++;
-    for (int i = 0; i < 2; i++) {
-        struct x509_slot *t = two[i];
-        if (t->der && t->hash == h && t->der_len == len && memcmp(t->der, der, len) == 0) {
-            t->used = c->x509_clock;
-            jw_raw_value(w, t->json, t->json_len);
+    struct x509_slot *s = x509_find(&c->x509, h, der, len);
+    if (s) {
+        jw_raw_value(w, s->json, s->json_len);
+        return;
+    }
+    jw_reset(&c->scratch);
+    bool found = false;
+    if (c->shared) {
+        /* another meter's decode: its JSON copied out under the lock */
+        pthread_mutex_lock(&c->shared->mu);
+        struct x509_slot *o = x509_find(&c->shared->t, h, der, len);
+        if (o) {
+            jw_raw_value(&c->scratch, o->json, o->json_len);
+            found = true;
+            c->shared->hits++;
+        }
+        pthread_mutex_unlock(&c->shared->mu);
+    }
+    if (!found) {
+        json_x509(&c->scratch, der, len, c);
+        if (c->scratch.overflow) {
+            json_x509(w, der, len, c); /* w says what does not fit */
             return;
         }
     }
-    /* an empty slot, else the one used less recently */
-    struct x509_slot *s = !two[0]->der                ? two[0]
-                          : !two[1]->der              ? two[1]
-                          : two[1]->used < two[0]->used ? two[1]
-                                                        : two[0];
-    jw_reset(&c->scratch);
-    json_x509(&c->scratch, der, len, c);
-    if (c->scratch.overflow) {
-        json_x509(w, der, len, c); /* w says what does not fit */
-        return;
-    }
-    if (c->scratch.len <= X509_CACHE_JSON) {
-        uint8_t *d = malloc(len);
-        char *j = malloc(c->scratch.len);
-        if (d && j) {
-            free(s->der);
-            free(s->json);
-            memcpy(d, der, len);
-            memcpy(j, c->scratch.buf, c->scratch.len);
-            s->der = d;
-            s->json = j;
-            s->hash = h;
-            s->used = c->x509_clock;
-            s->der_len = (uint32_t)len;
-            s->json_len = (uint32_t)c->scratch.len;
-        } else {
-            free(d);
-            free(j);
+    if (!c->scratch.overflow && c->scratch.len <= X509_CACHE_JSON) {
+        x509_put(&c->x509, h, der, len, c->scratch.buf, c->scratch.len);
+        if (c->shared && !found) {
+            pthread_mutex_lock(&c->shared->mu);
+            /* unless another meter put it there meanwhile */
+            if (!x509_find(&c->shared->t, h, der, len) &&
+                x509_put(&c->shared->t, h, der, len, c->scratch.buf, c->scratch.len))
+                c->shared->puts++;
+            pthread_mutex_unlock(&c->shared->mu);
         }
     }
     jw_raw_value(w, c->scratch.buf, c->scratch.len);

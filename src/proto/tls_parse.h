@@ -146,8 +146,8 @@ void tls_json_hellos(struct jsonw *w, const struct tls_hello *ch, const struct t
 void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct tls_hello *sh);
 
 /*
- * Per-run state of the certificate decoder and the fingerprints (one per
- * module, made in setup(); not thread-safe).  OpenSSL 3 looks an
+ * Per-meter state of the certificate decoder and the fingerprints (made in
+ * the module's worker_init(); not thread-safe).  OpenSSL 3 looks an
  * algorithm up by name on each use of EVP_sha256() and the like, and
  * d2i_X509() builds a public-key decoder for every certificate; a tls_ctx
  * holds the digests fetched once, one reusable public-key decoder, and a
@@ -158,6 +158,24 @@ void tls_json_extras(struct jsonw *w, const struct tls_hello *ch, const struct t
 struct tls_ctx;
 struct tls_ctx *tls_ctx_new(void);
 void tls_ctx_free(struct tls_ctx *c);
+
+/*
+ * A certificate cache shared by the tls_ctx of every meter of a context
+ * (mod_tls makes one in setup()): with threads=N a server's certificates
+ * reach every meter, and each would decode them once more (on the
+ * benchmark mix, threads=2 decoded 453 certificates where threads=1
+ * decoded 268).  A meter looks in its own cache first, without a lock;
+ * on a miss it looks here under the table's mutex, and a certificate it
+ * decodes itself (outside the lock) is put in both.  The same bounds as a
+ * tls_ctx's cache.  tls_ctx_share() attaches a table to a tls_ctx before
+ * its first use; the table must outlive it.
+ */
+struct tls_x509_shared;
+struct tls_x509_shared *tls_x509_shared_new(void);
+void tls_x509_shared_free(struct tls_x509_shared *t);
+void tls_ctx_share(struct tls_ctx *c, struct tls_x509_shared *t);
+/* How many certificates meters took from the table and put in it (tests). */
+void tls_x509_shared_counts(struct tls_x509_shared *t, uint64_t *hits, uint64_t *puts);
 
 /*
  * The text OpenSSL's X509V3_EXT_print() gives for a CT precertificate SCT

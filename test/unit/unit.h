@@ -86,5 +86,6 @@ void run_addr_tests(void);
 void run_ja4_tests(void);
 void run_modpool_tests(void);
 void run_sct_tests(void);
+void run_x509_shared_tests(void);
 
 #endif

@@ -19,6 +19,7 @@ int main(void)
     run_ja4_tests();
     run_modpool_tests();
     run_sct_tests();
+    run_x509_shared_tests();
     printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
     return unit_failed ? 1 : 0;
 }
