@@ -59,7 +59,7 @@ THREAD_CPU = re.compile(r"joy: (reader thread|worker \d+|writer thread): ([0-9.]
 THREAD_LINE = re.compile(r"joy: (reader thread|worker \d+): (.*)")
 WAITED = re.compile(r"waited ([0-9.]+) ms")
 CHUNK_WAIT = re.compile(r"joy: chunks: .* waits for one \(([0-9.]+) ms\)")
-ENDED = re.compile(r"ended ([0-9.]+) ms (after|before) the reader")
+ENDED = re.compile(r"ended ([-+0-9.]+) ms after the reader")
 
 
 def run(joy, pcap, out, opts, threads, cpu=None):
@@ -86,7 +86,7 @@ def run(joy, pcap, out, opts, threads, cpu=None):
     m = CHUNK_WAIT.search(err)            # the reader, for a free chunk of the pool
     if m and "reader thread" in waited:
         waited["reader thread"] += float(m.group(1))
-    ends = [float(m.group(1)) * (1 if m.group(2) == "after" else -1) for m in ENDED.finditer(err)]
+    ends = [float(x) for x in ENDED.findall(err)]
     if ends:
         waited["last worker ended after the reader"] = max(ends)
     return wall, ru.ru_utime, ru.ru_stime, dict((m.group(1), float(m.group(2)))

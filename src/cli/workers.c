@@ -228,7 +228,8 @@ struct workers {
     uint64_t reader_cpu_ns, writer_cpu_ns;   /* CPU time of the threads (-vv) */
     uint64_t reader_done_ns;         /* when the reader ended (monotonic; -vv) */
     struct waited reader_waited;     /* the reader, for room in a worker's ring (-vv) */
-    uint64_t backlog_max;            /* reader_assign(): BACKLOG_MAX, or JOY_BACKLOG_MAX */
+    uint64_t backlog_max;            /* BACKLOG_MAX, or JOY_BACKLOG_MAX (reader_endgame lowers
+                                      * the reader's copy near the end of a file) */
     uint64_t buckets_new, buckets_again, buckets_moved;  /* reader_assign()'s choices (-vv) */
     uint64_t frag_followed, frag_held, frag_held_matched, frag_unmatched, frag_forgotten;
                                      /* TCP fragments (tcp_route, -vv) */
@@ -834,7 +835,6 @@ struct reader {
     size_t held_bytes;
     uint64_t hold_ns;            /* the longest a fragment is held (packet time) */
     uint64_t backlog_max;        /* reader_assign()'s threshold now (see reader_endgame) */
-    uint64_t read;               /* packets read */
 };
 
 /* The inline meter (ws->inl) takes every clock step logged so far, as a
@@ -1222,13 +1222,13 @@ static bool tcp_route(struct reader *rd, const struct joy_flow_keys *k,
  * "ended ... after the reader", 4-6 ms).  Every 4096 packets; a source of
  * unknown size (standard input) keeps the fixed threshold.
  */
-static void reader_endgame(struct reader *rd, struct joy_source *s)
+static void reader_endgame(struct reader *rd, struct joy_source *s, uint64_t packets)
 {
     const char *name;
     uint64_t done, total;
     if (source_file_progress(s, &name, &done, &total) != 0 || !total || !done || done > total)
         return;
-    uint64_t rem = (total - done) / (done / rd->read + 1u);
+    uint64_t rem = (total - done) / (done / packets + 1u);
     rd->backlog_max = rem < rd->ws->backlog_max ? rem : rd->ws->backlog_max;
 }
 
@@ -1306,12 +1306,12 @@ static void reader_run(struct workers *ws)
         }
         if (ip && (pkt.ts_ns > rd->clock || rd->clock - pkt.ts_ns > ws->inactive_ns))
             reader_tick(rd, pkt.ts_ns);
-        if (ws->max_packets && ++total >= ws->max_packets) {
+        if (++total == ws->max_packets) {
             wlog(ws, SOURCE_INFO, "%llu packets read (-c): stopping", (unsigned long long)total);
             break;
         }
-        if ((++rd->read & 4095) == 0 && ws->inl)
-            reader_endgame(rd, s);
+        if ((total & 4095) == 0 && ws->inl)
+            reader_endgame(rd, s, total);
         if (++count == PUBLISH_ALL) {
             count = 0;
             /* keep quiet workers' clocks (and their expiry) moving */
@@ -1600,14 +1600,12 @@ enum source_error workers_run(struct workers *ws)
                  w->waited_writer.ns / 1e6, (unsigned long long)w->waited_writer.times);
         else if (!ws->afpacket)
             wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets; waited %.1f ms for "
-                 "packets (%llu times), %.1f ms for the writer (%llu times); ended %.1f ms %s "
-                 "the reader", i, w->cpu_ns / 1e9,
+                 "packets (%llu times), %.1f ms for the writer (%llu times); ended %+.1f ms "
+                 "after the reader", i, w->cpu_ns / 1e9,
                  (unsigned long long)atomic_load(&w->packets), w->waited_packets.ns / 1e6,
                  (unsigned long long)w->waited_packets.times, w->waited_writer.ns / 1e6,
                  (unsigned long long)w->waited_writer.times,
-                 (w->done_ns > ws->reader_done_ns ? w->done_ns - ws->reader_done_ns
-                                                  : ws->reader_done_ns - w->done_ns) / 1e6,
-                 w->done_ns > ws->reader_done_ns ? "after" : "before");
+                 (double)(int64_t)(w->done_ns - ws->reader_done_ns) / 1e6);
         else
             wlog(ws, SOURCE_DEBUG, "worker %u: %.3f s CPU, %llu packets; waited %.1f ms for "
                  "the writer (%llu times)", i, w->cpu_ns / 1e9,

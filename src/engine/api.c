@@ -177,14 +177,15 @@ static uint32_t hash_endpoints(uint64_t a0, uint64_t a1, uint16_t pa, uint64_t b
 /* hash_endpoints() of an IPv4 pair (a1 = b1 = 0) without ports (*addrs)
  * and with them (*five), both at once: the two chains of multiplications
  * are independent, so they run side by side (one dispatcher call per
- * packet; written out separately they took 50 cycles each).  The smaller
- * address comes first in both; with equal addresses, the smaller port. */
+ * packet; written out separately they took 50 cycles each).  Without
+ * ports the order of equal addresses does not matter, so one order serves
+ * both. */
 static void hash_ipv4_both(uint64_t a, uint64_t b, uint16_t pa, uint16_t pb, uint8_t proto,
                            uint32_t *addrs, uint32_t *five)
 {
-    uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
-    uint16_t p1 = a < b ? pa : a > b ? pb : pa < pb ? pa : pb;
-    uint16_t p2 = a < b ? pb : a > b ? pa : pa < pb ? pb : pa;
+    bool swap = a > b || (a == b && pa > pb);   /* hash_endpoints()'s order */
+    uint64_t lo = swap ? b : a, hi = swap ? a : b;
+    uint16_t p1 = swap ? pb : pa, p2 = swap ? pa : pb;
     uint64_t base = 0x6a6f79666c6f77ull ^ ((uint64_t)proto << 32);
     uint64_t h = base, g = base ^ ((uint64_t)p1 << 16) ^ p2;
     h = mix64(h ^ lo);

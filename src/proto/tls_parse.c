@@ -1255,12 +1255,19 @@ static uint64_t cert_hash(const uint8_t *p, size_t n)
     return h;
 }
 
+/* The two slots a certificate of hash h may sit in. */
+static void x509_slots(struct x509_table *t, uint64_t h, struct x509_slot *two[2])
+{
+    two[0] = &t->slot[h % X509_CACHE_SLOTS];
+    two[1] = &t->slot[(h >> 32) % X509_CACHE_SLOTS];
+}
+
 /* The slot of t holding exactly this certificate, or NULL. */
 static struct x509_slot *x509_find(struct x509_table *t, uint64_t h, const uint8_t *der,
                                    size_t len)
 {
-    struct x509_slot *two[2] = {&t->slot[h % X509_CACHE_SLOTS],
-                                &t->slot[(h >> 32) % X509_CACHE_SLOTS]};
+    struct x509_slot *two[2];
+    x509_slots(t, h, two);
     t->clock++;
     for (int i = 0; i < 2; i++) {
         struct x509_slot *s = two[i];
@@ -1277,8 +1284,8 @@ static struct x509_slot *x509_find(struct x509_table *t, uint64_t h, const uint8
 static bool x509_put(struct x509_table *t, uint64_t h, const uint8_t *der, size_t len,
                      const char *json, size_t json_len)
 {
-    struct x509_slot *two[2] = {&t->slot[h % X509_CACHE_SLOTS],
-                                &t->slot[(h >> 32) % X509_CACHE_SLOTS]};
+    struct x509_slot *two[2];
+    x509_slots(t, h, two);
     struct x509_slot *s = !two[0]->der                ? two[0]
                           : !two[1]->der              ? two[1]
                           : two[1]->used < two[0]->used ? two[1]
@@ -1303,6 +1310,32 @@ static bool x509_put(struct x509_table *t, uint64_t h, const uint8_t *der, size_
     return true;
 }
 
+/* Another meter's JSON of this certificate, appended to w; false if the
+ * shared table has none. */
+static bool x509_shared_get(struct tls_x509_shared *t, uint64_t h, const uint8_t *der, size_t len,
+                            struct jsonw *w)
+{
+    pthread_mutex_lock(&t->mu);
+    struct x509_slot *s = x509_find(&t->t, h, der, len);
+    if (s) {
+        jw_raw_value(w, s->json, s->json_len);
+        t->hits++;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return s != NULL;
+}
+
+/* Offer a certificate this meter decoded to the others (unless one of them
+ * put it there meanwhile). */
+static void x509_shared_put(struct tls_x509_shared *t, uint64_t h, const uint8_t *der, size_t len,
+                            const char *json, size_t json_len)
+{
+    pthread_mutex_lock(&t->mu);
+    if (!x509_find(&t->t, h, der, len) && x509_put(&t->t, h, der, len, json, json_len))
+        t->puts++;
+    pthread_mutex_unlock(&t->mu);
+}
+
 static void json_x509_cached(struct jsonw *w, const uint8_t *der, size_t len, struct tls_ctx *c)
 {
     if (len > X509_CACHE_DER) {
@@ -1316,35 +1349,17 @@ static void json_x509_cached(struct jsonw *w, const uint8_t *der, size_t len, st
         return;
     }
     jw_reset(&c->scratch);
-    bool found = false;
-    if (c->shared) {
-        /* another meter's decode: its JSON copied out under the lock */
-        pthread_mutex_lock(&c->shared->mu);
-        struct x509_slot *o = x509_find(&c->shared->t, h, der, len);
-        if (o) {
-            jw_raw_value(&c->scratch, o->json, o->json_len);
-            found = true;
-            c->shared->hits++;
-        }
-        pthread_mutex_unlock(&c->shared->mu);
-    }
-    if (!found) {
+    bool shared = c->shared && x509_shared_get(c->shared, h, der, len, &c->scratch);
+    if (!shared)
         json_x509(&c->scratch, der, len, c);
-        if (c->scratch.overflow) {
-            json_x509(w, der, len, c); /* w says what does not fit */
-            return;
-        }
+    if (c->scratch.overflow) {
+        json_x509(w, der, len, c); /* w says what does not fit */
+        return;
     }
-    if (!c->scratch.overflow && c->scratch.len <= X509_CACHE_JSON) {
+    if (c->scratch.len <= X509_CACHE_JSON) {
         x509_put(&c->x509, h, der, len, c->scratch.buf, c->scratch.len);
-        if (c->shared && !found) {
-            pthread_mutex_lock(&c->shared->mu);
-            /* unless another meter put it there meanwhile */
-            if (!x509_find(&c->shared->t, h, der, len) &&
-                x509_put(&c->shared->t, h, der, len, c->scratch.buf, c->scratch.len))
-                c->shared->puts++;
-            pthread_mutex_unlock(&c->shared->mu);
-        }
+        if (c->shared && !shared)
+            x509_shared_put(c->shared, h, der, len, c->scratch.buf, c->scratch.len);
     }
     jw_raw_value(w, c->scratch.buf, c->scratch.len);
 }
