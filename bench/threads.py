@@ -2,6 +2,7 @@
 """Wall time of joy threads=1 against threads=N on one capture (offline).
 
   bench/threads.py [--runs N] [--pcap FILE] [--threads N] [--joy JOY] [--one-core]
+                   [--ceiling]
                    [--] [joy options ...]
 
 Default: bench/mix.pcap (built by ../shared/bench/make-mix.sh) with the
@@ -20,6 +21,12 @@ The records of the last runs are compared (sorted) so a speed-up never
 comes from writing something else.  The ratio is also given per round (a
 threads=1 run and the threads=N run beside it), with its quartiles: on a
 VM whose cores change speed from run to run, that spread is the noise.
+--ceiling adds, each round, N threads=1 runs at the same time (each its
+own output): N x wall(threads=1 alone) / wall(the slowest of them) is the
+most any threads=N could gain at that hour on this machine (N meters with
+nothing to pass between them), so the ratio can be read against what the
+cores themselves allow; a VM's cores may slow each other down (shared
+caches, memory, the host's other guests).
 --one-core adds a threads=N run with every thread on one CPU each round:
 its CPU time against threads=1's is what the threads cost apart from the
 cores passing packets to each other.  Each run writes a new file: the
@@ -87,10 +94,27 @@ def run(joy, pcap, out, opts, threads, cpu=None):
     if m and "reader thread" in waited:
         waited["reader thread"] += float(m.group(1))
     ends = [float(x) for x in ENDED.findall(err)]
-    if ends:
-        waited["last worker ended after the reader"] = max(ends)
     return wall, ru.ru_utime, ru.ru_stime, dict((m.group(1), float(m.group(2)))
-                                               for m in THREAD_CPU.finditer(err)), waited
+                                               for m in THREAD_CPU.finditer(err)), waited, \
+        max(ends) if ends else None
+
+
+def run_together(joy, pcap, outs, opts):
+    """len(outs) threads=1 runs started at once; the wall time of the
+    slowest (each writes its own file, removed first as in run())"""
+    t0 = time.monotonic()
+    pids = []
+    for out in outs:
+        if os.path.exists(out):
+            os.unlink(out)
+        pids.append(subprocess.Popen([joy, "-q", "-w", out] + opts + ["threads=1", pcap]))
+    for p in pids:
+        if p.wait() != 0:
+            sys.exit("bench: joy exited with %d (--ceiling)" % p.returncode)
+    wall = time.monotonic() - t0
+    for out in outs:
+        os.unlink(out)
+    return wall
 
 
 def main():
@@ -103,6 +127,9 @@ def main():
                     help="also run threads=N with every thread on one CPU: its CPU time "
                          "against threads=1 is what the threads cost apart from the cores "
                          "passing data to each other")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also run N threads=1 jobs at once each round: what the machine's "
+                         "cores allow N meters to gain at that hour")
     ap.add_argument("opts", nargs="*")
     a = ap.parse_args()
     pcap = a.pcap
@@ -118,6 +145,7 @@ def main():
     outs = {1: os.path.join(tmp, "t1.json.gz"), a.threads: os.path.join(tmp, "tn.json.gz")}
     res = {1: [], a.threads: []}
     pinned = []
+    together = []
     one_cpu = min(os.sched_getaffinity(0))
     with open(pcap, "rb") as f:          # warm the page cache
         while f.read(1 << 24):
@@ -127,6 +155,10 @@ def main():
             if os.path.exists(outs[t]):  # a new file each run, as a sensor writes (see above)
                 os.unlink(outs[t])
             res[t].append(run(a.joy, pcap, outs[t], opts + ["threads=%d" % t], t))
+        if a.ceiling:
+            together.append(run_together(a.joy, pcap, [os.path.join(tmp, "c%d.json.gz" % k)
+                                                        for k in range(a.threads)],
+                                         opts))
         if a.one_core:
             os.unlink(outs[a.threads])
             pinned.append(run(a.joy, pcap, outs[a.threads], opts + ["threads=%d" % a.threads],
@@ -162,6 +194,10 @@ def main():
               "wall time ((user + sys) / (wall x CPUs used))" % (a.threads, ", ".join(
                   "%s %.1f ms" % (k, statistics.median(r[4].get(k, 0.0) for r in res[a.threads]))
                   for k in waits) or "none reported", 100 * busy))
+        ends = [r[5] for r in res[a.threads] if r[5] is not None]
+        if ends:
+            print("threads=%d the last worker ended %+.1f ms after the reader (median; "
+                  "the reader's core idle meanwhile)" % (a.threads, statistics.median(ends)))
     if pinned:
         cpu1 = statistics.median(r[1] + r[2] for r in res[1])
         cpup = statistics.median(r[1] + r[2] for r in pinned)
@@ -177,6 +213,17 @@ def main():
           "quartiles %.2f-%.2f; records %s" %
           (a.threads, med[1] / med[a.threads], q[1], q[0], q[2],
            "identical (as multisets)" if recs[0] == recs[1] else "DIFFER"))
+    if together:
+        ceil = [a.threads * x[0] / c for x, c in zip(res[1], together)]
+        got = [x[0] / y[0] for x, y in zip(res[1], res[a.threads])]
+        print("ceiling: %d threads=1 runs at once took %.3f s (median), so at most %.2fx "
+              "(per round: median %.2fx); threads=%d reached %.0f%% of it (per round: "
+              "median %.0f%%)" %
+              (a.threads, statistics.median(together), a.threads * med[1] /
+               statistics.median(together), statistics.median(ceil), a.threads,
+               100 * (med[1] / med[a.threads]) / (a.threads * med[1] /
+                                                   statistics.median(together)),
+               100 * statistics.median(g / c for g, c in zip(got, ceil))))
     return 0 if recs[0] == recs[1] else 1
 
 

@@ -77,7 +77,7 @@ def run_joy(joy, inp, out, opts, timeout=600, reader_meters=None, chunks=None, b
             dispatch=None):
     """reader_meters: JOY_READER_METERS (1: the reader meters worker 0's share
     itself, 0: a reader that only dispatches; None: joy picks by the CPUs);
-    chunks: JOY_CHUNKS, the size of the reader's chunk pool (default 32);
+    chunks: JOY_CHUNKS, the size of the reader's chunk pool (default 48);
     backlog: JOY_BACKLOG_MAX (reader_assign's threshold, default 12288; with
     the reader metering and small captures a low one makes the host-pair
     buckets go to both meters and change hands after idling); dispatch:

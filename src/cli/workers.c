@@ -63,12 +63,18 @@ enum {
     RING_SLOTS = 16,
     TEXT_CAP = 1 << 20,         /* records per block (gzip member) */
     OUT_BUFS = 3,
-    EXT_CAP = 1 << 19,          /* views + text of the records of a block (grows) */
+    EXT_CAP = TEXT_CAP + TEXT_CAP / 2, /* views + text of the records of a block (grows;
+                                 * a view adds about a third to its text, so the text
+                                 * fills first and blocks are TEXT_CAP with further
+                                 * destinations too) */
     CTL_MAX = 64,
     LIVE_PUBLISH_NS = 100000000, /* live dispatch: hand over batches at least every 100 ms */
     CHUNK_BYTES = 1 << 20,      /* capture files: the reader's read buffers ... */
-    CHUNKS = 32,                /* ... in a pool of this many (shared by all workers; the
-                                 * tests set 2..CHUNKS with JOY_CHUNKS) */
+    CHUNKS = 48,                /* ... in a pool of this many (shared by all workers; the
+                                 * tests set 2..CHUNKS with JOY_CHUNKS).  As many as a
+                                 * worker's full ring points into: with 32, mix.pcap's
+                                 * reader sometimes stood up to 35 ms waiting for one
+                                 * (-vv: 32 of 32 in use) while its own share waited too */
     BATCH_CHUNKS = 16,          /* chunks one batch may refer to */
     OWNER_SLOTS = 1 << 14,      /* address-pair hash buckets, each given to one meter */
     DGRAM_SLOTS = 1 << 13,      /* TCP datagrams whose first fragment was seen (direct-mapped) */
