@@ -860,6 +860,61 @@ def tcp_syn_late_packets():
             (ts(sec=1) + 3 * M, c.pkt(True, PSH | ACK, b'z' * 10))]
 
 
+def tcp_reuse_packets():
+    """TCP port reuse (meter.c tcp_new_connection): a SYN with a new
+    sequence number after the connection ended (a FIN each way, or a RST)
+    starts a new record; a repeated SYN, or a new SYN on a connection
+    that has not ended, does not.  One scenario per client port:
+      41001  two connections, the first closed by FIN both ways   -> 2
+      41002  the first reset by the server (RST)                  -> 2
+      41003  SYN, RST (port closed), the same SYN again           -> 1
+      41004  a SYN with another ISN on an open connection         -> 1
+      41005  half-closed (the client's FIN only), then a new SYN  -> 1
+      41006  closed, then the server's SYN-ACK of a connection
+             whose SYN was not captured                           -> 2
+      [fd24::1]:41007  as 41001 over IPv6                         -> 2"""
+    M = 1000000
+    P = []
+
+    def conn(t, c, first=(b'a' * 10, b'b' * 20), close='fin', syn=True):
+        if syn:
+            P.append((t, c.pkt(True, SYN, opts=SYN_OPTS)))
+        P.append((t + 1 * M, c.pkt(False, SYN | ACK, opts=SYN_OPTS)))
+        P.append((t + 2 * M, c.pkt(True, ACK)))
+        P.append((t + 3 * M, c.pkt(True, PSH | ACK, first[0])))
+        P.append((t + 4 * M, c.pkt(False, PSH | ACK, first[1])))
+        if close == 'fin':
+            P.append((t + 5 * M, c.pkt(True, FIN | ACK)))
+            P.append((t + 6 * M, c.pkt(False, FIN | ACK)))
+            P.append((t + 7 * M, c.pkt(True, ACK)))
+        elif close == 'rst':
+            P.append((t + 5 * M, c.pkt(False, RST | ACK)))
+        elif close == 'half':
+            P.append((t + 5 * M, c.pkt(True, FIN | ACK)))
+
+    a, b = '10.24.0.1', '10.24.0.2'
+    conn(ts(sec=0), TCPConv(a, b, 41001, 80, cisn=1000, sisn=5000))
+    conn(ts(sec=1), TCPConv(a, b, 41001, 80, cisn=90000, sisn=70000), (b'c' * 30, b'd' * 40))
+    conn(ts(sec=2), TCPConv(a, b, 41002, 80, cisn=2000, sisn=6000), close='rst')
+    conn(ts(sec=3), TCPConv(a, b, 41002, 80, cisn=92000, sisn=72000), (b'c' * 31, b'd' * 41))
+    c = TCPConv(a, b, 41003, 81, cisn=3000, sisn=7000)
+    P.append((ts(sec=4), c.pkt(True, SYN, opts=SYN_OPTS)))
+    P.append((ts(sec=4) + 1 * M, c.pkt(False, RST | ACK)))
+    P.append((ts(sec=5), c.pkt(True, SYN, seq=3000, opts=SYN_OPTS)))
+    conn(ts(sec=6), TCPConv(a, b, 41004, 80, cisn=4000, sisn=8000), close=None)
+    P.append((ts(sec=7), TCPConv(a, b, 41004, 80, cisn=94000).pkt(True, SYN, opts=SYN_OPTS)))
+    conn(ts(sec=8), TCPConv(a, b, 41005, 80, cisn=5000, sisn=9000), close='half')
+    P.append((ts(sec=9), TCPConv(a, b, 41005, 80, cisn=95000).pkt(True, SYN, opts=SYN_OPTS)))
+    conn(ts(sec=10), TCPConv(a, b, 41006, 80, cisn=6000, sisn=10000))
+    c = TCPConv(a, b, 41006, 80, cisn=96000, sisn=76000)
+    c.seq[True] += 1   # the client's SYN (not captured) consumed one
+    conn(ts(sec=11), c, (b'c' * 33, b'd' * 43), syn=False)
+    conn(ts(sec=12), TCPConv('fd24::1', 'fd24::2', 41007, 80, cisn=7000, sisn=11000))
+    conn(ts(sec=13), TCPConv('fd24::1', 'fd24::2', 41007, 80, cisn=97000, sisn=77000),
+         (b'c' * 34, b'd' * 44))
+    return P
+
+
 def udp_reply_first_packets():
     """A DNS answer without its query: the answering server (sender of the
     first packet) is sa.  Then a second answer."""
@@ -1076,6 +1131,7 @@ def captures():
     C['tcp_retrans.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, tcp_retrans_packets()))
     C['tcp_synack_first.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, tcp_synack_first_packets()))
     C['tcp_syn_late.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, tcp_syn_late_packets()))
+    C['tcp_reuse.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, tcp_reuse_packets()))
     C['udp_reply_first.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, udp_reply_first_packets()))
     C['udp_1200.pcap'] = pcap_bytes(LINKTYPE_RAW, many_packets())
     C['timeout_inactive.pcap'] = pcap_bytes(DLT_EN10MB, wrap(eth, inactive_packets()))

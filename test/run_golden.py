@@ -149,7 +149,7 @@ def generic_checks(rec, line):
                 errs.append('record %s: time_end before time_start' % name)
         except (TypeError, ValueError):
             pass
-    if rec.get('expire_type') not in ('i', 'a', 'e', 'r'):
+    if rec.get('expire_type') not in ('i', 'a', 'e', 'r', 'c'):
         errs.append('record %s: expire_type %r' % (name, rec.get('expire_type')))
     pr = rec.get('pr')
     if isinstance(pr, int) and pr not in (1, 58) and 'community_id' in rec:

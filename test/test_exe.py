@@ -34,6 +34,9 @@ executable joy could not identify (no path, no hash: then its name):
     carry path and hash (asserted for the plain and the delayed joy);
     reported, not asserted, without it (the socket is usually gone before
     the lookup);
+  TCP port reuse: REUSE_N Python clients in turn from one local port (IPv4, IPv6):
+    a record per connection (expire_type "c" but the last), each with its
+    own process (with the eBPF source; records alone without it);
   never-seen copies of python deleted right after their process exits:
     attributed; by the delayed joy without path or hash (never a guess);
   no exe on flows between other hosts (packets sent from S to an address
@@ -62,6 +65,8 @@ JOY = os.path.abspath(os.environ.get("JOY", os.path.join(ROOT, "joy")))
 TAG = "%d" % (os.getpid() % 100000)
 NC, NS = "joyexeC" + TAG, "joyexeS" + TAG
 N_SHORT = 20           # of each short-lived kind, idle and again loaded
+REUSE_N = 3            # curls from one local port, one after the other
+REUSE_PORT4, REUSE_PORT6 = 45123, 45124
 DELAY_MS = 100         # the delayed joy reads each eBPF event's process this late
 SYS_PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
@@ -177,6 +182,19 @@ for i in range(20):
 # argv: host, port[, source port]: the short-lived UDP senders get a source
 # port each (outside the ephemeral range), as two senders that drew the
 # same ephemeral port would make one flow of two processes
+TCP_FROM_PORT = r"""
+import socket, sys
+fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', int(sys.argv[3])))
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.sendall(b'GET / HTTP/1.0\r\n\r\n')
+while s.recv(65536):
+    pass
+s.close()
+"""
+
 SHORT_UDP = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -383,6 +401,23 @@ def run(tmp):
                 expect[p.pid]["t1"] = time.time()
 
     shorts("idle")
+    # TCP port reuse: REUSE_N short-lived clients one after the other from
+    # one local port (IPv4 and IPv6).  Each reads to the end before it
+    # closes, so the server closes first: the client's port is free at once
+    # (curl may close first and leave it in TIME_WAIT for a minute) and the
+    # server's TIME_WAIT accepts the next SYN.  Each connection is a record
+    # of its own (expire_type "c" but the last) with its own process.
+    for addr, port in (("10.77.0.2", REUSE_PORT4), ("fd77::2", REUSE_PORT6)):
+        for i in range(REUSE_N):
+            t0 = time.time()
+            p = inns(NC, sys.executable, "-c", TCP_FROM_PORT, addr, "8080", str(port),
+                     stdout=dev, stderr=dev, preexec_fn=into_cg)
+            note(p, "reuse", py, t0)
+            expect[p.pid].update(phase="idle", cgroup=cg, port=port)
+            rc = p.wait()
+            expect[p.pid]["t1"] = time.time()
+            expect[p.pid]["rc"] = rc
+            time.sleep(0.2)
     # never-seen binaries whose file is deleted right after their process
     # exits: the delayed joy cannot identify them (no path, no hash; never
     # a guess), the others read them while they ran
@@ -529,8 +564,28 @@ def analyse(label, out, jerr, ebpf, expect, local_srv):
         # -4/-6, sendto, connect + send; idle and loaded) with the path and
         # SHA-256 of their binary
         got, n = rate(short)
+        # (the detail: joy's own account of its lookups, and the short-lived
+        # processes whose flows have no record with their path)
+        missed = sorted((v["kind"], v["phase"], p) for p, v in expect.items()
+                        if v["kind"] in short and p not in full)
         check(label + "short-lived flows with path and hash (eBPF): >= 99%",
-              n and got >= 0.99 * n, "%d/%d %s" % (got, n, rates))
+              n and got >= 0.99 * n, "%d/%d %s; missed %s; %s" % (
+                  got, n, rates, missed[:6],
+                  [l for l in jerr.splitlines() if "joy: exe:" in l][-1:]))
+    # TCP port reuse: one record per connection, each with its own process
+    for port in (REUSE_PORT4, REUSE_PORT6):
+        pids = [p for p, v in expect.items() if v["kind"] == "reuse" and v.get("port") == port]
+        rs = sorted((r for r in recs if r.get("sp") == port and r.get("dp") == 8080),
+                    key=lambda r: r["time_start"])
+        ok = all(expect[p]["rc"] == 0 for p in pids) and len(rs) == len(pids) and \
+            [r.get("expire_type") for r in rs][:-1] == ["c"] * (len(pids) - 1)
+        if ebpf:
+            ok = ok and [r.get("exe", {}).get("pid") for r in rs] == pids and \
+                all(p in full for p in pids)
+        check(label + "TCP port reuse (port %d): a record per connection%s" % (
+            port, ", each with its process" if ebpf else ""), ok,
+            ([expect[p]["rc"] for p in pids], sorted(pids),
+             [(r.get("expire_type"), r.get("num_pkts_out"), r.get("exe", {}).get("pid")) for r in rs]))
     # the never-seen deleted binary: attributed (pid, user); by the delayed
     # joy without path and hash
     g = [p for p, v in expect.items() if v["kind"] == "gone-deleted"]

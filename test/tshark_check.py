@@ -34,7 +34,9 @@ tshark's conversations have no timeout; with H that large joy writes one record 
 5-tuple too, except where a flow lasts longer than H: malformed-tls-cert-der-and-bad-
 record.pcap has a frame stamped 21 years before its neighbours, so joy's active timeout
 legitimately cuts that flow in two.  Several records of one 5-tuple are therefore summed,
-and are an error only when the flow is shorter than the active timeout.
+and are an error only when the flow is shorter than the active timeout, beyond those that
+TCP port reuse ends (expire_type "c": a new connection on the same ports; tshark's
+conversations keep one 5-tuple together).
 
 Compared per flow: the set of flows (5-tuple, either orientation), packets per direction,
 L4 payload bytes per direction, first and last time, and (live model) debug.tcp_retrans.
@@ -239,7 +241,8 @@ def key_str(k):
 class Flow:
     """One bidirectional flow in the oracle's orientation: a = initiator."""
     __slots__ = ("proto", "a", "ap", "b", "bp", "pkts", "bytes", "first", "last",
-                 "tmin", "tmax", "bytes_known", "records", "extra", "retrans", "seq", "hole")
+                 "tmin", "tmax", "bytes_known", "records", "closed", "extra", "retrans", "seq",
+                 "hole")
 
     def __init__(self, proto, a, ap, b, bp):
         self.proto, self.a, self.ap, self.b, self.bp = proto, a, ap, b, bp
@@ -253,6 +256,7 @@ class Flow:
         self.seq = [None, None]  # per direction: highest sequence end seen (joy's rule)
         self.bytes_known = True
         self.records = 1
+        self.closed = 0     # joy records ended by TCP port reuse (expire_type "c")
         self.extra = {}
 
     def key(self):
@@ -387,6 +391,7 @@ def joy_flows(records, problems, bidir=True, inner=False):
             f.first = f.tmin = r["time_start"]
             f.last = f.tmax = r["time_end"]
             f.retrans = int((r.get("debug") or {}).get("tcp_retrans", 0))
+            f.closed = 1 if r.get("expire_type") == "c" else 0
             for field in ("time_start", "time_end"):
                 v = r[field]
                 if not isinstance(v, Decimal) or v.as_tuple().exponent != -6:
@@ -407,6 +412,7 @@ def joy_flows(records, problems, bidir=True, inner=False):
         if k in out:
             g = out[k]
             g.records += 1
+            g.closed += f.closed
             if not bidir and g.records == 2 and (sa, sp) != (g.a, g.ap):
                 g.records = 1  # the other direction's record
             d = 0 if (sa == g.a and sp == g.ap) else 1
@@ -810,7 +816,7 @@ def compare(cap, joyf, oracle, oname, failures, *, check_retrans=False):
         if j is None:
             report(k, "flow", "missing", "present(%d+%d pkts)" % tuple(t.pkts))
             continue
-        if j.records > 1 and (t.tmax - t.tmin) < ACTIVE_TIMEOUT_NS:
+        if j.records > 1 + j.closed and (t.tmax - t.tmin) < ACTIVE_TIMEOUT_NS:
             report(k, "records", j.records, 1)
         # map joy's directions onto the oracle's
         if t.symmetric():

@@ -79,9 +79,9 @@ extern "C" {
  * and joy_version_number() the version of the library actually loaded.
  */
 #define JOY_VERSION_MAJOR 1
-#define JOY_VERSION_MINOR 3
+#define JOY_VERSION_MINOR 4
 #define JOY_VERSION_PATCH 0
-#define JOY_VERSION_STRING "1.3.0"
+#define JOY_VERSION_STRING "1.4.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 #define JOY_VERSION_NUMBER (JOY_VERSION_MAJOR * 10000 + JOY_VERSION_MINOR * 100 + JOY_VERSION_PATCH)
 
@@ -233,6 +233,8 @@ enum joy_expire {
     JOY_EXPIRE_ACTIVE = 'a',     /* older than active_timeout: continued in a new record */
     JOY_EXPIRE_END = 'e',        /* joy_meter_flush (end of input) */
     JOY_EXPIRE_ROOM = 'r',       /* max_flows reached: the least recently active left */
+    JOY_EXPIRE_CLOSED = 'c',     /* TCP connection ended, then a new SYN on its ports:
+                                    the new connection is in a new record (1.4) */
 };
 
 /*
@@ -334,7 +336,8 @@ struct joy_stats {
     uint64_t encrypted;      /* 802.11 protected frames: counted, not decoded */
     uint64_t decapsulated;   /* inner packets taken out of tunnels (tunnels=N) */
     uint64_t clock_epochs;   /* times packet time went back by more than inactive_timeout */
-    uint64_t reserved[2];
+    uint64_t tcp_reused;     /* records ended by a new TCP connection on their ports ('c', 1.4) */
+    uint64_t reserved[1];
 };
 
 JOY_API void joy_meter_get_stats(const struct joy_meter *m, struct joy_stats *out);

@@ -8,8 +8,9 @@ A later record B is a continuation of an earlier record A when
   * they have the same 5-tuple (``pr`` and the two address/port endpoints, in
     either order; if either record is unidirectional -- it has no ``*_in``
     counters -- the direction must be the same),
-  * A did not end for good: its ``expire_type`` is not "i" (inactive timeout)
-    or "e" (end of input),
+  * A did not end for good: its ``expire_type`` is not "i" (inactive timeout),
+    "e" (end of input) or "c" (its TCP connection ended and B is a new one on
+    the same ports),
   * B starts at or after A's end and at most ``timeout`` seconds later
     (the inactive timeout: default 10 s, or joy's ``inactive_timeout`` from
     the metadata line, or --stitch_timeout).
@@ -40,7 +41,7 @@ deadline has moved or that was already written is skipped when popped).
 
 import heapq
 
-_FINAL_EXPIRE = ("i", "e")
+_FINAL_EXPIRE = ("i", "e", "c")
 _GRACE = 5.0
 
 

@@ -73,6 +73,22 @@ class ShouldNotMerge(unittest.TestCase):
     def test_first_record_ended_by_inactivity(self):
         self.assert_untouched("D first ended by inactivity", "D2")
 
+    def test_first_record_ended_by_tcp_port_reuse(self):
+        # expire_type "c": the connection ended and a new one began on the same
+        # ports 0.5 s later; the same pair with "a" is merged (the control)
+        def pair(why):
+            a = {"sa": "10.9.0.1", "da": "10.9.0.2", "pr": 6, "sp": 41001, "dp": 80,
+                 "bytes_out": 10, "num_pkts_out": 5, "bytes_in": 20, "num_pkts_in": 3,
+                 "time_start": 100.0, "time_end": 100.007, "expire_type": why}
+            b = dict(a, bytes_out=30, bytes_in=40, time_start=100.5, time_end=100.507,
+                     expire_type="e")
+            return "".join(json.dumps(r) + "\n" for r in (a, b)).encode()
+        rows = run_json(["--no_dns_link"], stdin=pair("c"))
+        self.assertEqual([(r["bytes_out"], r["expire_type"]) for r in rows], [(10, "c"), (30, "e")])
+        self.assertFalse(any("stitched" in r for r in rows))
+        rows = run_json(["--no_dns_link"], stdin=pair("a"))
+        self.assertEqual([(r["bytes_out"], r["stitched"]) for r in rows], [(40, 2)])
+
     def test_unidirectional_opposite_directions(self):
         self.assert_untouched("E unidirectional forward", "E2 unidirectional reverse")
 

@@ -1385,6 +1385,9 @@ static int report(struct run *r)
         (unsigned long long)st->malformed, (unsigned long long)r->src_stats.filtered,
         (unsigned long long)(st->unsupported + r->src_stats.unsupported),
         (unsigned long long)st->frag_unmatched);
+    if (st->tcp_reused)
+        say(r, SEV_INFO, "%llu records ended where a new TCP connection reused their ports "
+            "(expire_type c)", (unsigned long long)st->tcp_reused);
     if (st->clock_epochs)
         say(r, SEV_WARN, "packet time went back by more than inactive_timeout %llu times: "
             "each time the open flows were expired and the clock restarted",

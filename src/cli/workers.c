@@ -1713,6 +1713,7 @@ void workers_meter_stats(const struct workers *ws, struct joy_stats *sum)
         sum->no_memory += st.no_memory;
         sum->flows_open += st.flows_open;
         sum->clock_epochs += st.clock_epochs;
+        sum->tcp_reused += st.tcp_reused;
     }
 }
 

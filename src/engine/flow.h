@@ -102,6 +102,7 @@ enum expire_type {
     EXPIRE_ACTIVE = 'a',
     EXPIRE_END = 'e',
     EXPIRE_ROOM = 'r',
+    EXPIRE_CLOSED = 'c',   /* TCP: a new SYN after the connection ended (meter.c) */
 };
 
 struct flow {
@@ -186,6 +187,13 @@ void flow_table_expire(struct flow_table *t, uint64_t now);
  * order, and with the reason (inactive or active), that a clock moving
  * forward without new packets would give it.  O(flows). */
 void flow_table_run_out(struct flow_table *t);
+
+/* The record of key k, or NULL (nothing is created). */
+struct flow *flow_table_find(struct flow_table *t, const struct flow_key *k);
+
+/* Remove f (found by flow_lookup) and emit it now with the given expire
+ * type; f is invalid afterwards. */
+void flow_table_end(struct flow_table *t, struct flow *f, enum expire_type why);
 
 /* Emit every record left, oldest first, with the given expire type. */
 void flow_table_flush(struct flow_table *t, enum expire_type why);

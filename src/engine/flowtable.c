@@ -441,6 +441,15 @@ static struct flow *new_record(struct flow_table *t)
     return f;
 }
 
+struct flow *flow_table_find(struct flow_table *t, const struct flow_key *k)
+{
+    uint64_t h = hash_key(t, k);
+    for (uint64_t i = h >> t->shift; t->slots[i].f; i = (i + 1) & t->mask)
+        if (t->slots[i].hash == h && key_eq(&t->slots[i].f->key, k))
+            return t->slots[i].f;
+    return NULL;
+}
+
 struct flow *flow_lookup(struct flow_table *t, const struct flow_key *k, uint64_t now,
                          bool src_first, int *dir, bool *created)
 {
@@ -502,6 +511,11 @@ void flow_table_run_out(struct flow_table *t)
             remove_and_emit(t, ti <= ta ? t->lru_head : t->age_head,
                             ti <= ta ? EXPIRE_INACTIVE : EXPIRE_ACTIVE);
     }
+}
+
+void flow_table_end(struct flow_table *t, struct flow *f, enum expire_type why)
+{
+    remove_and_emit(t, f, why);
 }
 
 void flow_table_flush(struct flow_table *t, enum expire_type why)

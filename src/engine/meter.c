@@ -477,6 +477,37 @@ static bool tcp_retransmission(struct flow_side *s, const struct packet *p)
     return true;
 }
 
+/*
+ * TCP port reuse: does this SYN begin a new connection on the addresses and
+ * ports of a flow whose connection has ended for its sender?  Ended: the
+ * sender sent a FIN or a RST, or the other side sent a RST (with bidir=0
+ * the other side is the record of the reverse direction, when there is
+ * one).  A SYN from that side cannot belong to the old connection any
+ * more.  New: the sender's SYN recorded in the flow had another sequence
+ * number, or it sent none (a retransmitted SYN or SYN-ACK has the same).
+ * Such a SYN ends the record (expire_type "c") and opens the next one; an
+ * open connection is never cut, whatever SYNs arrive on it.  Only SYNs on
+ * an existing flow get here: the cost is nil for other packets.
+ */
+static bool tcp_new_connection(struct joy_meter *m, const struct flow *f, int dir,
+                               const struct packet *p)
+{
+    const struct flow_side *s = &f->side[dir];
+    if (s->syn_seen && s->syn_seq == p->tcp_seq)
+        return false;
+    if (s->flags_or & (TCP_FIN | TCP_RST))
+        return true;
+    if (m->cfg->bidir)
+        return (f->side[!dir].flags_or & TCP_RST) != 0;
+    struct flow_key rk = f->key;
+    rk.addr[0] = f->key.addr[1];
+    rk.addr[1] = f->key.addr[0];
+    rk.port[0] = f->key.port[1];
+    rk.port[1] = f->key.port[0];
+    const struct flow *r = flow_table_find(m->table, &rk);
+    return r && (r->side[0].flags_or & TCP_RST);
+}
+
 static void record_syn(struct flow_side *s, const struct packet *p)
 {
     s->syn_seen = true;
@@ -584,6 +615,12 @@ static void flow_packet(struct joy_meter *m, struct packet *p, const struct tun_
     if (tc)
         key.tun = tc->id;
     struct flow *f = flow_lookup(m->table, &key, ts, src_first, &dir, &created);
+    if (f && !created && pk->proto == 6 && pk->l4 && (pk->tcp_flags & TCP_SYN) &&
+        tcp_new_connection(m, f, dir, pk)) {
+        m->stats.tcp_reused++;
+        flow_table_end(m->table, f, EXPIRE_CLOSED);
+        f = flow_lookup(m->table, &key, ts, src_first, &dir, &created);
+    }
     if (!f) {
         m->stats.no_memory++;
         return;

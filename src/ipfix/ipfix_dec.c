@@ -364,6 +364,9 @@ static void basic_list(struct ipfix_flow *fl, const uint8_t *p, size_t len, uint
     if (!cur_ok(&c) || elen == 0 || elen == 65535 || elen > 8)
         return;
     size_t n = cur_left(&c) / elen;
+    if ((pen == IPFIX_PEN_CISCO && (id == ETA_SPLT_LENGTHS || id == ETA_SPLT_TIMES)) ||
+        (pen == 0 && id == 61))
+        fl->has_splt = true; /* a "packets" member, even when the lists are empty */
     if (pen == IPFIX_PEN_CISCO && id == ETA_SPLT_LENGTHS) {
         for (size_t i = 0; i < n && i < IPFIX_MAX_SPLT; i++)
             fl->splt[i].len = (uint32_t)read_uint(cur_bytes(&c, elen), elen);
@@ -485,7 +488,8 @@ static void finish_flow(struct ipfix_flow *fl)
     switch (fl->end_reason) {
     case 1: v->expire = JOY_EXPIRE_INACTIVE; break;
     case 2: v->expire = JOY_EXPIRE_ACTIVE; break;
-    case 3: case 4: v->expire = JOY_EXPIRE_END; break;
+    case 3: v->expire = JOY_EXPIRE_CLOSED; break;   /* end of flow detected (TCP FIN, RST) */
+    case 4: v->expire = JOY_EXPIRE_END; break;
     case 5: v->expire = JOY_EXPIRE_ROOM; break;
     default: v->expire = JOY_EXPIRE_NONE; break;
     }
@@ -549,9 +553,6 @@ static bool data_record(struct ipfix_collector *c, struct cursor *cur, const str
                 ipt[i] = 0;
         }
         fl->n_splt = n_len;
-        fl->has_splt = true;
-    } else if (n_ipt || n_dir) {
-        fl->has_splt = true; /* empty lists: an empty "packets" */
     }
     finish_flow(fl);
     c->st.records++;

@@ -264,6 +264,7 @@ static unsigned end_reason(uint8_t expire)
     switch (expire) {
     case JOY_EXPIRE_INACTIVE: return 1;
     case JOY_EXPIRE_ACTIVE: return 2;
+    case JOY_EXPIRE_CLOSED: return 3; /* end of flow detected: the TCP connection ended */
     case JOY_EXPIRE_END: return 4;   /* forced end: end of input or shutdown */
     case JOY_EXPIRE_ROOM: return 5;  /* lack of resources */
     default: return 0;

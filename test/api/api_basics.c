@@ -386,6 +386,64 @@ static void test_null_handling(void)
     joy_config_free(cfg);
 }
 
+/* A meter of the default configuration whose records go to *g; NULL (and
+ * a failed check) when it cannot be made.  Free m, then *ctx. */
+static struct joy_meter *default_meter(struct got *g, struct joy_context **ctx)
+{
+    char err[256];
+    struct joy_config *cfg = joy_config_new(err, sizeof err);
+    *ctx = cfg ? joy_context_new(cfg, err, sizeof err) : NULL;
+    joy_config_free(cfg);
+    memset(g, 0, sizeof *g);
+    struct joy_meter *m = *ctx ? joy_meter_new(*ctx, on_record, g, err, sizeof err) : NULL;
+    CHECK(m != NULL);
+    if (!m)
+        joy_context_free(*ctx);
+    return m;
+}
+
+/* TCP port reuse (1.4): a connection closed by a FIN each way, then a SYN
+ * with a new sequence number on the same ports: the first record is
+ * delivered inside that packet's call with expire 'c', counted in
+ * tcp_reused; a retransmitted SYN of the new connection changes nothing. */
+static void test_port_reuse(void)
+{
+    struct got g;
+    struct joy_context *ctx;
+    struct joy_meter *m = default_meter(&g, &ctx);
+    if (!m)
+        return;
+    uint8_t f[2000];
+    uint32_t n;
+    const uint32_t cs = 0x10000000, ss = 0x20000000, cs2 = 0x50000000;
+#define FEED(expr, t)                           \
+    do {                                        \
+        n = (expr);                             \
+        joy_meter_packet(m, 101, f, n, n, (t)); \
+    } while (0)
+    FEED(tcp4(f, 1, SYN, cs, 0, 0, 100), T0);
+    FEED(tcp4(f, 0, SYN | ACK, ss, cs + 1, 0, 200), T0 + 1 * MS);
+    FEED(tcp4(f, 1, PSH | ACK, cs + 1, ss + 1, 10, 101), T0 + 2 * MS);
+    FEED(tcp4(f, 1, FIN | ACK, cs + 11, ss + 1, 0, 102), T0 + 3 * MS);
+    FEED(tcp4(f, 0, FIN | ACK, ss + 1, cs + 12, 0, 201), T0 + 4 * MS);
+    CHECK(g.n == 0);
+    FEED(tcp4(f, 1, SYN, cs2, 0, 0, 103), T0 + 500 * MS);
+    struct joy_stats st;
+    joy_meter_get_stats(m, &st);
+    CHECK(g.n == 1 && g.view.expire == JOY_EXPIRE_CLOSED && strcmp(g.expire, "\"c\"") == 0);
+    CHECK(strcmp(g.num_out, "3") == 0 && strcmp(g.num_in, "2") == 0 && strcmp(g.bytes_out, "10") == 0);
+    CHECK(st.tcp_reused == 1 && st.flows_open == 1 && st.records == 1);
+    FEED(tcp4(f, 1, SYN, cs2, 0, 0, 104), T0 + 1500 * MS); /* retransmitted: same flow */
+    FEED(tcp4(f, 0, SYN | ACK, ss + 7, cs2 + 1, 0, 202), T0 + 1501 * MS);
+    joy_meter_flush(m);
+    joy_meter_get_stats(m, &st);
+    CHECK(g.n == 2 && g.view.expire == JOY_EXPIRE_END && strcmp(g.num_out, "2") == 0 &&
+          strcmp(g.num_in, "1") == 0 && st.tcp_reused == 1);
+#undef FEED
+    joy_meter_free(m);
+    joy_context_free(ctx);
+}
+
 /* One TCP flow, both directions, fed by hand; the record on flush. */
 static void test_one_flow(void)
 {
@@ -652,6 +710,7 @@ int main(int argc, char **argv)
     test_help_and_linktypes();
     test_null_handling();
     test_one_flow();
+    test_port_reuse();
     test_flow_hash();
     test_metadata();
     test_two_meters();
