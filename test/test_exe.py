@@ -65,7 +65,7 @@ JOY = os.path.abspath(os.environ.get("JOY", os.path.join(ROOT, "joy")))
 TAG = "%d" % (os.getpid() % 100000)
 NC, NS = "joyexeC" + TAG, "joyexeS" + TAG
 N_SHORT = 20           # of each short-lived kind, idle and again loaded
-REUSE_N = 3            # curls from one local port, one after the other
+REUSE_N = 3            # short-lived TCP clients from one local port, one after the other
 REUSE_PORT4, REUSE_PORT6 = 45123, 45124
 DELAY_MS = 100         # the delayed joy reads each eBPF event's process this late
 SYS_PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -179,9 +179,8 @@ for i in range(20):
     time.sleep(0.1)
 """
 
-# argv: host, port[, source port]: the short-lived UDP senders get a source
-# port each (outside the ephemeral range), as two senders that drew the
-# same ephemeral port would make one flow of two processes
+# argv: host, port, source port: one TCP request from a fixed port, read to
+# the end (the server closes first) so that the next client can take the port
 TCP_FROM_PORT = r"""
 import socket, sys
 fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
@@ -195,6 +194,9 @@ while s.recv(65536):
 s.close()
 """
 
+# argv: host, port[, source port]: the short-lived UDP senders get a source
+# port each (outside the ephemeral range), as two senders that drew the
+# same ephemeral port would make one flow of two processes
 SHORT_UDP = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -441,35 +441,42 @@ static struct flow *new_record(struct flow_table *t)
     return f;
 }
 
+/* Key k (hash h) in the index: its record, else NULL; *at is its slot,
+ * or the empty slot that ends its probe sequence. */
+static inline struct flow *probe(const struct flow_table *t, const struct flow_key *k,
+                                 uint64_t h, uint64_t *at)
+{
+    uint64_t i = h >> t->shift;
+    struct flow *f;
+    while ((f = t->slots[i].f) != NULL && !(t->slots[i].hash == h && key_eq(&f->key, k)))
+        i = (i + 1) & t->mask;
+    *at = i;
+    return f;
+}
+
 struct flow *flow_table_find(struct flow_table *t, const struct flow_key *k)
 {
-    uint64_t h = hash_key(t, k);
-    for (uint64_t i = h >> t->shift; t->slots[i].f; i = (i + 1) & t->mask)
-        if (t->slots[i].hash == h && key_eq(&t->slots[i].f->key, k))
-            return t->slots[i].f;
-    return NULL;
+    uint64_t i;
+    return probe(t, k, hash_key(t, k), &i);
 }
 
 struct flow *flow_lookup(struct flow_table *t, const struct flow_key *k, uint64_t now,
                          bool src_first, int *dir, bool *created)
 {
-    uint64_t h = hash_key(t, k);
-    uint64_t i = h >> t->shift;
-    for (struct flow *f; (f = t->slots[i].f) != NULL; i = (i + 1) & t->mask) {
-        if (t->slots[i].hash == h && key_eq(&f->key, k)) {
-            /* key.addr[0] is the packet's source iff src_first
-             * (the caller passes whether the source sorted first) */
-            *dir = (src_first ? 0 : 1) != f->client;
-            *created = false;
-            return f;
-        }
+    uint64_t h = hash_key(t, k), i;
+    struct flow *f = probe(t, k, h, &i);
+    if (f) {
+        /* key.addr[0] is the packet's source iff src_first
+         * (the caller passes whether the source sorted first) */
+        *dir = (src_first ? 0 : 1) != f->client;
+        *created = false;
+        return f;
     }
     if (t->prm.max_flows && t->count >= t->prm.max_flows && t->lru_head) {
         remove_and_emit(t, t->lru_head, EXPIRE_ROOM);
         i = free_slot(t->slots, t->mask, t->shift, h); /* the removal may have moved slots */
     }
-    struct flow *f = new_record(t);
-    if (!f)
+    if (!(f = new_record(t)))
         return NULL;
     f->key = *k;
     f->hash = h;

@@ -364,21 +364,23 @@ static void basic_list(struct ipfix_flow *fl, const uint8_t *p, size_t len, uint
     if (!cur_ok(&c) || elen == 0 || elen == 65535 || elen > 8)
         return;
     size_t n = cur_left(&c) / elen;
-    if ((pen == IPFIX_PEN_CISCO && (id == ETA_SPLT_LENGTHS || id == ETA_SPLT_TIMES)) ||
-        (pen == 0 && id == 61))
-        fl->has_splt = true; /* a "packets" member, even when the lists are empty */
+    /* the three lists of "packets" set has_splt even when empty (a record
+     * whose flow carried no payload has "packets": []) */
     if (pen == IPFIX_PEN_CISCO && id == ETA_SPLT_LENGTHS) {
         for (size_t i = 0; i < n && i < IPFIX_MAX_SPLT; i++)
             fl->splt[i].len = (uint32_t)read_uint(cur_bytes(&c, elen), elen);
         *n_len = n > IPFIX_MAX_SPLT ? IPFIX_MAX_SPLT : (uint32_t)n;
+        fl->has_splt = true;
     } else if (pen == IPFIX_PEN_CISCO && id == ETA_SPLT_TIMES) {
         for (size_t i = 0; i < n && i < IPFIX_MAX_SPLT; i++)
             ipt[i] = (uint16_t)read_uint(cur_bytes(&c, elen), elen);
         *n_ipt = n > IPFIX_MAX_SPLT ? IPFIX_MAX_SPLT : (uint32_t)n;
+        fl->has_splt = true;
     } else if (pen == 0 && id == 61) {
         for (size_t i = 0; i < n && i < IPFIX_MAX_SPLT; i++)
             dir[i] = (uint8_t)(read_uint(cur_bytes(&c, elen), elen) & 1);
         *n_dir = n > IPFIX_MAX_SPLT ? IPFIX_MAX_SPLT : (uint32_t)n;
+        fl->has_splt = true;
     } else if (pen == IPFIX_PEN_CISCO && id == ETA_BD && n == 256) {
         for (size_t i = 0; i < 256; i++)
             fl->bd[i] = read_uint(cur_bytes(&c, elen), elen);
