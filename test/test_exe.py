@@ -66,7 +66,9 @@ TAG = "%d" % (os.getpid() % 100000)
 NC, NS = "joyexeC" + TAG, "joyexeS" + TAG
 N_SHORT = 20           # of each short-lived kind, idle and again loaded
 REUSE_N = 3            # short-lived TCP clients from one local port, one after the other
-REUSE_PORT4, REUSE_PORT6 = 45123, 45124
+# below the kernel's ephemeral range (32768-60999) and the UDP senders' 21000-21999,
+# so no other client of the test is handed one of them by connect()
+REUSE_PORT4, REUSE_PORT6 = 23123, 23124
 DELAY_MS = 100         # the delayed joy reads each eBPF event's process this late
 SYS_PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
@@ -577,7 +579,12 @@ def analyse(label, out, jerr, ebpf, expect, local_srv):
     # TCP port reuse: one record per connection, each with its own process
     for port in (REUSE_PORT4, REUSE_PORT6):
         pids = [p for p, v in expect.items() if v["kind"] == "reuse" and v.get("port") == port]
-        rs = sorted((r for r in recs if r.get("sp") == port and r.get("dp") == 8080),
+        # records of these clients' time only: a port is never promised to
+        # one program, even outside the ephemeral range
+        lo = min((expect[p]["t0"] for p in pids), default=0) - 0.1
+        hi = max((expect[p]["t1"] for p in pids), default=0) + 0.1
+        rs = sorted((r for r in recs if r.get("sp") == port and r.get("dp") == 8080
+                     and lo <= r["time_start"] <= hi),
                     key=lambda r: r["time_start"])
         ok = all(expect[p]["rc"] == 0 for p in pids) and len(rs) == len(pids) and \
             [r.get("expire_type") for r in rs][:-1] == ["c"] * (len(pids) - 1)
