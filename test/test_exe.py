@@ -449,9 +449,10 @@ def run(tmp):
     inns(NS, "curl", "-s", "-m", "1", "http://10.77.0.9:7070/", stdout=dev, stderr=dev).wait()
 
     for p in longs + holds + [dproc, pproc]:
-        p.wait(timeout=30)
+        rc = p.wait(timeout=30)
         if p.pid in expect:
             expect[p.pid]["t1"] = time.time()
+            expect[p.pid]["rc"] = rc
     expect[local_srv.pid]["t1"] = time.time()
     time.sleep(1.0)
     jerrs = {}
@@ -469,16 +470,27 @@ def run(tmp):
         why = [l for l in jerrs[""].splitlines() if "event-driven source" in l]
         print("test_exe: eBPF source not active (%s): short-lived flows reported, not asserted"
               % (why[0].split("event-driven source: ", 1)[-1] if why else "no start-up line"))
+    # each process's flows as any joy attributed them (to say, when one
+    # joy misses a process, what became of its flows there)
+    tuples = {}
+    for o in outs.values():
+        with open(o) as f:
+            for line in f:
+                r = json.loads(line)
+                for k in ("exe", "exe_in"):
+                    if k in r:
+                        tuples.setdefault(r[k]["pid"], set()).add(
+                            (r.get("sa"), r.get("sp"), r.get("da"), r.get("dp"), r.get("pr")))
     for label in outs:
         analyse(label, outs[label], jerrs[label], ebpf and label != "exe_ebpf=0: ", expect,
-                local_srv)
+                local_srv, tuples)
     check("exe_ebpf=0 says the eBPF source is off",
           "event-driven source: off (exe_ebpf=0)" in jerrs["exe_ebpf=0: "], jerrs["exe_ebpf=0: "])
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
 
-def analyse(label, out, jerr, ebpf, expect, local_srv):
+def analyse(label, out, jerr, ebpf, expect, local_srv, tuples):
     """Check one joy's records; short-lived flows asserted only with eBPF."""
     joy_rc = 0 if "packets received by filter" in jerr else 1
     check(label + "joy exit", joy_rc == 0, jerr)
@@ -546,14 +558,32 @@ def analyse(label, out, jerr, ebpf, expect, local_srv):
                 (phases is None or v.get("phase") in phases)]
         return sum(1 for p in pids if p in got), len(pids)
 
+    def missed_long(kinds):
+        """What a miss of a long-lived process was: its exit status, when
+        the test reaped it, its flows as another joy saw them and their
+        records here, and joy's lookup counts."""
+        out = []
+        for p, v in sorted(expect.items()):
+            if v["kind"] in kinds and p not in full:
+                mine = [(r.get("sp"), r.get("dp"), r.get("expire_type"), r.get("num_pkts_out"),
+                         r.get("num_pkts_in"), r.get("exe"), r.get("exe_in"))
+                        for r in recs if (r.get("sa"), r.get("sp"), r.get("da"), r.get("dp"),
+                                          r.get("pr")) in tuples.get(p, ())]
+                out.append({"pid": p, "kind": v["kind"], "rc": v.get("rc"),
+                            "reaped after s": round((v["t1"] or time.time()) - v["t0"], 2),
+                            "flows elsewhere": sorted(tuples.get(p, ()), key=str),
+                            "their records here": mine})
+        return out, [l for l in jerr.splitlines() if "joy: exe:" in l][-1:]
+
     got, n = rate(("long",))
-    check(label + "long-lived TCP/UDP v4/v6 attributed", got == n, "%d/%d" % (got, n))
+    check(label + "long-lived TCP/UDP v4/v6 attributed", got == n,
+          ("%d/%d" % (got, n), missed_long(("long",))))
     got, n = rate(("deleted",))
     check(label + "binary deleted before it connects: attributed, exe.deleted", got == n,
-          "%d/%d" % (got, n))
+          ("%d/%d" % (got, n), missed_long(("deleted",))))
     got, n = rate(("replaced",))
     check(label + "binary deleted while it downloads: attributed, its hash", got == n,
-          "%d/%d" % (got, n))
+          ("%d/%d" % (got, n), missed_long(("replaced",))))
     srv = [r for r in recs if r.get("dp") == 7070 and r.get("da") == "10.77.0.1"]
     ok = len(srv) == 2 and all(r.get("exe", {}).get("pid") == local_srv.pid for r in srv)
     check(label + "server in the capturing namespace", ok, srv)
