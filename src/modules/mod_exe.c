@@ -415,7 +415,8 @@ static void exe_worker_free(void *scratch)
                 "%llu cache; %llu no socket, %llu no process, %llu not local; %llu /proc "
                 "rescans; %llu eBPF events (%llu processes gone before read, %llu of them with a "
                 "known executable; %llu executables found by an event's path); "
-                "%llu records written before their answer, %llu flows not asked (ring full)\n",
+                "%llu records written before their answer, %llu flows not asked (ring full); "
+                "%llu failed reads of the address list (the one before kept)\n",
                 (unsigned long long)st->lookups, (unsigned long long)st->diag,
                 (unsigned long long)st->ebpf, (unsigned long long)st->listener,
                 (unsigned long long)st->cache,
@@ -423,7 +424,8 @@ static void exe_worker_free(void *scratch)
                 (unsigned long long)st->not_local, (unsigned long long)st->rescans,
                 (unsigned long long)st->ebpf_events, (unsigned long long)st->ebpf_gone,
                 (unsigned long long)st->ebpf_gone_exe, (unsigned long long)st->exe_learnt,
-                (unsigned long long)x->late, (unsigned long long)x->full);
+                (unsigned long long)x->late, (unsigned long long)x->full,
+                (unsigned long long)st->ifaddrs_failed);
     }
     sockproc_free(x->sp);
     if (x->wake_fd >= 0)

@@ -524,13 +524,20 @@ static uint64_t diag_lookup(struct sockproc *sp, const struct sp_tuple *t, bool 
 
 /* ---- local addresses ------------------------------------------------ */
 
+/* The namespace's addresses, again.  When getifaddrs() fails (its netlink
+ * dumps can, on a busy or short-of-memory host) the list read before
+ * stays: an empty one would make every flow of the next second "between
+ * other hosts", never looked up (mod_exe.c declines them on the packet
+ * path). */
 static void locals_refresh(struct sockproc *sp)
 {
     struct ifaddrs *ifa;
-    sp->n_locals = 0;
     sp->locals_at = now_ns(CLOCK_MONOTONIC);
-    if (getifaddrs(&ifa) != 0)
+    if (getifaddrs(&ifa) != 0) {
+        sp->st.ifaddrs_failed++;
         return;
+    }
+    sp->n_locals = 0;
     for (struct ifaddrs *i = ifa; i && sp->n_locals < LOCAL_MAX; i = i->ifa_next) {
         if (!i->ifa_addr || ((i->ifa_flags & IFF_LOOPBACK) && !sp->loopback))
             continue;

@@ -86,6 +86,7 @@ struct sp_stats {
     uint64_t ebpf_gone;        /* ... whose process had exited before it was read */
     uint64_t ebpf_gone_exe;    /* ... of which the executable was known (cache or path) */
     uint64_t exe_learnt;       /* executables found by an event's path (and hashed) */
+    uint64_t ifaddrs_failed;   /* getifaddrs() failures (the addresses read before kept) */
 };
 
 struct sockproc;

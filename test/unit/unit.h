@@ -87,5 +87,6 @@ void run_ja4_tests(void);
 void run_modpool_tests(void);
 void run_sct_tests(void);
 void run_x509_shared_tests(void);
+void run_sockproc_tests(void);
 
 #endif

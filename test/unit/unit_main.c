@@ -20,6 +20,7 @@ int main(void)
     run_modpool_tests();
     run_sct_tests();
     run_x509_shared_tests();
+    run_sockproc_tests();
     printf("unit: %d passed, %d failed\n", unit_passed, unit_failed);
     return unit_failed ? 1 : 0;
 }
