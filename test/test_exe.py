@@ -472,17 +472,14 @@ def run(tmp):
               % (why[0].split("event-driven source: ", 1)[-1] if why else "no start-up line"))
     # each process's flows as any joy attributed them (to say, when one
     # joy misses a process, what became of its flows there)
+    recs = {label: flow_records(o) for label, o in outs.items()}
     tuples = {}
-    for o in outs.values():
-        with open(o) as f:
-            for line in f:
-                r = json.loads(line)
-                for k in ("exe", "exe_in"):
-                    if k in r:
-                        tuples.setdefault(r[k]["pid"], set()).add(
-                            (r.get("sa"), r.get("sp"), r.get("da"), r.get("dp"), r.get("pr")))
+    for r in (r for rs in recs.values() for r in rs):
+        for k in ("exe", "exe_in"):
+            if k in r:
+                tuples.setdefault(r[k]["pid"], set()).add(five_tuple(r))
     for label in outs:
-        analyse(label, outs[label], jerrs[label], ebpf and label != "exe_ebpf=0: ", expect,
+        analyse(label, recs[label], jerrs[label], ebpf and label != "exe_ebpf=0: ", expect,
                 local_srv, tuples)
     check("exe_ebpf=0 says the eBPF source is off",
           "event-driven source: off (exe_ebpf=0)" in jerrs["exe_ebpf=0: "], jerrs["exe_ebpf=0: "])
@@ -490,18 +487,21 @@ def run(tmp):
     return 1 if failed else 0
 
 
-def analyse(label, out, jerr, ebpf, expect, local_srv, tuples):
+def flow_records(path):
+    """The flow records of one joy's output (not its metadata line)."""
+    with open(path) as f:
+        return [o for o in map(json.loads, f) if "sa" in o]
+
+
+def five_tuple(r):
+    return (r.get("sa"), r.get("sp"), r.get("da"), r.get("dp"), r.get("pr"))
+
+
+def analyse(label, recs, jerr, ebpf, expect, local_srv, tuples):
     """Check one joy's records; short-lived flows asserted only with eBPF."""
     joy_rc = 0 if "packets received by filter" in jerr else 1
     check(label + "joy exit", joy_rc == 0, jerr)
     check(label + "start-up line names the method", "exe=1: sock_diag" in jerr, jerr)
-
-    recs = []
-    with open(out) as f:
-        for line in f:
-            o = json.loads(line)
-            if "sa" in o:
-                recs.append(o)
 
     # every attribution must be right: pid, user, ppid (the test's own
     # process: `ip netns exec` executes the command in its place), the
@@ -567,8 +567,7 @@ def analyse(label, out, jerr, ebpf, expect, local_srv, tuples):
             if v["kind"] in kinds and p not in full:
                 mine = [(r.get("sp"), r.get("dp"), r.get("expire_type"), r.get("num_pkts_out"),
                          r.get("num_pkts_in"), r.get("exe"), r.get("exe_in"))
-                        for r in recs if (r.get("sa"), r.get("sp"), r.get("da"), r.get("dp"),
-                                          r.get("pr")) in tuples.get(p, ())]
+                        for r in recs if five_tuple(r) in tuples.get(p, ())]
                 out.append({"pid": p, "kind": v["kind"], "rc": v.get("rc"),
                             "reaped after s": round((v["t1"] or time.time()) - v["t0"], 2),
                             "flows elsewhere": sorted(tuples.get(p, ()), key=str),
@@ -616,7 +615,8 @@ def analyse(label, out, jerr, ebpf, expect, local_srv, tuples):
         rs = sorted((r for r in recs if r.get("sp") == port and r.get("dp") == 8080
                      and lo <= r["time_start"] <= hi),
                     key=lambda r: r["time_start"])
-        ok = all(expect[p]["rc"] == 0 for p in pids) and len(rs) == len(pids) and \
+        ok = len(pids) == REUSE_N and all(expect[p]["rc"] == 0 for p in pids) and \
+            len(rs) == len(pids) and \
             [r.get("expire_type") for r in rs][:-1] == ["c"] * (len(pids) - 1)
         if ebpf:
             ok = ok and [r.get("exe", {}).get("pid") for r in rs] == pids and \
